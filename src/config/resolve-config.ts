@@ -1,0 +1,40 @@
+import type { PluginConfig } from '../generated/schema-types';
+import { PluginError, type Problem } from '../errors';
+import { deepFreeze } from '../util/deep-freeze';
+import type { SchemaRegistry } from './schema-registry';
+import { toProblems } from './schema-registry';
+import { mergeTenant, usabilityProblems } from './tenant-settings';
+
+type DeepRequired<T> = T extends readonly unknown[] ? T : T extends object ? { readonly [K in keyof T]-?: DeepRequired<T[K]> } : T;
+
+/** The validated configuration, with every schema default filled in, deep-frozen. */
+export type ResolvedConfig = DeepRequired<Pick<PluginConfig, 'attachmentRoots' | 'delivery' | 'spool'>> &
+  Readonly<Pick<Required<PluginConfig>, 'defaults' | 'tenants'>>;
+
+/**
+ * Validates a raw configuration once: schema (with defaults applied to a copy), then the rule
+ * that every listed tenant is usable after merging defaults. Throws CONFIG_INVALID listing
+ * every problem with its JSON path; returns the frozen result.
+ */
+export function resolveConfig(raw: unknown, schemas: SchemaRegistry): ResolvedConfig {
+  const copy: unknown = raw === undefined ? {} : structuredClone(raw);
+  const validate = schemas.validator('config.schema.json');
+  const problems: Problem[] = validate(copy) ? [] : toProblems(validate.errors);
+  if (problems.length === 0) {
+    const cfg = copy as PluginConfig;
+    for (const [id, t] of Object.entries(cfg.tenants ?? {})) {
+      problems.push(...usabilityProblems(mergeTenant(cfg.defaults ?? {}, t)).map((p) => ({ ...p, path: `/tenants/${id}${p.path}` })));
+    }
+    const { retry } = cfg.delivery!;
+    if (retry!.initialDelayMs! > retry!.maxDelayMs!) {
+      problems.push({ path: '/delivery/retry/initialDelayMs', message: 'must not exceed maxDelayMs' });
+    }
+  }
+  if (problems.length > 0) {
+    const list = problems.map((p) => `${p.path} ${p.message}`).join('; ');
+    throw new PluginError('CONFIG_INVALID', `invalid plugin configuration: ${list}`, { problems });
+  }
+  const cfg = copy as PluginConfig;
+  cfg.defaults ??= {};
+  return deepFreeze(cfg) as ResolvedConfig;
+}

@@ -1,0 +1,144 @@
+import type { EffectiveTenant } from '../config';
+import type { Hooks } from '../hooks';
+import type { Reporter } from '../report';
+import type { AttemptOutcome, Spool, SpoolRecord } from '../spool';
+import { safeFilename, type Renderer } from '../templates';
+import { classify, type Classification } from './classify';
+import { backoffDelay, type RetrySettings } from './retry-policy';
+import { sendOnce, type OutgoingMail, type SendResult } from './smtp-transport';
+
+export interface CourierDeps {
+  spool: Spool;
+  renderer: Renderer;
+  reporter: Reporter;
+  hooks: Hooks;
+  /** The tenant's current settings; undefined when it has no usable SMTP settings now. */
+  tenant(id: string): EffectiveTenant | undefined;
+  retry(): RetrySettings;
+  messageTimeoutMs(): number;
+  send?: (smtp: EffectiveTenant['smtp'], mail: OutgoingMail, signal: AbortSignal) => Promise<SendResult>;
+}
+
+/** Why an attempt was cut short by us rather than by the server. */
+export const SHUTDOWN = 'shutdown';
+
+/**
+ * Makes one delivery attempt of one spooled message: render, send in its own SMTP session,
+ * classify, record the outcome in the spool and report it. Never throws. Returns the
+ * classification when the tenant's server itself is in trouble, so the scheduler can hold it.
+ */
+export class Courier {
+  readonly #d: CourierDeps;
+
+  constructor(deps: CourierDeps) {
+    this.#d = deps;
+  }
+
+  async attempt(seq: number, shutdown: AbortSignal): Promise<Classification | undefined> {
+    const rec = this.#d.spool.get(seq);
+    if (!rec || rec.state !== 'queued') return undefined;
+    const now = Date.now();
+    const retry = this.#d.retry();
+    if (now - rec.createdAt > retry.maxAgeMs) {
+      this.#finish(rec, { kind: 'permanent', scope: 'message', code: 'MESSAGE_EXPIRED', reason: `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms (last: ${rec.lastError ?? 'none'})` }, rec.pending);
+      return undefined;
+    }
+    const tenant = this.#d.tenant(rec.tenant);
+    if (!tenant) {
+      this.#finish(rec, { kind: 'temporary', scope: 'server', code: 'SMTP_CONNECT', reason: 'TENANT_NOT_CONFIGURED: the tenant has no usable SMTP settings now' }, rec.pending);
+      return undefined;
+    }
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new Error('deadline')), this.#d.messageTimeoutMs());
+    const signal = AbortSignal.any([shutdown, deadline.signal]);
+    try {
+      const mail = this.#compose(rec, tenant);
+      const headers = { ...mail.headers };
+      await this.#d.hooks.run('beforeSend', { event: rec.event, tenant: rec.tenant, attempt: rec.attempts + 1, mail });
+      Object.assign(mail.headers, headers);
+      const result = await (this.#d.send ?? sendOnce)(tenant.smtp, mail, signal);
+      return this.#settle(rec, result);
+    } catch (e) {
+      if (shutdown.aborted) return undefined; // abandoned at shutdown: stays queued, no attempt counted
+      const c = deadline.signal.aborted ? { ...classify({ code: 'ETIMEDOUT' }), reason: `SMTP_TIMEOUT: no final reply within ${this.#d.messageTimeoutMs()} ms` } : classify(e);
+      const perRecipient = (e as { rejectedErrors?: { recipient?: string }[] }).rejectedErrors;
+      if (perRecipient?.length) {
+        return this.#settle(rec, { accepted: [], rejected: perRecipient.map((err) => ({ address: err.recipient ?? '', error: err })), response: '' });
+      }
+      this.#finish(rec, c, c.kind === 'permanent' ? rec.pending : [], c.kind === 'permanent' ? [] : rec.pending);
+      return c.scope === 'server' ? c : undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #settle(rec: SpoolRecord, r: SendResult): Classification | undefined {
+    const failed: string[] = [];
+    const deferred: string[] = [];
+    let worst: Classification | undefined;
+    for (const { address, error } of r.rejected) {
+      const c = classify(error);
+      (c.kind === 'permanent' ? failed : deferred).push(address);
+      const reason = { ...c, reason: `${address}: ${c.reason}` };
+      if (!worst || (worst.kind === 'permanent' && c.kind !== 'permanent')) worst = reason;
+    }
+    this.#finish(rec, worst, failed, deferred, r.accepted);
+    return undefined;
+  }
+
+  /** Writes the attempt's outcome and reports it. `failed` are given up, `deferred` retried, `delivered` done. */
+  #finish(rec: SpoolRecord, c: Classification | undefined, failed: string[], deferred: string[] = [], delivered: string[] = []): void {
+    const attempts = rec.attempts + 1;
+    const now = Date.now();
+    const retry = this.#d.retry();
+    const pending = rec.pending.filter((a) => deferred.includes(a) || (!failed.includes(a) && !delivered.includes(a)));
+    const held = c?.code === 'SMTP_AUTH' ? retry.authFailureDelayMs : 0;
+    const outcome: AttemptOutcome = {
+      state: pending.length > 0 ? 'queued' : failed.length > 0 && delivered.length === 0 && rec.delivered.length === 0 ? 'failed' : 'delivered',
+      pending,
+      deliveredNow: delivered,
+      failedNow: failed,
+      attempts,
+      nextAttemptAt: now + Math.max(backoffDelay(attempts, retry), held),
+      ...(c && { lastError: c.reason }),
+    };
+    this.#d.spool.recordAttempt(rec.seq, outcome);
+    const base = { eventId: rec.eventId, tenant: rec.tenant, attempts };
+    if (delivered.length > 0) this.#d.reporter.report('email.delivered', { ...base, to: delivered, messageId: rec.messageId });
+    if (failed.length > 0) this.#d.reporter.report('email.failed', { ...base, reason: c?.reason ?? 'failed' });
+    if (pending.length > 0) {
+      this.#d.reporter.report('email.deferred', { ...base, nextAttemptAt: new Date(outcome.nextAttemptAt).toISOString(), reason: c?.reason ?? 'deferred' });
+    }
+    if (outcome.state === 'delivered' && rec.attachments.length > 0) {
+      void this.#d.spool.files.remove(dirOf(rec.attachments[0]!.path)).catch(() => undefined);
+    }
+  }
+
+  #compose(rec: SpoolRecord, tenant: EffectiveTenant): OutgoingMail {
+    const r = this.#d.renderer.render(rec, tenant);
+    const recipient = (rec.event.data as { recipient: { name?: string; email: string[] } }).recipient;
+    return {
+      from: tenant.from,
+      envelopeFrom: tenant.fromAddress,
+      ...(tenant.replyTo !== undefined && { replyTo: tenant.replyTo }),
+      to: recipient.email.map((address) => ({ name: recipient.name ?? '', address })),
+      envelopeTo: rec.pending,
+      subject: r.subject,
+      text: r.text,
+      html: r.html,
+      messageId: rec.messageId,
+      date: new Date(rec.createdAt),
+      headers: {
+        'Auto-Submitted': 'auto-generated',
+        'X-Auto-Response-Suppress': 'All',
+        'Content-Language': r.language,
+        'X-PBX-Event-Id': rec.eventId.replace(/[^\x21-\x7e]/g, ''),
+      },
+      attachments: rec.attachments.map((a) => ({ filename: safeFilename(rec, a.contentType), contentType: a.contentType, path: a.path })),
+    };
+  }
+}
+
+function dirOf(p: string): string {
+  return p.slice(0, p.lastIndexOf('/'));
+}

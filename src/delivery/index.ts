@@ -1,0 +1,5 @@
+export { classify, type Classification, type FailureKind } from './classify';
+export { backoffDelay, type RetrySettings } from './retry-policy';
+export { sendOnce, transportOptions, type OutgoingMail, type SendResult } from './smtp-transport';
+export { Courier, type CourierDeps } from './courier';
+export { Scheduler, type SchedulerSettings } from './scheduler';

@@ -1,0 +1,27 @@
+/**
+ * Every stable error code the plugin produces, with what it means. Codes never change meaning;
+ * the README's error table is this list.
+ */
+export const ERROR_CATALOG = {
+  CONFIG_INVALID: 'The plugin configuration does not match schemas/config.schema.json; `problems` lists every path and reason.',
+  MANIFEST_INVALID: 'plugin.json does not match schemas/plugin.schema.json (reference host).',
+  HOST_API_UNSUPPORTED: "The host's contract version is outside the manifest's hostApi range.",
+  EVENT_INVALID: 'The event does not match its schema; `field` names the offending JSON path.',
+  EVENT_TYPE_UNKNOWN: 'The event type is not one this plugin handles.',
+  TENANT_NOT_CONFIGURED: 'The tenant has no usable `from` or `smtp.host`, even after merging defaults.',
+  ATTACHMENT_FORBIDDEN: 'The attachment resolves outside attachmentRoots, or is not a regular file.',
+  ATTACHMENT_NOT_FOUND: 'The attachment file does not exist or cannot be read.',
+  PLUGIN_STOPPED: 'The plugin instance is deactivated and takes no more events.',
+  SPOOL_FAILURE: 'The durable spool could not store the event; nothing was queued.',
+  HOOK_INVALID: 'An unknown hook name, or a hook that is not a function.',
+  TEMPLATE_INVALID: 'A template failed to compile or render, or uses a forbidden construct.',
+  SMTP_CONNECT: 'Temporary: the tenant server refused or dropped the connection.',
+  SMTP_TIMEOUT: 'Temporary: the tenant server did not answer in time (connect, greeting, idle or overall deadline).',
+  SMTP_TLS: 'Temporary: TLS was required and could not be established (no STARTTLS, 454, handshake or certificate failure).',
+  SMTP_AUTH: 'The tenant server refused its credentials: a configuration problem, retried only after a long hold.',
+  SMTP_TEMPORARY: 'Temporary: the server answered 4xx (or 503).',
+  SMTP_PERMANENT: 'Permanent: the server answered 5xx for the message or a recipient.',
+  MESSAGE_EXPIRED: 'Permanent: the message stayed undeliverable past delivery.retry.maxAgeMs.',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;

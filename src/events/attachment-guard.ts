@@ -1,0 +1,57 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PluginError } from '../errors';
+
+/** An opened attachment that was proven to live inside attachmentRoots. The caller closes it. */
+export interface ConfinedFile {
+  handle: fs.promises.FileHandle;
+  realPath: string;
+  size: number;
+}
+
+/**
+ * Opens a PBX file and proves, on the opened descriptor itself, that it is a regular file inside
+ * one of the roots. Checking the descriptor rather than the path closes the race in which a file
+ * is swapped for a symlink between the check and the copy; O_NONBLOCK keeps a FIFO from hanging
+ * the open. Rejects with ATTACHMENT_FORBIDDEN or ATTACHMENT_NOT_FOUND naming `field`.
+ */
+export async function openConfined(file: string, roots: readonly string[], field: string): Promise<ConfinedFile> {
+  const realRoots = await Promise.all(roots.map((r) => fs.promises.realpath(r).catch(() => undefined)));
+  let handle: fs.promises.FileHandle;
+  try {
+    const { O_RDONLY, O_NONBLOCK, O_NOCTTY } = fs.constants;
+    handle = await fs.promises.open(file, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new PluginError('ATTACHMENT_NOT_FOUND', `${field}: cannot open ${JSON.stringify(file)} (${code ?? 'error'})`, { field, cause: e });
+  }
+  try {
+    const realPath = await descriptorPath(handle, file);
+    const inside = realRoots.some((r) => r !== undefined && realPath.startsWith(r.endsWith(path.sep) ? r : r + path.sep));
+    if (!inside) {
+      throw new PluginError('ATTACHMENT_FORBIDDEN', `${field}: ${JSON.stringify(file)} resolves outside attachmentRoots`, { field });
+    }
+    const st = await handle.stat();
+    if (!st.isFile()) {
+      throw new PluginError('ATTACHMENT_FORBIDDEN', `${field}: ${JSON.stringify(file)} is not a regular file`, { field });
+    }
+    return { handle, realPath, size: st.size };
+  } catch (e) {
+    await handle.close();
+    throw e;
+  }
+}
+
+/** The path the kernel holds for an open descriptor; elsewhere than Linux, realpath plus an inode check. */
+async function descriptorPath(handle: fs.promises.FileHandle, file: string): Promise<string> {
+  try {
+    return await fs.promises.readlink(`/proc/self/fd/${handle.fd}`);
+  } catch {
+    const real = await fs.promises.realpath(file);
+    const [a, b] = await Promise.all([handle.stat(), fs.promises.stat(real)]);
+    if (a.ino !== b.ino || a.dev !== b.dev) {
+      throw new PluginError('ATTACHMENT_FORBIDDEN', `${file} changed while it was being checked`, { field: 'path' });
+    }
+    return real;
+  }
+}

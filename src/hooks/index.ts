@@ -1,0 +1,1 @@
+export { Hooks, type Hook, type HookName, type HookStates } from './hooks';

@@ -1,0 +1,1 @@
+export type { Disposable, HostContext, HostLog, PbxEvent, PluginInstance } from './types';

@@ -1,0 +1,13 @@
+import type { HostContext } from './host-api';
+import { EmailNotifyPlugin } from './plugin';
+
+/** The host's entry point (CONTRACT.md section 2): validates the config, opens the spool, subscribes. */
+export function activate(ctx: HostContext): Promise<EmailNotifyPlugin> {
+  return EmailNotifyPlugin.activate(ctx);
+}
+
+export { EmailNotifyPlugin, type PluginStatus } from './plugin';
+export { PluginError, ERROR_CATALOG, type ErrorCode, type Problem } from './errors';
+export type { Disposable, HostContext, HostLog, PbxEvent, PluginInstance } from './host-api';
+export type { HookName, HookStates, Hook } from './hooks';
+export type * from './generated/schema-types';

@@ -1,0 +1,84 @@
+import * as crypto from 'node:crypto';
+import type { SchemaRegistry, TenantDirectory } from '../config';
+import { PluginError } from '../errors';
+import { neutraliseEvent, openConfined, validateEvent, type KnownEvent } from '../events';
+import type { HostLog } from '../host-api';
+import type { Spool, StoredAttachment } from '../spool';
+
+export interface IntakeDeps {
+  schemas: SchemaRegistry;
+  spool: Spool;
+  tenants(): TenantDirectory;
+  log: HostLog;
+}
+
+export type IntakeResult = { status: 'queued' | 'duplicate' | 'disabled'; event: KnownEvent };
+
+/** The Message-ID of an event's mail: the same for every attempt, so a resend is recognisable. */
+export function messageIdFor(tenant: string, eventId: string, domain: string): string {
+  const h = crypto.createHash('sha256').update(`${tenant}\0${eventId}`).digest('hex').slice(0, 32);
+  return `<${h}@${domain}>`;
+}
+
+/**
+ * The handler's path: validate, resolve the tenant, neutralise untrusted text, copy attachments
+ * into the spool and durably queue. Resolves once the mail is on disk; rejects with a coded
+ * PluginError, having queued nothing, when the event cannot be accepted.
+ */
+export async function accept(raw: unknown, d: IntakeDeps): Promise<IntakeResult> {
+  const event = validateEvent(raw, d.schemas);
+  const dir = d.tenants();
+  const tenant = dir.get(event.tenant);
+  if (!tenant) {
+    throw new PluginError('TENANT_NOT_CONFIGURED', `/tenant: ${JSON.stringify(event.tenant)} has no usable SMTP settings (from and smtp.host, in tenants or defaults)`, {
+      field: '/tenant',
+    });
+  }
+  if (tenant.events?.[event.type]?.enabled === false) {
+    d.log.info('event type disabled for tenant; no mail', { tenant: tenant.id, type: event.type, eventId: event.id });
+    return { status: 'disabled', event };
+  }
+  if (d.spool.has(event.id)) return { status: 'duplicate', event };
+
+  const clean = neutraliseEvent(event);
+  const attachments = await stageAttachments(clean, dir.config.attachmentRoots, d.spool);
+  try {
+    const status = await d.spool.enqueue({
+      eventId: event.id,
+      tenant: tenant.id,
+      type: event.type,
+      event: clean,
+      attachments,
+      pending: [...(clean.data as { recipient: { email: string[] } }).recipient.email],
+      messageId: messageIdFor(tenant.id, event.id, tenant.domain),
+    });
+    if (status === 'duplicate') await removeStaged(attachments, d.spool);
+    return { status, event: clean };
+  } catch (e) {
+    await removeStaged(attachments, d.spool);
+    throw e;
+  }
+}
+
+async function stageAttachments(event: KnownEvent, roots: readonly string[], spool: Spool): Promise<StoredAttachment[]> {
+  const data = event.data as { recording?: { path: string; contentType: string; filename?: string }; document?: typeof data.recording };
+  const role = data.recording ? 'recording' : data.document ? 'document' : undefined;
+  if (!role) return [];
+  const ref = data[role]!;
+  const file = await openConfined(ref.path, roots, `/data/${role}/path`);
+  let dir: string | undefined;
+  try {
+    dir = await spool.files.createDir(event.id);
+    const path = await spool.files.copyIn(file.handle, dir, role);
+    return [{ path, contentType: ref.contentType, size: file.size, role, ...(ref.filename !== undefined && { filename: ref.filename }) }];
+  } catch (e) {
+    if (dir) await spool.files.remove(dir);
+    throw e instanceof PluginError ? e : new PluginError('SPOOL_FAILURE', `could not copy /data/${role}/path into the spool: ${(e as Error).message}`, { field: `/data/${role}/path`, cause: e });
+  } finally {
+    await file.handle.close();
+  }
+}
+
+async function removeStaged(atts: StoredAttachment[], spool: Spool): Promise<void> {
+  if (atts.length > 0) await spool.files.remove(atts[0]!.path.slice(0, atts[0]!.path.lastIndexOf('/')));
+}

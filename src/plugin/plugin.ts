@@ -1,0 +1,180 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { resolveConfig, SchemaRegistry, TenantDirectory, type ResolvedConfig } from '../config';
+import { Courier, Scheduler, type SchedulerSettings } from '../delivery';
+import type { OutgoingMail, SendResult } from '../delivery/smtp-transport';
+import { PluginError } from '../errors';
+import { EVENT_TYPES, isEventType } from '../events';
+import { Hooks, type Hook, type HookName } from '../hooks';
+import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-api';
+import { Reporter } from '../report';
+import { SqliteSpool, type MessageState, type Spool } from '../spool';
+import { Renderer } from '../templates';
+import { packageRoot } from '../util/package-root';
+import { accept, type IntakeResult } from './intake';
+
+const MAINTENANCE_INTERVAL_MS = 60_000;
+
+/** Test and benchmark seams; a PBX host passes none. */
+export interface ActivateOptions {
+  /** Replaces the SMTP send (benchmarks of the pipeline alone). */
+  send?: (smtp: Parameters<typeof import('../delivery').sendOnce>[0], mail: OutgoingMail, signal: AbortSignal) => Promise<SendResult>;
+}
+
+export interface PluginStatus {
+  counts: Record<MessageState, number>;
+  active: number;
+  tenants: { tenant: string; active: number; held: boolean; failures: number }[];
+}
+
+/** One active plugin instance. Everything it holds is released by deactivate(). */
+export class EmailNotifyPlugin implements PluginInstance {
+  readonly #ctx: HostContext;
+  readonly #schemas: SchemaRegistry;
+  readonly #spool: Spool;
+  readonly #hooks: Hooks;
+  readonly #reporter: Reporter;
+  readonly #scheduler: Scheduler;
+  #tenants: TenantDirectory;
+  readonly #subscriptions: Disposable[] = [];
+  readonly #intake = new Set<Promise<unknown>>();
+  #maintenance: NodeJS.Timeout | undefined;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(ctx: HostContext, config: ResolvedConfig, schemas: SchemaRegistry, spool: Spool, opts: ActivateOptions) {
+    this.#ctx = ctx;
+    this.#schemas = schemas;
+    this.#spool = spool;
+    this.#tenants = new TenantDirectory(config);
+    this.#hooks = new Hooks((name, e) => ctx.log.error('hook threw', { hook: name, error: (e as Error).message }));
+    this.#reporter = new Reporter(ctx);
+    this.#reporter.subscribe((type, payload) => void this.#hooks.run('onOutcome', { type, payload }));
+    const courier = new Courier({
+      spool,
+      renderer: new Renderer(path.join(packageRoot(), 'templates'), ctx.log),
+      reporter: this.#reporter,
+      hooks: this.#hooks,
+      tenant: (id) => this.#tenants.get(id),
+      retry: () => this.#tenants.config.delivery.retry,
+      messageTimeoutMs: () => this.#tenants.config.delivery.messageTimeoutMs,
+      ...(opts.send && { send: opts.send }),
+    });
+    this.#scheduler = new Scheduler(spool, courier, schedulerSettings(config), ctx.log);
+  }
+
+  /** Validates the config, opens the spool, subscribes to the manifest's events; delivery starts after it resolves. */
+  static async activate(ctx: HostContext, opts: ActivateOptions = {}): Promise<EmailNotifyPlugin> {
+    const schemas = new SchemaRegistry();
+    const config = resolveConfig(ctx.config, schemas);
+    for (const root of config.attachmentRoots) {
+      if (!fs.existsSync(root)) ctx.log.warn('attachment root does not exist', { root });
+    }
+    fs.mkdirSync(ctx.dataDir, { recursive: true });
+    const spool = new SqliteSpool(ctx.dataDir);
+    const swept = await spool.sweepOrphans();
+    if (swept > 0) ctx.log.info('removed attachment copies of events a crash left unqueued', { count: swept });
+    const plugin = new EmailNotifyPlugin(ctx, config, schemas, spool, opts);
+    plugin.#subscribe();
+    setImmediate(() => plugin.#start());
+    return plugin;
+  }
+
+  #subscribe(): void {
+    const wanted = Array.isArray(this.#ctx.manifest.events) ? (this.#ctx.manifest.events as unknown[]) : EVENT_TYPES;
+    for (const type of wanted) {
+      if (!isEventType(type)) {
+        this.#ctx.log.warn('manifest names an event type this plugin does not handle', { type });
+        continue;
+      }
+      this.#subscriptions.push(this.#ctx.on(type, (event) => this.handle(event).then(() => undefined)));
+    }
+    if (this.#ctx.onConfigChange) this.#subscriptions.push(this.#ctx.onConfigChange((c) => this.#applyConfig(c)));
+  }
+
+  #start(): void {
+    if (this.#stopping) return;
+    this.#scheduler.start();
+    this.#maintain();
+    this.#maintenance = setInterval(() => this.#maintain(), MAINTENANCE_INTERVAL_MS);
+  }
+
+  /**
+   * The event handler: resolves once the event's mail is durably queued (or recognised as a
+   * duplicate, or its type is disabled for the tenant); rejects with a coded PluginError otherwise.
+   */
+  handle(event: PbxEvent | unknown): Promise<IntakeResult> {
+    if (this.#stopping) return Promise.reject(new PluginError('PLUGIN_STOPPED', 'the plugin is deactivated and takes no more events'));
+    const p = accept(event, { schemas: this.#schemas, spool: this.#spool, tenants: () => this.#tenants, log: this.#ctx.log }).then((r) => {
+      if (r.status === 'queued') {
+        this.#scheduler.notify(r.event.tenant);
+        void this.#hooks.run('onAccepted', { event: r.event, tenant: r.event.tenant });
+      }
+      return r;
+    });
+    this.#intake.add(p);
+    const done = () => this.#intake.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** Registers an integrator hook (onAccepted, beforeSend, onOutcome). */
+  addHook<N extends HookName>(name: N, fn: Hook<N>): Disposable {
+    return this.#hooks.add(name, fn);
+  }
+
+  status(): PluginStatus {
+    return { counts: this.#spool.counts(), ...this.#scheduler.status() };
+  }
+
+  /** The spool's record of an event, for inspection (dead letters included). */
+  lookup(eventId: string) {
+    return this.#spool.getByEventId(eventId);
+  }
+
+  #applyConfig(raw: unknown): void {
+    let config: ResolvedConfig;
+    try {
+      config = resolveConfig(raw, this.#schemas);
+    } catch (e) {
+      const err = e as PluginError;
+      this.#ctx.log.error('configuration change refused; the previous configuration stays', { code: err.code, problems: err.problems ?? [] });
+      return;
+    }
+    const before = this.#tenants;
+    this.#tenants = new TenantDirectory(config);
+    this.#scheduler.update(schedulerSettings(config));
+    for (const { tenant } of this.#spool.tenantsWithWork()) {
+      if (JSON.stringify(before.get(tenant)) !== JSON.stringify(this.#tenants.get(tenant))) this.#scheduler.retryNow(tenant);
+    }
+    this.#ctx.log.info('configuration change applied');
+  }
+
+  /** Fails mail past maxAgeMs (held tenants' mail included) and purges old records. */
+  #maintain(): void {
+    const { retry } = this.#tenants.config.delivery;
+    const { retainDeliveredMs, retainFailedMs } = this.#tenants.config.spool;
+    const now = Date.now();
+    for (let batch; (batch = this.#spool.expire(now - retry.maxAgeMs, `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms`, 500)).length > 0; ) {
+      for (const r of batch) {
+        this.#reporter.report('email.failed', { eventId: r.eventId, tenant: r.tenant, attempts: r.attempts, reason: `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms; last: ${r.lastError ?? 'never attempted'}` });
+      }
+    }
+    this.#spool.purge(now - retainDeliveredMs, now - retainFailedMs).catch((e) => this.#ctx.log.error('spool purge failed', { error: (e as Error).message }));
+  }
+
+  deactivate(): Promise<void> {
+    this.#stopping ??= (async () => {
+      for (const s of this.#subscriptions.splice(0)) s.dispose();
+      clearInterval(this.#maintenance);
+      await Promise.allSettled([...this.#intake]);
+      await this.#scheduler.stop();
+      this.#hooks.clear();
+      await this.#spool.close();
+    })();
+    return this.#stopping;
+  }
+}
+
+function schedulerSettings(c: ResolvedConfig): SchedulerSettings {
+  return { perTenant: c.delivery.concurrency.perTenant, global: c.delivery.concurrency.global, retry: c.delivery.retry, shutdownTimeoutMs: c.delivery.shutdownTimeoutMs };
+}

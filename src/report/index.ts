@@ -1,0 +1,1 @@
+export { Reporter, type ReportPayloads, type ReportType } from './reporter';

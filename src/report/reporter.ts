@@ -1,0 +1,36 @@
+import type { HostContext } from '../host-api';
+
+/** The payloads of CONTRACT.md section 6, exactly. */
+export interface ReportPayloads {
+  'email.delivered': { eventId: string; tenant: string; to: string[]; messageId: string; attempts: number };
+  'email.deferred': { eventId: string; tenant: string; attempts: number; nextAttemptAt: string; reason: string };
+  'email.failed': { eventId: string; tenant: string; attempts: number; reason: string };
+}
+export type ReportType = keyof ReportPayloads;
+
+/** Reports delivery outcomes to the host (when it has `emit`) and to its log. A throwing host never breaks delivery. */
+export class Reporter {
+  readonly #ctx: Pick<HostContext, 'emit' | 'log'>;
+  readonly #listeners = new Set<<T extends ReportType>(type: T, payload: ReportPayloads[T]) => void>();
+
+  constructor(ctx: Pick<HostContext, 'emit' | 'log'>) {
+    this.#ctx = ctx;
+  }
+
+  report<T extends ReportType>(type: T, payload: ReportPayloads[T]): void {
+    const level = type === 'email.failed' ? 'warn' : type === 'email.deferred' ? 'info' : 'debug';
+    this.#ctx.log[level](type, { ...payload });
+    try {
+      this.#ctx.emit?.(type, { ...payload });
+    } catch (e) {
+      this.#ctx.log.error('host emit threw', { type, error: (e as Error).message });
+    }
+    for (const l of this.#listeners) l(type, payload);
+  }
+
+  /** Internal observers (status counters, hooks). Returns an unsubscribe function. */
+  subscribe(l: <T extends ReportType>(type: T, payload: ReportPayloads[T]) => void): () => void {
+    this.#listeners.add(l);
+    return () => this.#listeners.delete(l);
+  }
+}

@@ -1,0 +1,70 @@
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+
+/** fsync a directory so a rename or create inside it survives a power cut. */
+export async function syncDir(dir: string): Promise<void> {
+  const h = await fs.promises.open(dir, 'r');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+/**
+ * Attachment copies, one directory per accepted event, under `<dataDir>/files`. A copy is
+ * written to a temporary name, synced, renamed and its directory synced, so a crash leaves either
+ * nothing or the whole file; directories no queued record names are swept at start-up.
+ */
+export class FileStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+    fs.mkdirSync(root, { recursive: true });
+  }
+
+  async createDir(eventId: string): Promise<string> {
+    const key = crypto.createHash('sha256').update(eventId).digest('hex').slice(0, 24);
+    const dir = path.join(this.root, `${key}-${crypto.randomBytes(4).toString('hex')}`);
+    await fs.promises.mkdir(dir);
+    return dir;
+  }
+
+  /** Streams `from` (an open descriptor) into `dir/name` and makes it durable. */
+  async copyIn(from: fs.promises.FileHandle, dir: string, name: string): Promise<string> {
+    const dest = path.join(dir, name);
+    const tmp = `${dest}.part`;
+    const out = await fs.promises.open(tmp, 'wx', 0o600);
+    try {
+      await pipeline(from.createReadStream({ start: 0, autoClose: false }), out.createWriteStream({ autoClose: false }));
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    await fs.promises.rename(tmp, dest);
+    await syncDir(dir);
+    await syncDir(this.root);
+    return dest;
+  }
+
+  async remove(dir: string): Promise<void> {
+    if (path.dirname(dir) !== this.root) return;
+    await fs.promises.rm(dir, { recursive: true, force: true });
+  }
+
+  /** Removes every directory not in `keep` (crash leftovers). */
+  async sweep(keep: ReadonlySet<string>): Promise<number> {
+    let n = 0;
+    for (const name of await fs.promises.readdir(this.root)) {
+      const dir = path.join(this.root, name);
+      if (!keep.has(dir)) {
+        await fs.promises.rm(dir, { recursive: true, force: true });
+        n++;
+      }
+    }
+    return n;
+  }
+}

@@ -1,0 +1,3 @@
+export type { AttachmentStore, AttemptOutcome, MessageState, NewRecord, Spool, SpoolRecord, StoredAttachment, TenantDue } from './spool';
+export { SqliteSpool } from './sqlite-spool';
+export { FileStore, syncDir } from './file-store';

@@ -1,0 +1,101 @@
+import type * as fs from 'node:fs';
+import type { EventType, KnownEvent } from '../events';
+
+/** Durable copies of attachments, one directory per accepted event. */
+export interface AttachmentStore {
+  /** A new, empty directory for one event's copies. */
+  createDir(eventId: string): Promise<string>;
+  /** Streams an open file into `dir/name`, synced to disk; returns the copy's path. */
+  copyIn(from: fs.promises.FileHandle, dir: string, name: string): Promise<string>;
+  /** Deletes a directory made by createDir. */
+  remove(dir: string): Promise<void>;
+}
+
+/** A file copied into the spool, owned by one message. */
+export interface StoredAttachment {
+  /** Absolute path inside the spool. */
+  path: string;
+  contentType: string;
+  size: number;
+  /** Which FileRef of the event it came from. */
+  role: 'recording' | 'document';
+  /** The name the PBX suggested, neutralised. */
+  filename?: string;
+}
+
+export type MessageState = 'queued' | 'delivered' | 'failed';
+
+/** One event's mail as the spool keeps it until it is delivered or failed. */
+export interface SpoolRecord {
+  seq: number;
+  eventId: string;
+  tenant: string;
+  type: EventType;
+  /** The neutralised event. */
+  event: KnownEvent;
+  attachments: StoredAttachment[];
+  /** Addresses still to deliver to. */
+  pending: string[];
+  delivered: string[];
+  failed: string[];
+  state: MessageState;
+  attempts: number;
+  /** Epoch ms when the event was accepted. */
+  createdAt: number;
+  /** Epoch ms of the next delivery attempt. */
+  nextAttemptAt: number;
+  lastError?: string;
+  messageId: string;
+}
+
+export type NewRecord = Pick<SpoolRecord, 'eventId' | 'tenant' | 'type' | 'event' | 'attachments' | 'pending' | 'messageId'>;
+
+/** What an attempt changed; applied atomically. */
+export interface AttemptOutcome {
+  state: MessageState;
+  pending: string[];
+  deliveredNow: string[];
+  failedNow: string[];
+  attempts: number;
+  nextAttemptAt: number;
+  lastError?: string;
+}
+
+export interface TenantDue {
+  tenant: string;
+  /** Earliest nextAttemptAt of the tenant's queued mail. */
+  nextDue: number;
+}
+
+/**
+ * The durable queue. Implementations keep nothing but indexes in memory and survive `kill -9`
+ * at any point. `enqueue` resolves only once the record is on stable storage.
+ */
+export interface Spool {
+  /** True when the event id was already accepted (and not yet purged). */
+  has(eventId: string): boolean;
+  /** Durably stores a record; 'duplicate' when its eventId is already there. */
+  enqueue(record: NewRecord): Promise<'queued' | 'duplicate'>;
+  /** Each tenant with queued mail, and when its earliest is due. */
+  tenantsWithWork(): TenantDue[];
+  /** Up to `limit` queued records of a tenant due at `now`, oldest first, skipping `exclude`. */
+  due(tenant: string, now: number, limit: number, exclude: ReadonlySet<number>): SpoolRecord[];
+  /** When the tenant's next queued record (outside `exclude`) is due; undefined when none. */
+  nextDue(tenant: string, exclude: ReadonlySet<number>): number | undefined;
+  get(seq: number): SpoolRecord | undefined;
+  getByEventId(eventId: string): SpoolRecord | undefined;
+  /** Makes every queued record of a tenant due at `at` (after its settings changed). */
+  reschedule(tenant: string, at: number): void;
+  /** Records the outcome of a delivery attempt. */
+  recordAttempt(seq: number, outcome: AttemptOutcome): void;
+  /** Marks queued records accepted before `createdBefore` as failed; returns them (at most `limit`). */
+  expire(createdBefore: number, reason: string, limit: number): SpoolRecord[];
+  /** Deletes delivered and failed records past their retention, with their files. */
+  purge(deliveredBefore: number, failedBefore: number): Promise<number>;
+  counts(): Record<MessageState, number>;
+  /** Where accepted attachments are copied. */
+  readonly files: AttachmentStore;
+  /** Deletes attachment copies no record owns (left by a crash mid-accept); run before taking events. */
+  sweepOrphans(): Promise<number>;
+  close(): Promise<void>;
+}
