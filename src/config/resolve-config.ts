@@ -20,11 +20,23 @@ export function resolveConfig(raw: unknown, schemas: SchemaRegistry): ResolvedCo
   const copy: unknown = raw === undefined ? {} : structuredClone(raw);
   const validate = schemas.validator('config.schema.json');
   const problems: Problem[] = validate(copy) ? [] : toProblems(validate.errors);
+  // Tenant usability is checked even when the schema found problems, so that one answer lists
+  // every problem; a path the schema already named is not named twice.
+  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (isObj(copy) && isObj(copy.tenants) && (copy.defaults === undefined || isObj(copy.defaults))) {
+    const named = problems.map((p) => p.path);
+    for (const [id, t] of Object.entries(copy.tenants)) {
+      if (!isObj(t)) continue;
+      const merged = mergeTenant((copy.defaults ?? {}) as never, t as never) as Record<string, unknown>;
+      if (!['string', 'undefined'].includes(typeof merged.from) || (merged.smtp !== undefined && !isObj(merged.smtp))) continue;
+      for (const p of usabilityProblems(merged as never)) {
+        const path = `/tenants/${id}${p.path}`;
+        if (!named.some((n) => n === path || path.startsWith(`${n}/`))) problems.push({ ...p, path });
+      }
+    }
+  }
   if (problems.length === 0) {
     const cfg = copy as PluginConfig;
-    for (const [id, t] of Object.entries(cfg.tenants ?? {})) {
-      problems.push(...usabilityProblems(mergeTenant(cfg.defaults ?? {}, t)).map((p) => ({ ...p, path: `/tenants/${id}${p.path}` })));
-    }
     const { retry } = cfg.delivery!;
     if (retry!.initialDelayMs! > retry!.maxDelayMs!) {
       problems.push({ path: '/delivery/retry/initialDelayMs', message: 'must not exceed maxDelayMs' });
