@@ -49,15 +49,28 @@ export function classify(error: unknown): Classification {
     // A 4xx during AUTH (454 temporary authentication failure) is the server's trouble, not the tenant's config.
     return rc !== undefined && rc >= 400 && rc < 500 ? make('temporary', 'server', 'SMTP_TEMPORARY') : make('auth', 'server', 'SMTP_AUTH');
   }
-  if (e.code === 'ETLS' || (e.command === 'STARTTLS' && rc !== undefined) || /STARTTLS/i.test(e.message ?? '')) {
+  if (e.code === 'ETLS' || (e.command === 'STARTTLS' && rc !== undefined) || isTlsFailure(e)) {
     return make('temporary', 'server', 'SMTP_TLS');
   }
   if (e.code === 'ETIMEDOUT' || e.code === 'EABORT' || e.originalCode === 'ETIMEDOUT') return make('temporary', 'server', 'SMTP_TIMEOUT');
   if (rc === 421) return make('temporary', 'server', 'SMTP_TEMPORARY');
+  // 530/534/538: the server wants (other) credentials before it takes mail: the tenant's configuration again.
+  if (rc === 530 || rc === 534 || rc === 538) return make('auth', 'server', 'SMTP_AUTH');
   if (rc !== undefined) {
     if (rc >= 500 && rc !== 503) return make('permanent', 'message', 'SMTP_PERMANENT');
     return make('temporary', e.command === 'CONN' || e.command === 'EHLO' ? 'server' : 'message', 'SMTP_TEMPORARY');
   }
   if (e.code === 'EENVELOPE' || e.code === 'EMESSAGE') return make('temporary', 'message', 'SMTP_TEMPORARY');
   return make('temporary', 'server', 'SMTP_CONNECT');
+}
+
+/**
+ * A failed TLS handshake or certificate check. nodemailer reports these as ESOCKET (command CONN)
+ * with Node's TLS error as `originalCode`, or, for a peer that hangs up mid-handshake, only in
+ * the message.
+ */
+function isTlsFailure(e: SmtpLikeError): boolean {
+  const oc = e.originalCode ?? '';
+  if (/^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|ERR_OSSL_)/.test(oc)) return true;
+  return /STARTTLS|secure TLS connection|SSL routines|certificate/i.test(e.message ?? '');
 }
