@@ -1,5 +1,7 @@
+import * as crypto from 'node:crypto';
 import type { SmtpSettings, TenantSettings } from '../generated/schema-types';
 import type { Problem } from '../errors';
+import { applyProviderPreset } from '../auth/provider-presets';
 
 const DEFAULT_PORT = { starttls: 587, tls: 465, none: 25 } as const;
 
@@ -11,7 +13,8 @@ export interface EffectiveTenant extends Omit<TenantSettings, 'smtp' | 'from'> {
   readonly fromAddress: string;
   /** The domain of `from`, used for the Message-ID. */
   readonly domain: string;
-  readonly smtp: Readonly<SmtpSettings> & { readonly port: number; readonly security: 'starttls' | 'tls' | 'none' };
+  /** With the provider preset filled in (host, port, security, OAuth2 token URL and scope). */
+  readonly smtp: Readonly<SmtpSettings> & { readonly host: string; readonly port: number; readonly security: 'starttls' | 'tls' | 'none' };
 }
 
 /**
@@ -23,6 +26,8 @@ export function mergeTenant(defaults: TenantSettings, own: TenantSettings | unde
   if (!own) return defaults;
   const merged: TenantSettings = { ...defaults, ...own };
   merged.smtp = own.smtp ?? defaults.smtp;
+  merged.dkim = own.dkim ?? defaults.dkim;
+  if (defaults.attachments && own.attachments) merged.attachments = { ...defaults.attachments, ...own.attachments };
   merged.events = mergeByType(defaults.events, own.events);
   merged.templates = mergeByType(defaults.templates, own.templates);
   return merged;
@@ -38,7 +43,10 @@ function mergeByType<T extends object>(a: Record<string, T> | undefined, b: Reco
 /** What keeps merged settings from being used to send; an empty list means usable. */
 export function usabilityProblems(t: TenantSettings): Problem[] {
   const out: Problem[] = [];
-  if (!t.smtp?.host) out.push({ path: '/smtp/host', message: 'is required (here or in defaults)' });
+  const smtp = t.smtp && applyProviderPreset(t.smtp);
+  if (!smtp?.host) out.push({ path: '/smtp/host', message: 'is required (here or in defaults) unless smtp.provider is set' });
+  if (smtp?.auth?.type === 'oauth2' && !smtp.auth.tokenUrl) out.push({ path: '/smtp/auth/tokenUrl', message: 'is required unless smtp.provider is set' });
+  if (t.dkim && !isPrivateKey(t.dkim.privateKey)) out.push({ path: '/dkim/privateKey', message: 'must be a PEM private key' });
   if (!t.from) out.push({ path: '/from', message: 'is required (here or in defaults)' });
   else if (!parseFrom(t.from)) out.push({ path: '/from', message: 'must be an address or "Name <address>"' });
   return out;
@@ -57,13 +65,24 @@ export function parseFrom(from: string): { address: string; domain: string } | u
 export function effectiveTenant(id: string, t: TenantSettings): EffectiveTenant | undefined {
   if (usabilityProblems(t).length > 0) return undefined;
   const { address, domain } = parseFrom(t.from!)!;
-  const security = t.smtp!.security ?? 'starttls';
+  const smtp = applyProviderPreset(t.smtp!);
+  const security = smtp.security ?? 'starttls';
   return {
     ...t,
     id,
     from: t.from!,
     fromAddress: address,
     domain,
-    smtp: { ...t.smtp!, security, port: t.smtp!.port ?? DEFAULT_PORT[security] },
+    smtp: { ...smtp, host: smtp.host!, security, port: smtp.port ?? DEFAULT_PORT[security] },
   };
+}
+
+/** Whether a PEM parses as a private key; the key itself never appears in a problem. */
+function isPrivateKey(pem: string): boolean {
+  try {
+    crypto.createPrivateKey(pem);
+    return true;
+  } catch {
+    return false;
+  }
 }

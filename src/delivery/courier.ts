@@ -5,7 +5,8 @@ import type { AttemptOutcome, Spool, SpoolRecord } from '../spool';
 import { safeFilename, type Renderer } from '../templates';
 import { classify, type Classification } from './classify';
 import { backoffDelay, type RetrySettings } from './retry-policy';
-import { sendOnce, type OutgoingMail, type SendResult } from './smtp-transport';
+import { planAttachments } from '../attachments';
+import { sendOnce, type OutgoingMail, type SendContext, type SendResult } from './smtp-transport';
 
 export interface CourierDeps {
   spool: Spool;
@@ -16,7 +17,9 @@ export interface CourierDeps {
   tenant(id: string): EffectiveTenant | undefined;
   retry(): RetrySettings;
   messageTimeoutMs(): number;
-  send?: (smtp: EffectiveTenant['smtp'], mail: OutgoingMail, signal: AbortSignal) => Promise<SendResult>;
+  send?: (smtp: EffectiveTenant['smtp'], mail: OutgoingMail, signal: AbortSignal, ctx?: SendContext) => Promise<SendResult>;
+  /** What a send to this tenant needs besides its settings and the mail: OAuth2 tokens, DKIM key, a temp directory. */
+  sendContext?(tenant: EffectiveTenant): SendContext;
 }
 
 /** Why an attempt was cut short by us rather than by the server. */
@@ -56,7 +59,7 @@ export class Courier {
       const headers = { ...mail.headers };
       await this.#d.hooks.run('beforeSend', { event: rec.event, tenant: rec.tenant, attempt: rec.attempts + 1, mail });
       Object.assign(mail.headers, headers);
-      const result = await (this.#d.send ?? sendOnce)(tenant.smtp, mail, signal);
+      const result = await (this.#d.send ?? sendOnce)(tenant.smtp, mail, signal, this.#d.sendContext?.(tenant));
       return this.#settle(rec, result);
     } catch (e) {
       if (shutdown.aborted) return undefined; // abandoned at shutdown: stays queued, no attempt counted
@@ -134,7 +137,7 @@ export class Courier {
         'Content-Language': r.language,
         'X-PBX-Event-Id': rec.eventId.replace(/[^\x21-\x7e]/g, ''),
       },
-      attachments: rec.attachments.map((a) => ({ filename: safeFilename(rec, a.contentType), contentType: a.contentType, path: a.path })),
+      attachments: planAttachments(rec, tenant).attached.map((a) => ({ filename: safeFilename(rec, a.contentType), contentType: a.contentType, path: a.path })),
     };
   }
 }

@@ -1,5 +1,7 @@
 import nodemailer from 'nodemailer';
+import type { TokenSource } from '../auth';
 import type { EffectiveTenant } from '../config';
+import { Redactor } from '../security';
 
 /** A composed message, ready for one SMTP session. */
 export interface OutgoingMail {
@@ -20,6 +22,16 @@ export interface OutgoingMail {
   attachments: { filename: string; contentType: string; path: string }[];
 }
 
+/** What one send needs beyond the tenant's settings and the message. */
+export interface SendContext {
+  /** The tenant's OAuth2 access tokens; required when smtp.auth is oauth2. */
+  tokens?: TokenSource;
+  /** A private directory where a DKIM-signed message larger than 1 MB is spooled while signing, instead of memory. */
+  tempDir?: string;
+  /** The tenant's DKIM key, when it signs its mail (kept out of OutgoingMail, which hooks see). */
+  dkim?: { domainName: string; keySelector: string; privateKey: string };
+}
+
 export interface SendResult {
   accepted: string[];
   /** Recipients the server refused, each with nodemailer's error (responseCode, response). */
@@ -28,16 +40,23 @@ export interface SendResult {
 }
 
 type Smtp = EffectiveTenant['smtp'];
+type NodemailerAuth =
+  | { user: string; pass: string }
+  | { type: 'OAuth2'; user: string; accessToken: string; provisionCallback: (user: string, renew: boolean, cb: (err: Error | null, token?: string, expires?: number) => void) => void };
+
+function passwordAuth(smtp: Smtp): NodemailerAuth | undefined {
+  return smtp.auth && smtp.auth.type !== 'oauth2' ? { user: smtp.auth.user, pass: smtp.auth.pass } : undefined;
+}
 
 /** nodemailer options for one message to one tenant's server: no pool, TLS 1.2 or later. */
-export function transportOptions(smtp: Smtp) {
+export function transportOptions(smtp: Smtp, auth: NodemailerAuth | undefined = passwordAuth(smtp)) {
   return {
     host: smtp.host,
     port: smtp.port,
     secure: smtp.security === 'tls',
     requireTLS: smtp.security === 'starttls',
     ignoreTLS: smtp.security === 'none',
-    ...(smtp.auth && { auth: { user: smtp.auth.user, pass: smtp.auth.pass } }),
+    ...(auth && { auth }),
     tls: {
       minVersion: 'TLSv1.2' as const,
       rejectUnauthorized: smtp.tls?.rejectUnauthorized ?? true,
@@ -58,8 +77,63 @@ export function transportOptions(smtp: Smtp) {
  * TLS handshake (STARTTLS or implicit) every time; nothing is pooled, no TLS session or ticket is
  * offered for resumption. `signal` aborts the session (the overall deadline, or shutdown).
  */
-export async function sendOnce(smtp: Smtp, mail: OutgoingMail, signal: AbortSignal): Promise<SendResult> {
-  const transporter = nodemailer.createTransport(transportOptions(smtp));
+export async function sendOnce(smtp: Smtp, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext = {}): Promise<SendResult> {
+  const auth = smtp.auth;
+  const redact = new Redactor([auth?.type === 'oauth2' ? auth.clientSecret : auth?.pass, ctx.dkim?.privateKey], auth?.user);
+  if (auth?.type === 'oauth2') redact.add(auth.refreshToken, auth.user);
+  try {
+    const r = auth?.type === 'oauth2' ? await sendWithToken(smtp, mail, signal, ctx, redact) : await session(smtp, passwordAuth(smtp), mail, signal, ctx);
+    return { ...r, response: redact.text(r.response), rejected: r.rejected.map((x) => ({ address: x.address, error: redact.error(x.error) })) };
+  } catch (e) {
+    for (const s of ctx.tokens?.secrets() ?? []) redact.add(s, auth?.user);
+    throw redact.error(e);
+  }
+}
+
+/**
+ * XOAUTH2 with the tenant's cached access token. A token the server refuses (334 then 535, or
+ * 535 at once) is replaced: within the session through nodemailer's provisionCallback, or, when
+ * the server closed the exchange, in one more session with a fresh token. A token fetched for
+ * this very send is not retried: the refusal is then the tenant's configuration (SMTP_AUTH).
+ */
+async function sendWithToken(smtp: Smtp, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext, redact: Redactor): Promise<SendResult> {
+  const tokens = ctx.tokens;
+  const user = smtp.auth!.user;
+  if (!tokens) throw Object.assign(new Error('OAuth2 is configured but no token source was given'), { code: 'EAUTH', command: 'API' });
+  const started = Date.now();
+  let token = await tokens.get();
+  redact.add(token.value, user);
+  let renewed = false;
+  const auth = (): NodemailerAuth => ({
+    type: 'OAuth2',
+    user,
+    accessToken: token.value,
+    provisionCallback: (_user, _renew, cb) => {
+      renewed = true;
+      tokens.renew(token.value).then(
+        (t) => {
+          token = t;
+          redact.add(t.value, user);
+          cb(null, t.value, t.expiresAt);
+        },
+        (e: Error) => cb(e),
+      );
+    },
+  });
+  try {
+    return await session(smtp, auth(), mail, signal, ctx);
+  } catch (e) {
+    const err = e as { code?: string; responseCode?: number };
+    const refused = err.code === 'EAUTH' && typeof err.responseCode === 'number' && err.responseCode >= 500;
+    if (!refused || renewed || token.fetchedAt >= started || signal.aborted) throw e;
+    token = await tokens.renew(token.value);
+    redact.add(token.value, user);
+    return await session(smtp, auth(), mail, signal, ctx);
+  }
+}
+
+async function session(smtp: Smtp, auth: NodemailerAuth | undefined, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext): Promise<SendResult> {
+  const transporter = nodemailer.createTransport(transportOptions(smtp, auth));
   try {
     const info = await transporter.sendMail({
       from: mail.from,
@@ -73,6 +147,7 @@ export async function sendOnce(smtp: Smtp, mail: OutgoingMail, signal: AbortSign
       date: mail.date,
       headers: mail.headers,
       attachments: mail.attachments,
+      ...(ctx.dkim && { dkim: { ...ctx.dkim, ...(ctx.tempDir !== undefined && { cacheDir: ctx.tempDir, cacheTreshold: 1024 * 1024 }) } }),
       signal,
     });
     const rejectedErrors = ((info as { rejectedErrors?: { recipient?: string }[] }).rejectedErrors ?? []) as { recipient?: string }[];

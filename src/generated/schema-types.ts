@@ -96,6 +96,8 @@ export interface TenantSettings {
    */
   replyTo?: string;
   smtp?: SmtpSettings;
+  dkim?: DkimSettings;
+  attachments?: AttachmentPolicy;
   /**
    * Default language of the tenant's mail, BCP 47.
    */
@@ -104,6 +106,20 @@ export interface TenantSettings {
    * Default IANA time zone of the tenant's mail.
    */
   timeZone?: string;
+  /**
+   * ISO 3166-1 alpha-2 country of the tenant, e.g. DE: phone numbers of this country are written in national form, all others internationally. Unset: every number international.
+   */
+  country?: string;
+  brand?: Brand;
+  /**
+   * Absolute path of a directory of this tenant's templates, laid out like the package's templates/ (layout.html.hbs, partials/<name>.hbs, <type>.<part>.hbs, <lang>/<type>.<part>.hbs). {tenant} is replaced by the tenant id. Watched: changes apply without a restart. Config templates win over files at the same level.
+   */
+  templatesDir?: string;
+  partials?: TemplatePartials;
+  /**
+   * Handlebars source of the HTML layout wrapping every HTML part; {{> @partial-block}} marks where the body goes. The default layout (templates/layout.html.hbs) when omitted.
+   */
+  layout?: string;
   events?: EventSwitches;
   templates?: TemplateOverrides;
 }
@@ -112,9 +128,9 @@ export interface TenantSettings {
  */
 export interface SmtpSettings {
   /**
-   * Server host name or address.
+   * Server host name or address. Required unless a provider preset supplies it.
    */
-  host: string;
+  host?: string;
   /**
    * Server port. Defaults to 587 for starttls, 465 for tls, 25 for none.
    */
@@ -123,7 +139,14 @@ export interface SmtpSettings {
    * starttls: STARTTLS required, never downgraded. tls: implicit TLS on connect. none: plaintext, only when set explicitly.
    */
   security?: 'starttls' | 'tls' | 'none';
-  auth?: SmtpPasswordAuth;
+  /**
+   * A preset for a popular mail service: microsoft365 (smtp.office365.com:587 starttls) or google (smtp.gmail.com:587 starttls). Fills host, port, security and the OAuth2 token URL and scope; keys set here override the preset.
+   */
+  provider?: 'microsoft365' | 'google';
+  /**
+   * SMTP AUTH credentials: a password (PLAIN or LOGIN, as the server offers) or OAuth2 (XOAUTH2). Never sent before TLS unless security is none. Never logged or reported.
+   */
+  auth?: SmtpPasswordAuth | SmtpOAuth2Auth;
   tls?: SmtpTls;
   /**
    * TCP connect timeout, in milliseconds.
@@ -139,13 +162,13 @@ export interface SmtpSettings {
   socketTimeoutMs?: number;
 }
 /**
- * Credentials for SMTP AUTH (PLAIN or LOGIN, as the server offers). Never sent before TLS unless security is none.
+ * Password credentials for SMTP AUTH PLAIN or LOGIN, whichever the server offers.
  */
 export interface SmtpPasswordAuth {
   /**
-   * Authentication type.
+   * Authentication type; password (LOGIN/PLAIN) when omitted.
    */
-  type?: 'login';
+  type?: 'login' | 'password';
   /**
    * User name.
    */
@@ -154,6 +177,39 @@ export interface SmtpPasswordAuth {
    * Password. Never logged or reported.
    */
   pass: string;
+}
+/**
+ * OAuth2 (SASL XOAUTH2) credentials. Access tokens come from the refresh-token grant at tokenUrl and are cached per tenant for their lifetime.
+ */
+export interface SmtpOAuth2Auth {
+  /**
+   * Authentication type.
+   */
+  type: 'oauth2';
+  /**
+   * The mailbox the tokens are for, e.g. pbx@acme.example.com.
+   */
+  user: string;
+  /**
+   * OAuth2 client (application) id.
+   */
+  clientId: string;
+  /**
+   * OAuth2 client secret. Never logged or reported.
+   */
+  clientSecret: string;
+  /**
+   * OAuth2 refresh token. Never logged or reported.
+   */
+  refreshToken: string;
+  /**
+   * Token endpoint (https). Required unless smtp.provider supplies it.
+   */
+  tokenUrl?: string;
+  /**
+   * Scope requested with the refresh-token grant; the provider preset's when omitted.
+   */
+  scope?: string;
 }
 /**
  * TLS settings.
@@ -171,6 +227,70 @@ export interface SmtpTls {
    * Name expected in the certificate and sent as SNI, when it differs from host.
    */
   servername?: string;
+}
+/**
+ * DKIM signing of the tenant's mail. Taken as a whole, like smtp.
+ */
+export interface DkimSettings {
+  /**
+   * Signing domain (d=), normally the domain of from.
+   */
+  domainName: string;
+  /**
+   * Selector (s=): the public key is published at <selector>._domainkey.<domainName>.
+   */
+  keySelector: string;
+  /**
+   * PEM private key (RSA or Ed25519). Never logged or reported.
+   */
+  privateKey: string;
+}
+/**
+ * How recordings and fax documents are attached. Merged key by key over defaults.
+ */
+export interface AttachmentPolicy {
+  /**
+   * Largest file attached, in bytes (default 10485760, 10 MB). A larger file is left out and the mail says so, with a link when a URL template is set.
+   */
+  maxBytes?: number;
+  /**
+   * URL template of a voicemail recording, offered when it is not attached. Placeholders (URL-encoded): {tenant}, {eventId}, {extension}.
+   */
+  recordingUrl?: string;
+  /**
+   * URL template of a fax document, offered when it is not attached. Placeholders as for recordingUrl.
+   */
+  faxUrl?: string;
+}
+/**
+ * The look of the tenant's mail, used by the layout. Taken as a whole, like smtp.
+ */
+export interface Brand {
+  /**
+   * Name shown in the header and footer; the display name of from (else the tenant id) when omitted.
+   */
+  name?: string;
+  /**
+   * https URL of a logo image shown in the header instead of the name (about 32 px high).
+   */
+  logoUrl?: string;
+  /**
+   * Accent colour of the header rule and links, #rrggbb. Choose one with at least 4.5:1 contrast on white.
+   */
+  accentColor?: string;
+  /**
+   * Footer text (plain text, escaped), e.g. a support address.
+   */
+  footer?: string;
+}
+/**
+ * Handlebars partials by name, used as {{> name}} by this tenant's templates and by the default templates (details-row). Taken as a whole. Another tenant's partials are never reachable.
+ */
+export interface TemplatePartials {
+  /**
+   * Handlebars source of the partial.
+   */
+  [k: string]: string;
 }
 /**
  * Per event type switches.
@@ -197,6 +317,30 @@ export interface TemplateOverrides {
  * Handlebars sources of one event type's mail.
  */
 export interface TemplateParts {
+  /**
+   * Subject template (one line).
+   */
+  subject?: string;
+  /**
+   * Plain-text body template.
+   */
+  text?: string;
+  /**
+   * HTML body template.
+   */
+  html?: string;
+  languages?: TemplateLanguages;
+}
+/**
+ * Per-language sources, by lower-case BCP 47 tag (de, fr, pt-br): they win over the language-neutral parts above for recipients of that language.
+ */
+export interface TemplateLanguages {
+  [k: string]: LanguageTemplateParts;
+}
+/**
+ * Handlebars sources of one event type's mail in one language; each part optional.
+ */
+export interface LanguageTemplateParts {
   /**
    * Subject template (one line).
    */

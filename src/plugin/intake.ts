@@ -1,7 +1,7 @@
 import * as crypto from 'node:crypto';
 import type { SchemaRegistry, TenantDirectory } from '../config';
 import { PluginError } from '../errors';
-import { neutraliseEvent, openConfined, validateEvent, type KnownEvent } from '../events';
+import { neutraliseEvent, openConfined, sniffContentType, validateEvent, type KnownEvent } from '../events';
 import type { HostLog } from '../host-api';
 import type { Spool, StoredAttachment } from '../spool';
 
@@ -41,7 +41,7 @@ export async function accept(raw: unknown, d: IntakeDeps): Promise<IntakeResult>
   if (d.spool.has(event.id)) return { status: 'duplicate', event };
 
   const clean = neutraliseEvent(event);
-  const attachments = await stageAttachments(clean, dir.config.attachmentRoots, d.spool);
+  const attachments = await stageAttachments(clean, dir.config.attachmentRoots, d.spool, d.log);
   try {
     const status = await d.spool.enqueue({
       eventId: event.id,
@@ -60,7 +60,7 @@ export async function accept(raw: unknown, d: IntakeDeps): Promise<IntakeResult>
   }
 }
 
-async function stageAttachments(event: KnownEvent, roots: readonly string[], spool: Spool): Promise<StoredAttachment[]> {
+async function stageAttachments(event: KnownEvent, roots: readonly string[], spool: Spool, log: HostLog): Promise<StoredAttachment[]> {
   const data = event.data as { recording?: { path: string; contentType: string; filename?: string }; document?: typeof data.recording };
   const role = data.recording ? 'recording' : data.document ? 'document' : undefined;
   if (!role) return [];
@@ -68,9 +68,13 @@ async function stageAttachments(event: KnownEvent, roots: readonly string[], spo
   const file = await openConfined(ref.path, roots, `/data/${role}/path`);
   let dir: string | undefined;
   try {
+    const type = await sniffContentType(file.handle, ref.contentType);
+    if (type.corrected) {
+      log.warn('attachment content does not match its declared type; sent with the type its bytes show', { eventId: event.id, field: `/data/${role}/contentType`, declared: ref.contentType, sent: type.contentType });
+    }
     dir = await spool.files.createDir(event.id);
     const path = await spool.files.copyIn(file.handle, dir, role);
-    return [{ path, contentType: ref.contentType, size: file.size, role, ...(ref.filename !== undefined && { filename: ref.filename }) }];
+    return [{ path, contentType: type.contentType, size: file.size, role, ...(ref.filename !== undefined && { filename: ref.filename }) }];
   } catch (e) {
     if (dir) await spool.files.remove(dir);
     throw e instanceof PluginError ? e : new PluginError('SPOOL_FAILURE', `could not copy /data/${role}/path into the spool: ${(e as Error).message}`, { field: `/data/${role}/path`, cause: e });

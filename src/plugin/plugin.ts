@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { OAuthTokenCache } from '../auth';
 import { resolveConfig, SchemaRegistry, TenantDirectory, type ResolvedConfig } from '../config';
 import { Courier, Scheduler, type SchedulerSettings } from '../delivery';
 import type { OutgoingMail, SendResult } from '../delivery/smtp-transport';
@@ -35,6 +36,8 @@ export class EmailNotifyPlugin implements PluginInstance {
   readonly #hooks: Hooks;
   readonly #reporter: Reporter;
   readonly #scheduler: Scheduler;
+  /** OAuth2 access tokens per tenant, for this instance alone. */
+  readonly #tokens = new OAuthTokenCache();
   #tenants: TenantDirectory;
   readonly #subscriptions: Disposable[] = [];
   readonly #intake = new Set<Promise<unknown>>();
@@ -58,6 +61,11 @@ export class EmailNotifyPlugin implements PluginInstance {
       retry: () => this.#tenants.config.delivery.retry,
       messageTimeoutMs: () => this.#tenants.config.delivery.messageTimeoutMs,
       ...(opts.send && { send: opts.send }),
+      sendContext: (t) => ({
+        tempDir: path.join(ctx.dataDir, 'tmp'),
+        ...(t.smtp.auth?.type === 'oauth2' && t.smtp.auth.tokenUrl !== undefined && { tokens: this.#tokens.source(t.id, { ...t.smtp.auth, tokenUrl: t.smtp.auth.tokenUrl }) }),
+        ...(t.dkim && { dkim: { domainName: t.dkim.domainName, keySelector: t.dkim.keySelector, privateKey: t.dkim.privateKey } }),
+      }),
     });
     this.#scheduler = new Scheduler(spool, courier, schedulerSettings(config), ctx.log);
   }
@@ -70,6 +78,9 @@ export class EmailNotifyPlugin implements PluginInstance {
       if (!fs.existsSync(root)) ctx.log.warn('attachment root does not exist', { root });
     }
     fs.mkdirSync(ctx.dataDir, { recursive: true });
+    // Where nodemailer spills a large message while DKIM-signing it; leftovers of a crash go.
+    fs.rmSync(path.join(ctx.dataDir, 'tmp'), { recursive: true, force: true });
+    fs.mkdirSync(path.join(ctx.dataDir, 'tmp'), { mode: 0o700 });
     const spool = new SqliteSpool(ctx.dataDir);
     const swept = await spool.sweepOrphans();
     if (swept > 0) ctx.log.info('removed attachment copies of events a crash left unqueued', { count: swept });
@@ -168,6 +179,7 @@ export class EmailNotifyPlugin implements PluginInstance {
       clearInterval(this.#maintenance);
       await Promise.allSettled([...this.#intake]);
       await this.#scheduler.stop();
+      this.#tokens.dispose();
       this.#hooks.clear();
       await this.#spool.close();
     })();

@@ -1,4 +1,5 @@
 import type { EffectiveTenant } from '../config';
+import { planAttachments } from '../attachments';
 import type { SpoolRecord } from '../spool';
 
 /** What a template sees. Every string in it is event data, neutralised, and HTML-escaped on output. */
@@ -56,7 +57,8 @@ function callerDisplay(c: { number: string; name?: string }): string {
 export function buildContext(rec: SpoolRecord, tenant: EffectiveTenant, lang: string): TemplateContext {
   const d = rec.event.data as unknown as Record<string, any>;
   const recipient = d.recipient as TemplateContext['recipient'];
-  const att = rec.attachments[0];
+  const plan = planAttachments(rec, tenant);
+  const att = plan.attached[0] ?? plan.omitted;
   const ctx: TemplateContext = {
     lang,
     subject: '',
@@ -66,7 +68,12 @@ export function buildContext(rec: SpoolRecord, tenant: EffectiveTenant, lang: st
     recipient: { ...recipient, displayName: recipient.name || recipient.extension },
     caller: { ...d.caller, display: callerDisplay(d.caller) },
     when: formatWhen(rec.event.occurredAt, lang, [d.recipient.timeZone, tenant.timeZone]),
-    attachment: { included: att !== undefined, omitted: false, ...(att && { filename: safeFilename(rec, att.contentType), size: formatSize(att.size, lang) }) },
+    attachment: {
+      included: plan.attached.length > 0,
+      omitted: plan.omitted !== undefined,
+      ...(att && { filename: safeFilename(rec, att.contentType), size: formatSize(att.size, lang) }),
+      ...(plan.url !== undefined && { url: plan.url }),
+    },
   };
   switch (rec.type) {
     case 'voicemail.received':

@@ -1,0 +1,47 @@
+import type { EffectiveTenant } from '../config';
+import type { SpoolRecord, StoredAttachment } from '../spool';
+
+/** Largest attachment sent when the tenant sets no `attachments.maxBytes`: 10 MB. */
+export const DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024;
+
+export interface AttachmentPlan {
+  /** Files that go into the mail. */
+  attached: StoredAttachment[];
+  /** The event's file, when it is too large to attach. */
+  omitted?: StoredAttachment;
+  /** Where the reader finds the file online, from the tenant's URL template; undefined without one. */
+  url?: string;
+}
+
+/**
+ * Decides, at send time with the tenant's current settings, which spooled files are attached:
+ * those up to `attachments.maxBytes`; a larger one is left out, and the mail says so and links to
+ * it when the tenant has a URL template (recordingUrl for voicemail, faxUrl for faxes).
+ */
+export function planAttachments(rec: SpoolRecord, tenant: EffectiveTenant): AttachmentPlan {
+  const max = tenant.attachments?.maxBytes ?? DEFAULT_MAX_ATTACHMENT_BYTES;
+  const attached = rec.attachments.filter((a) => a.size <= max);
+  const omitted = rec.attachments.find((a) => a.size > max);
+  const template = rec.type === 'fax.received' ? tenant.attachments?.faxUrl : rec.type === 'voicemail.received' ? tenant.attachments?.recordingUrl : undefined;
+  const url = template === undefined ? undefined : expandUrl(template, rec);
+  return { attached, ...(omitted && { omitted }), ...(url !== undefined && { url }) };
+}
+
+/**
+ * Fills `{tenant}`, `{eventId}` and `{extension}` in a URL template, each URL-encoded, so event
+ * data can never add a path, query or scheme. Undefined when the result is not an http(s) URL.
+ */
+export function expandUrl(template: string, rec: SpoolRecord): string | undefined {
+  const values: Record<string, string> = {
+    tenant: rec.tenant,
+    eventId: rec.eventId,
+    extension: (rec.event.data as { recipient: { extension: string } }).recipient.extension,
+  };
+  const out = template.replace(/\{(tenant|eventId|extension)\}/g, (_m, k: string) => encodeURIComponent(values[k]!));
+  try {
+    const u = new URL(out);
+    return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
