@@ -3,6 +3,8 @@ import type { KnownEvent } from './event-types';
 // C0 and C1 controls, DEL, line/paragraph separators, bidi embeddings/overrides/isolates.
 const LINE_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
 const TEXT_UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
+// Line breaks and tabs separate words: they become spaces rather than vanishing.
+const LINE_BREAKS = /[\t\n\v\f\r\u0085\u2028\u2029]/g;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /** Longest kept length, in code points, of each untrusted field. */
@@ -23,11 +25,11 @@ function truncate(s: string, max: number): string {
 
 /**
  * Makes one line of untrusted text safe to carry anywhere: controls, separators and bidi
- * overrides are dropped (tabs become spaces), whitespace runs fold, the result is trimmed and
+ * overrides are dropped (line breaks and tabs become spaces), whitespace runs fold, the result is trimmed and
  * shortened. Never throws, never refuses.
  */
 export function neutraliseLine(s: string, max: number): string {
-  const clean = s.replace(LONE_SURROGATE, '\ufffd').replace(/\t/g, ' ').replace(LINE_UNSAFE, '').replace(/\s+/g, ' ').trim();
+  const clean = s.replace(LONE_SURROGATE, '\ufffd').replace(LINE_BREAKS, ' ').replace(LINE_UNSAFE, '').replace(/\s+/g, ' ').trim();
   return truncate(clean, max);
 }
 

@@ -1,7 +1,8 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream/promises';
+
+const COPY_CHUNK = 256 * 1024;
 
 /** fsync a directory so a rename or create inside it survives a power cut. */
 export async function syncDir(dir: string): Promise<void> {
@@ -39,7 +40,13 @@ export class FileStore {
     const tmp = `${dest}.part`;
     const out = await fs.promises.open(tmp, 'wx', 0o600);
     try {
-      await pipeline(from.createReadStream({ start: 0, autoClose: false }), out.createWriteStream({ autoClose: false }));
+      const buf = Buffer.allocUnsafe(COPY_CHUNK);
+      for (let pos = 0; ; ) {
+        const { bytesRead } = await from.read(buf, 0, buf.length, pos);
+        if (bytesRead === 0) break;
+        await out.write(buf, 0, bytesRead);
+        pos += bytesRead;
+      }
       await out.sync();
     } finally {
       await out.close();
