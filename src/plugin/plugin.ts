@@ -11,6 +11,7 @@ import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-
 import { Reporter } from '../report';
 import { SqliteSpool, type MessageState, type Spool } from '../spool';
 import { Renderer } from '../templates';
+import { renderPreview, type PreviewRequest, type PreviewResult } from '../templates/preview';
 import { packageRoot } from '../util/package-root';
 import { accept, type IntakeResult } from './intake';
 
@@ -38,6 +39,8 @@ export class EmailNotifyPlugin implements PluginInstance {
   readonly #scheduler: Scheduler;
   /** OAuth2 access tokens per tenant, for this instance alone. */
   readonly #tokens = new OAuthTokenCache();
+  /** Templates: defaults plus each tenant's config and watched directory. */
+  readonly #renderer: Renderer;
   #tenants: TenantDirectory;
   readonly #subscriptions: Disposable[] = [];
   readonly #intake = new Set<Promise<unknown>>();
@@ -54,7 +57,7 @@ export class EmailNotifyPlugin implements PluginInstance {
     this.#reporter.subscribe((type, payload) => void this.#hooks.run('onOutcome', { type, payload }));
     const courier = new Courier({
       spool,
-      renderer: new Renderer(path.join(packageRoot(), 'templates'), ctx.log),
+      renderer: (this.#renderer = new Renderer(path.join(packageRoot(), 'templates'), ctx.log)),
       reporter: this.#reporter,
       hooks: this.#hooks,
       tenant: (id) => this.#tenants.get(id),
@@ -142,6 +145,15 @@ export class EmailNotifyPlugin implements PluginInstance {
     return this.#spool.getByEventId(eventId);
   }
 
+  /**
+   * Renders a tenant's mail for an admin UI's live preview, from the sample event or a given
+   * one, optionally with unsaved template sources. Sends and stores nothing.
+   * @example plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', language: 'de', sources: { subject: 'Anruf von {{caller.display}}' } })
+   */
+  preview(req: PreviewRequest): PreviewResult {
+    return renderPreview({ renderer: this.#renderer, schemas: this.#schemas, config: this.#tenants.config, root: path.join(packageRoot(), 'templates') }, req);
+  }
+
   #applyConfig(raw: unknown): void {
     let config: ResolvedConfig;
     try {
@@ -180,6 +192,7 @@ export class EmailNotifyPlugin implements PluginInstance {
       await Promise.allSettled([...this.#intake]);
       await this.#scheduler.stop();
       this.#tokens.dispose();
+      this.#renderer.dispose();
       this.#hooks.clear();
       await this.#spool.close();
     })();

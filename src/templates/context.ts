@@ -1,77 +1,83 @@
 import type { EffectiveTenant } from '../config';
 import { planAttachments } from '../attachments';
 import type { SpoolRecord } from '../spool';
+import { formatDuration, formatPhone, formatSize, formatDateTime, pickTimeZone, safeLocale, type Locale } from './format';
 
-/** What a template sees. Every string in it is event data, neutralised, and HTML-escaped on output. */
+export { formatDuration, formatSize, formatWhen } from './format';
+
+/**
+ * What a template sees (templates/README.md documents every key with an example). Every string
+ * in it that came from the event is neutralised, and HTML-escaped on output in HTML parts.
+ */
 export interface TemplateContext {
+  /** Template language, e.g. `de` (also `<html lang>` and Content-Language). */
   lang: string;
+  /** The reader's locale for formatting, e.g. `de-AT` for a recipient whose language is de-AT. */
+  locale: string;
+  /** The zone times are shown in: recipient's, tenant's, else UTC. */
+  timeZone: string;
   subject: string;
   tenant: { id: string };
   brand: { name: string; accentColor: string; logoUrl?: string; footer?: string };
   event: { id: string; type: string; occurredAt: string };
-  recipient: { extension: string; name?: string; displayName: string; email: string[] };
-  caller: { number: string; name?: string; stationId?: string; display: string };
+  recipient: { extension: string; name?: string; displayName: string; email: string[]; language?: string; timeZone?: string };
+  caller: { number: string; numberFormatted: string; name?: string; stationId?: string; display: string };
+  /** occurredAt as full date and short time in the reader's zone and language. */
   when: string;
   duration?: string;
-  voicemail?: { durationSeconds: number; messageNumber?: number; messageLabel?: string; folder?: string; transcript?: string };
-  fax?: { pages: number; pagesLabel: string; status: string; failed: boolean; partial: boolean };
+  voicemail?: { durationSeconds: number; duration: string; messageNumber?: number; messageLabel?: string; folder?: string; transcript?: string };
+  fax?: { pages: number; status: string; received: boolean; failed: boolean; partial: boolean };
   call?: { ringSeconds?: number; ringDuration?: string; queue?: string };
-  attachment: { included: boolean; omitted: boolean; filename?: string; size?: string; url?: string };
+  attachment: { included: boolean; omitted: boolean; filename?: string; size?: string; bytes?: number; contentType?: string; url?: string };
 }
 
-/** Formats an instant for a reader: their language's conventions, their time zone (falling back to the tenant's, then UTC). */
-export function formatWhen(iso: string, lang: string, zones: (string | undefined)[]): string {
-  for (const timeZone of [...zones, 'UTC']) {
-    if (!timeZone) continue;
-    try {
-      return new Intl.DateTimeFormat(lang, { dateStyle: 'full', timeStyle: 'short', timeZone }).format(new Date(iso));
-    } catch {
-      // An unknown zone name: try the next one.
-    }
-  }
-  return iso;
+export const DEFAULT_ACCENT = '#1d4ed8';
+
+/** The tenant settings the templates read. EffectiveTenant has them all. */
+export type TemplateTenant = Pick<EffectiveTenant, 'id' | 'language' | 'timeZone' | 'country' | 'brand' | 'templates' | 'partials' | 'layout' | 'templatesDir' | 'attachments'> & { from?: string };
+
+/** The display name of `"Acme PBX" <pbx@acme.example>`, if it has one. */
+function fromName(from: string | undefined): string | undefined {
+  const m = from ? /^\s*"?([^"<>]*?)"?\s*</.exec(from) : null;
+  return m?.[1]?.trim() || undefined;
 }
 
-/** `1:05`, or `1:02:05` past an hour. */
-export function formatDuration(seconds: number): string {
-  const s = Math.round(seconds);
-  const [h, m, r] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return h > 0 ? `${h}:${pad(m)}:${pad(r)}` : `${m}:${pad(r)}`;
+/** Formatting settings of one reader: locale, zone (recipient's, tenant's, UTC) and the tenant's country. */
+export function readerLocale(rec: Pick<SpoolRecord, 'event'>, tenant: TemplateTenant, lang: string): Locale {
+  const recipient = (rec.event.data as { recipient: { language?: string; timeZone?: string } }).recipient;
+  const asked = recipient.language ?? tenant.language;
+  const locale = asked && asked.toLowerCase().split('-')[0] === lang.split('-')[0] ? safeLocale(asked) : safeLocale(lang);
+  return { locale, timeZone: pickTimeZone([recipient.timeZone, tenant.timeZone]), ...(tenant.country && { country: tenant.country }) };
 }
 
-export function formatSize(bytes: number, lang = 'en'): string {
-  const units = ['byte', 'kilobyte', 'megabyte', 'gigabyte'] as const;
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
-  return new Intl.NumberFormat(lang, { style: 'unit', unit: units[i], unitDisplay: 'short', maximumFractionDigits: i === 0 ? 0 : 1 }).format(v);
-}
-
-function callerDisplay(c: { number: string; name?: string }): string {
-  if (c.name && c.number && c.name !== c.number) return `${c.name} (${c.number})`;
-  return c.name || c.number || 'Unknown caller';
+function callerDisplay(name: string | undefined, number: string): string {
+  if (name && number && name !== number) return `${name} (${number})`;
+  return name || number || '';
 }
 
 /** Builds the template context of a spooled message for one language. */
-export function buildContext(rec: SpoolRecord, tenant: EffectiveTenant, lang: string): TemplateContext {
+export function buildContext(rec: SpoolRecord, tenant: TemplateTenant, lang: string, fmt: Locale = readerLocale(rec, tenant, lang)): TemplateContext {
   const d = rec.event.data as unknown as Record<string, any>;
   const recipient = d.recipient as TemplateContext['recipient'];
-  const plan = planAttachments(rec, tenant);
+  const plan = planAttachments(rec, tenant as EffectiveTenant);
   const att = plan.attached[0] ?? plan.omitted;
+  const numberFormatted = formatPhone(d.caller.number, fmt.country);
+  const b = tenant.brand ?? {};
   const ctx: TemplateContext = {
     lang,
+    locale: fmt.locale,
+    timeZone: fmt.timeZone,
     subject: '',
     tenant: { id: tenant.id },
-    brand: { name: tenant.id, accentColor: '#1d4ed8' },
+    brand: { name: b.name ?? fromName(tenant.from) ?? tenant.id, accentColor: b.accentColor ?? DEFAULT_ACCENT, ...(b.logoUrl && { logoUrl: b.logoUrl }), ...(b.footer && { footer: b.footer }) },
     event: { id: rec.event.id, type: rec.event.type, occurredAt: rec.event.occurredAt },
     recipient: { ...recipient, displayName: recipient.name || recipient.extension },
-    caller: { ...d.caller, display: callerDisplay(d.caller) },
-    when: formatWhen(rec.event.occurredAt, lang, [d.recipient.timeZone, tenant.timeZone]),
+    caller: { ...d.caller, numberFormatted, display: callerDisplay(d.caller.name, numberFormatted) },
+    when: formatDateTime(rec.event.occurredAt, fmt),
     attachment: {
       included: plan.attached.length > 0,
       omitted: plan.omitted !== undefined,
-      ...(att && { filename: safeFilename(rec, att.contentType), size: formatSize(att.size, lang) }),
+      ...(att && { filename: safeFilename(rec, att.contentType), size: formatSize(att.size, fmt.locale), bytes: att.size, contentType: att.contentType }),
       ...(plan.url !== undefined && { url: plan.url }),
     },
   };
@@ -80,13 +86,14 @@ export function buildContext(rec: SpoolRecord, tenant: EffectiveTenant, lang: st
       ctx.duration = formatDuration(d.durationSeconds);
       ctx.voicemail = {
         durationSeconds: d.durationSeconds,
+        duration: ctx.duration,
         ...(d.messageNumber !== undefined && { messageNumber: d.messageNumber, messageLabel: `#${d.messageNumber}${d.folder ? ` (${d.folder})` : ''}` }),
         ...(d.folder !== undefined && { folder: d.folder }),
         ...(d.transcript !== undefined && { transcript: d.transcript }),
       };
       break;
     case 'fax.received':
-      ctx.fax = { pages: d.pages, pagesLabel: d.pages === 1 ? '1 page' : `${d.pages} pages`, status: d.status, failed: d.status === 'failed', partial: d.status === 'partial' };
+      ctx.fax = { pages: d.pages, status: d.status, received: d.status === 'received', failed: d.status === 'failed', partial: d.status === 'partial' };
       break;
     case 'call.missed':
       ctx.call = {
@@ -108,7 +115,7 @@ const EXTENSIONS: Record<string, string> = {
  * The attachment's file name, made from the event (kind, time, caller digits), never from the
  * PBX path or the caller's text: `voicemail-20261128-120000-15550100.wav`.
  */
-export function safeFilename(rec: SpoolRecord, contentType: string): string {
+export function safeFilename(rec: Pick<SpoolRecord, 'type' | 'event'>, contentType: string): string {
   const kind = rec.type === 'fax.received' ? 'fax' : 'voicemail';
   const stamp = new Date(rec.event.occurredAt).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   const digits = String((rec.event.data as { caller: { number: string } }).caller.number).replace(/\D/g, '').slice(0, 20);

@@ -1,0 +1,141 @@
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+
+/** How a reader wants values written: their language's conventions and their time zone. */
+export interface Locale {
+  /** BCP 47 tag for Intl, e.g. `de-AT` (the recipient's own tag when it fits the template language). */
+  locale: string;
+  /** IANA zone the reader's times are shown in (recipient's, then tenant's, then UTC). */
+  timeZone: string;
+  /** ISO 3166 alpha-2 country of the tenant, for phone numbers; undefined writes them internationally. */
+  country?: string;
+}
+
+export type DateStyle = 'full' | 'long' | 'medium' | 'short';
+const STYLES: readonly string[] = ['full', 'long', 'medium', 'short'];
+
+/** The first zone of the list that Intl knows, else UTC. */
+export function pickTimeZone(zones: (string | undefined)[]): string {
+  for (const timeZone of zones) {
+    if (!timeZone) continue;
+    try {
+      new Intl.DateTimeFormat('en', { timeZone });
+      return timeZone;
+    } catch {
+      // An unknown zone name: try the next one.
+    }
+  }
+  return 'UTC';
+}
+
+/** A locale Intl accepts, else `en`. */
+export function safeLocale(tag: string | undefined): string {
+  if (!tag) return 'en';
+  try {
+    return Intl.getCanonicalLocales(tag)[0] ?? 'en';
+  } catch {
+    return 'en';
+  }
+}
+
+function toDate(v: unknown): Date | undefined {
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? undefined : v;
+  if (typeof v !== 'string' && typeof v !== 'number') return undefined;
+  const d = new Date(v);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+const style = (s: unknown, fallback: DateStyle | undefined): DateStyle | undefined =>
+  typeof s === 'string' && STYLES.includes(s) ? (s as DateStyle) : fallback;
+
+/**
+ * Date and/or time of an instant in the reader's zone and language.
+ * @example formatDateTime('2026-11-28T12:00:00Z', { locale: 'de', timeZone: 'Europe/Berlin' }) // 'Samstag, 28. November 2026 um 13:00'
+ */
+export function formatDateTime(v: unknown, l: Locale, dateStyle: unknown = 'full', timeStyle: unknown = 'short'): string {
+  const d = toDate(v);
+  if (!d) return '';
+  const ds = dateStyle === 'none' ? undefined : style(dateStyle, 'full');
+  const ts = timeStyle === 'none' ? undefined : style(timeStyle, 'short');
+  if (!ds && !ts) return '';
+  return new Intl.DateTimeFormat(l.locale, { ...(ds && { dateStyle: ds }), ...(ts && { timeStyle: ts }), timeZone: l.timeZone }).format(d);
+}
+
+/** Kept for callers of the first version: full date, short time, first usable zone of the list. */
+export function formatWhen(iso: string, lang: string, zones: (string | undefined)[]): string {
+  return formatDateTime(iso, { locale: safeLocale(lang), timeZone: pickTimeZone(zones) }) || iso;
+}
+
+/**
+ * A duration in seconds. `digital` (default) is `1:05` or `1:02:05`; `long`, `short` and
+ * `narrow` spell the units out in the reader's language.
+ * @example formatDuration(65) // '1:05'
+ * @example formatDuration(65, 'long', 'de') // '1 Minute, 5 Sekunden'
+ */
+export function formatDuration(seconds: unknown, form: unknown = 'digital', locale = 'en'): string {
+  const n = Number(seconds);
+  if (!Number.isFinite(n) || n < 0) return '';
+  const s = Math.round(n);
+  const [h, m, r] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
+  if (form === 'long' || form === 'short' || form === 'narrow') {
+    const unitDisplay = form;
+    const parts = ([['hour', h], ['minute', m], ['second', r]] as const)
+      .filter(([, v], i, all) => v > 0 || (i === all.length - 1 && s === 0))
+      .map(([unit, v]) => new Intl.NumberFormat(locale, { style: 'unit', unit, unitDisplay }).format(v));
+    return new Intl.ListFormat(locale, { type: 'unit', style: form === 'long' ? 'long' : 'narrow' }).format(parts);
+  }
+  const pad = (x: number) => String(x).padStart(2, '0');
+  return h > 0 ? `${h}:${pad(m)}:${pad(r)}` : `${m}:${pad(r)}`;
+}
+
+/**
+ * A byte count in binary steps with the language's number conventions.
+ * @example formatSize(493_000, 'de') // '481,4 kB'
+ */
+export function formatSize(bytes: unknown, lang = 'en'): string {
+  const n = Number(bytes);
+  if (!Number.isFinite(n) || n < 0) return '';
+  const units = ['byte', 'kilobyte', 'megabyte', 'gigabyte'] as const;
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
+  return new Intl.NumberFormat(safeLocale(lang), { style: 'unit', unit: units[i], unitDisplay: 'short', maximumFractionDigits: i === 0 ? 0 : 1 }).format(v);
+}
+
+/**
+ * A phone number for reading: national form when it belongs to the tenant's country,
+ * international otherwise; anything that is not a valid number comes back unchanged.
+ * @example formatPhone('+493012345678', 'DE') // '030 12345678'
+ * @example formatPhone('+14155552671', 'DE') // '+1 415 555 2671'
+ */
+export function formatPhone(raw: unknown, country?: string, form: unknown = 'auto'): string {
+  if (typeof raw !== 'string' && typeof raw !== 'number') return '';
+  const text = String(raw);
+  try {
+    const p = parsePhoneNumberFromString(text, country ? (country.toUpperCase() as CountryCode) : undefined);
+    if (!p || !p.isValid()) return text;
+    if (form === 'international') return p.formatInternational();
+    if (form === 'national') return p.formatNational();
+    return country && p.country === country.toUpperCase() ? p.formatNational() : p.formatInternational();
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * Picks the form for a count by the language's plural rules; `#` in it becomes the count.
+ * @example plural(1, { one: '# Seite', other: '# Seiten' }, 'de') // '1 Seite'
+ * @example plural(3, { one: '# page', other: '# pages' }, 'en') // '3 pages'
+ */
+export function plural(count: unknown, forms: Record<string, unknown>, locale = 'en'): string {
+  const n = Number(count);
+  if (!Number.isFinite(n)) return '';
+  const key = n === 0 && typeof forms.zero === 'string' ? 'zero' : new Intl.PluralRules(locale).select(n);
+  const form = typeof forms[key] === 'string' ? (forms[key] as string) : typeof forms.other === 'string' ? (forms.other as string) : '#';
+  return form.replace(/#/g, new Intl.NumberFormat(locale).format(n));
+}
+
+/** @example formatNumber(1234.5, 'fr') // '1 234,5' */
+export function formatNumber(v: unknown, locale = 'en'): string {
+  const n = Number(v);
+  return Number.isFinite(n) ? new Intl.NumberFormat(locale).format(n) : '';
+}

@@ -1,0 +1,61 @@
+import type Handlebars from 'handlebars';
+import { formatDateTime, formatDuration, formatNumber, formatPhone, formatSize, plural, type Locale } from './format';
+
+type HelperOptions = { hash?: Record<string, unknown>; data?: { fmt?: Locale } };
+
+const BUILT_IN = ['if', 'unless', 'each', 'with', 'lookup'] as const;
+
+/**
+ * The helpers templates may call; every one returns plain text, which Handlebars escapes in
+ * HTML parts, so none can emit unescaped event data. Handlebars' `log` and `helperMissing`
+ * tricks are not among them. The README's template guide documents each with an example.
+ */
+const OWN = {
+  /** `{{datetime event.occurredAt}}`, `{{datetime event.occurredAt dateStyle="short" timeStyle="short"}}` */
+  datetime: (v: unknown, o: HelperOptions) => formatDateTime(v, fmt(o), o.hash?.dateStyle ?? 'full', o.hash?.timeStyle ?? 'short'),
+  /** `{{date event.occurredAt}}` (style="full|long|medium|short", default long) */
+  date: (v: unknown, o: HelperOptions) => formatDateTime(v, fmt(o), o.hash?.style ?? 'long', 'none'),
+  /** `{{time event.occurredAt}}` (style="full|long|medium|short", default short) */
+  time: (v: unknown, o: HelperOptions) => formatDateTime(v, fmt(o), 'none', o.hash?.style ?? 'short'),
+  /** `{{duration voicemail.durationSeconds}}` -> 1:05; `{{duration voicemail.durationSeconds style="long"}}` -> 1 minute, 5 seconds */
+  duration: (v: unknown, o: HelperOptions) => formatDuration(v, o.hash?.style ?? 'digital', fmt(o).locale),
+  /** `{{phone caller.number}}`; format="national|international" forces one form */
+  phone: (v: unknown, o: HelperOptions) => formatPhone(v, fmt(o).country, o.hash?.format ?? 'auto'),
+  /** `{{filesize attachment.bytes}}` -> 481.4 kB */
+  filesize: (v: unknown, o: HelperOptions) => formatSize(v, fmt(o).locale),
+  /** `{{plural fax.pages one="# page" other="# pages"}}` (zero, two, few, many too) */
+  plural: (v: unknown, o: HelperOptions) => plural(v, o.hash ?? {}, fmt(o).locale),
+  /** `{{number fax.pages}}` */
+  number: (v: unknown, o: HelperOptions) => formatNumber(v, fmt(o).locale),
+  /** `{{default caller.name "unknown caller"}}`: the value, or the fallback when it is empty */
+  default: (v: unknown, fallback: unknown) => (v === undefined || v === null || v === '' ? text(fallback) : text(v)),
+  /** `{{#if (eq fax.status "partial")}}…{{/if}}` */
+  eq: (a: unknown, b: unknown) => a === b,
+} as const;
+
+export type HelperName = (typeof BUILT_IN)[number] | keyof typeof OWN;
+
+/** Every helper name a template may use. */
+export const ALLOWED_HELPERS: ReadonlySet<string> = new Set<string>([...BUILT_IN, ...Object.keys(OWN)]);
+
+/** Compile options that make Handlebars itself refuse any helper outside the allowed set. */
+export const KNOWN_HELPERS: Record<string, boolean> = {
+  ...Object.fromEntries([...ALLOWED_HELPERS].map((h) => [h, true])),
+  log: false,
+};
+
+function fmt(o: HelperOptions): Locale {
+  return o?.data?.fmt ?? { locale: 'en', timeZone: 'UTC' };
+}
+
+function text(v: unknown): string {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
+}
+
+/** A Handlebars environment of its own with exactly the allowed helpers (nothing registered globally). */
+export function createEnvironment(hb: typeof Handlebars): typeof Handlebars {
+  const env = hb.create();
+  env.unregisterHelper('log');
+  for (const [name, fn] of Object.entries(OWN)) env.registerHelper(name, fn as Handlebars.HelperDelegate);
+  return env;
+}

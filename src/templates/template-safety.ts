@@ -1,0 +1,143 @@
+import Handlebars from 'handlebars';
+import { PluginError } from '../errors';
+import { ALLOWED_HELPERS } from './helpers';
+
+/** Longest template source accepted, in characters, per kind (the config schema has the same caps). */
+export const TEMPLATE_SIZE_LIMITS = {
+  subject: 2_000,
+  text: 65_536,
+  html: 262_144,
+  partial: 262_144,
+  layout: 262_144,
+} as const;
+export type TemplateKind = keyof typeof TEMPLATE_SIZE_LIMITS;
+
+/** Where in a template source something went wrong (1-based). */
+export interface SourceLocation {
+  line?: number;
+  column?: number;
+}
+
+interface Node {
+  type?: string;
+  escaped?: boolean;
+  loc?: { start: { line: number; column: number } };
+  path?: { type?: string; original?: unknown; parts?: string[]; head?: unknown };
+  name?: Node & { original?: unknown };
+  params?: unknown[];
+  hash?: { pairs?: unknown[] };
+}
+
+const at = (n: Node | undefined) => (n?.loc ? ` (line ${n.loc.start.line}, column ${n.loc.start.column + 1})` : '');
+const invalid = (message: string, n?: Node) => new PluginError('TEMPLATE_INVALID', `${message}${at(n)}`);
+
+/**
+ * Parses a template, turning a syntax error into TEMPLATE_INVALID with its line and column.
+ * Handlebars' own parse error carries only a line, so the location comes from a private
+ * parser instance whose error hook keeps the lexer position (nothing shared is changed).
+ */
+export function parseTemplate(source: string): hbs.AST.Program {
+  try {
+    return Handlebars.parse(source);
+  } catch (e) {
+    const loc = syntaxLocation(source);
+    const first = String((e as Error).message).split('\n')[0]!.replace(/ on line \d+:?$/, '');
+    const hbLine = (e as { lineNumber?: number }).lineNumber;
+    const hbCol = (e as { column?: number }).column;
+    const where = loc ?? (hbLine !== undefined ? { line: hbLine, column: (hbCol ?? 0) + 1 } : undefined);
+    const detail = String((e as Error).message).split('\n').slice(-1)[0];
+    throw new PluginError('TEMPLATE_INVALID', `syntax error: ${first === detail ? first : `${first}: ${detail}`}${where ? ` (line ${where.line}, column ${where.column})` : ''}`, { cause: e });
+  }
+}
+
+function syntaxLocation(source: string): { line: number; column: number } | undefined {
+  const { Parser } = Handlebars as unknown as { Parser: { Parser: new () => Record<string, unknown> } };
+  if (typeof Parser?.Parser !== 'function') return undefined;
+  const p = new Parser.Parser() as { yy: unknown; parseError: unknown; parse(s: string): unknown };
+  p.yy = {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    ...require('handlebars/dist/cjs/handlebars/compiler/helpers'),
+    locInfo: (l: { first_line: number; first_column: number; last_line: number; last_column: number }) => ({
+      start: { line: l.first_line, column: l.first_column },
+      end: { line: l.last_line, column: l.last_column },
+    }),
+  };
+  p.parseError = (msg: string, hash: { loc?: { first_line: number; first_column: number }; line?: number }) => {
+    throw Object.assign(new Error(msg), { hash });
+  };
+  try {
+    p.parse(source);
+  } catch (e) {
+    const loc = (e as { hash?: { loc?: { first_line: number; first_column: number } } }).hash?.loc;
+    if (loc) return { line: loc.first_line, column: loc.first_column + 1 };
+    const lineNumber = (e as { lineNumber?: number }).lineNumber;
+    if (lineNumber !== undefined) return { line: lineNumber, column: ((e as { column?: number }).column ?? 0) + 1 };
+  }
+  return undefined;
+}
+
+/** The line and column in a message made by this module or by Handlebars. */
+export function locate(e: unknown): SourceLocation {
+  const m = /\(line (\d+), column (\d+)\)/.exec(String((e as Error)?.message ?? ''));
+  if (m) return { line: Number(m[1]), column: Number(m[2]) };
+  const x = e as { lineNumber?: number; column?: number };
+  if (typeof x?.lineNumber === 'number') return { line: x.lineNumber, ...(typeof x.column === 'number' && { column: x.column + 1 }) };
+  return {};
+}
+
+const PARTIAL_NAME = /^@partial-block$|^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/**
+ * Refuses what a tenant template may not do, with the line and column:
+ * - unescaped output: `{{{x}}}` and `{{& x}}`;
+ * - any helper outside the documented set (so nothing can emit unescaped event data);
+ * - dynamic partials, partial names outside [A-Za-z0-9_-] (no `constructor`, no `__proto__`);
+ * - decorators other than `{{#*inline "name"}}`;
+ * - sources over the size limit of their kind.
+ * Returns the parsed template.
+ */
+export function assertSafe(source: string, kind: TemplateKind = 'html'): hbs.AST.Program {
+  if (source.length > TEMPLATE_SIZE_LIMITS[kind]) {
+    throw new PluginError('TEMPLATE_INVALID', `template is ${source.length} characters long; the limit for ${kind} templates is ${TEMPLATE_SIZE_LIMITS[kind]}`);
+  }
+  const ast = parseTemplate(source);
+  const helperCall = (n: Node) => {
+    const hasArgs = (n.params?.length ?? 0) > 0 || (n.hash?.pairs?.length ?? 0) > 0;
+    if (!hasArgs) return;
+    const p = n.path as { type?: string; parts?: string[]; data?: boolean; original?: unknown } | undefined;
+    const name = p?.type === 'PathExpression' && !p.data && p.parts?.length === 1 ? p.parts[0]! : undefined;
+    if (name === undefined || !ALLOWED_HELPERS.has(name)) throw invalid(`"${String(p?.original ?? '?')}" is not an allowed helper`, n);
+  };
+  const visit = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    const n = node as Node;
+    switch (n.type) {
+      case 'MustacheStatement':
+        if (n.escaped === false) throw invalid('unescaped output ({{{…}}} or {{& …}}) is not allowed in tenant templates', n);
+        helperCall(n);
+        break;
+      case 'BlockStatement':
+      case 'SubExpression':
+        helperCall(n);
+        break;
+      case 'Decorator':
+        throw invalid('decorators are not allowed in tenant templates', n);
+      case 'DecoratorBlock':
+        if (n.path?.original !== 'inline') throw invalid('only the inline decorator is allowed in tenant templates', n);
+        break;
+      case 'PartialStatement':
+      case 'PartialBlockStatement': {
+        const name = n.name;
+        if (!name || name.type === 'SubExpression') throw invalid('dynamic partials are not allowed in tenant templates', n);
+        const original = String(name.original ?? '');
+        if (!PARTIAL_NAME.test(original) || Object.prototype.hasOwnProperty.call(Object.prototype, original)) {
+          throw invalid(`"${original}" is not a usable partial name`, n);
+        }
+        break;
+      }
+    }
+    for (const v of Object.values(node)) if (v && typeof v === 'object') Array.isArray(v) ? v.forEach(visit) : visit(v);
+  };
+  visit(ast);
+  return ast;
+}
