@@ -39,6 +39,7 @@ export class PluginError extends Error {
   }
 }
 
+/** True for a PluginError, also one from another copy of this module (a host loading dist/ while it runs from src/). */
 export function isPluginError(e: unknown): e is PluginError {
-  return e instanceof PluginError;
+  return e instanceof PluginError || (e instanceof Error && e.name === 'PluginError' && typeof (e as { code?: unknown }).code === 'string');
 }

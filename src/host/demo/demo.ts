@@ -81,7 +81,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
   await new Promise<void>((resolve) => {
     const t = setTimeout(resolve, 15_000);
     changed = () => {
-      if (events.every((e) => outcomes.has(e.id))) (clearTimeout(t), resolve());
+      // The live tenant's mail all settled, and the dead tenant's first attempt failed (the rest of its queue is held).
+      const settled = (tenant: string, all: boolean) => events.filter((e) => e.tenant === tenant)[all ? 'every' : 'some']((e) => outcomes.has(e.id));
+      if (settled(LIVE, true) && settled(DEAD, false)) (clearTimeout(t), resolve());
     };
     changed();
   });
