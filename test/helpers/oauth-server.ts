@@ -30,8 +30,8 @@ export class OAuthServer {
   readonly requests: TokenRequest[] = [];
   readonly issued: string[] = [];
   readonly #revoked = new Set<string>();
-  /** refuse: 400 invalid_grant; fail: 503; echo: a refusal whose error_description repeats the request body. */
-  mode: 'ok' | 'refuse' | 'fail' | 'echo' = 'ok';
+  /** refuse: 400 invalid_grant; fail: 503; echo: a refusal whose error_description repeats the request body; stillborn: tokens issued already revoked. */
+  mode: 'ok' | 'refuse' | 'fail' | 'echo' | 'stillborn' = 'ok';
   expiresIn: number;
   #server!: http.Server;
   url = '';
@@ -73,6 +73,7 @@ export class OAuthServer {
       if (this.mode === 'refuse' || !ok) return send(400, { error: 'invalid_grant', error_description: 'AADSTS70000: The provided grant is invalid or expired.' });
       const token = `at-${this.issued.length + 1}-${crypto.randomBytes(12).toString('hex')}`;
       this.issued.push(token);
+      if (this.mode === 'stillborn') this.#revoked.add(token);
       send(200, { token_type: 'Bearer', access_token: token, expires_in: this.expiresIn, scope: p.get('scope') ?? '' });
     });
   }
@@ -92,9 +93,10 @@ export interface XOAuth2Log {
 /**
  * A real SMTP server (smtp-server) that offers only AUTH XOAUTH2 and accepts a token exactly
  * when `oauth` issued it to `user` and has not revoked it. A refused token is answered the
- * Google way (334 with a JSON error, then 535) or the Microsoft way (535 at once).
+ * Google way (334 with a JSON error, then 535) or the Microsoft way (535 at once, quoting the
+ * token when `echo`, as a hostile server might).
  */
-export async function startXOAuth2Smtp(ca: TestCa, oauth: OAuthServer, user: string, refusal: '334' | '535' = '334'): Promise<{ smtp: TestSmtp; log: XOAuth2Log }> {
+export async function startXOAuth2Smtp(ca: TestCa, oauth: OAuthServer, user: string, refusal: '334' | '535' = '334', echo = false): Promise<{ smtp: TestSmtp; log: XOAuth2Log }> {
   const log: XOAuth2Log = { attempts: [] };
   const smtp = await TestSmtp.start({
     ca,
@@ -106,7 +108,7 @@ export async function startXOAuth2Smtp(ca: TestCa, oauth: OAuthServer, user: str
         log.attempts.push({ user: auth.username ?? '', token: auth.accessToken ?? '', ok });
         if (ok) return cb(null, { user: auth.username });
         if (refusal === '334') return cb(null, { data: { status: '401', schemes: 'bearer', scope: 'https://mail.google.com/' } } as never);
-        const e = new Error('5.7.3 Authentication unsuccessful') as Error & { responseCode: number };
+        const e = new Error(`5.7.3 Authentication unsuccessful${echo ? ` for token ${auth.accessToken}` : ''}`) as Error & { responseCode: number };
         e.responseCode = 535;
         cb(e);
       },
