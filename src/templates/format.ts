@@ -1,4 +1,5 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+import { intl } from './intl-cache';
 
 /** How a reader wants values written: their language's conventions and their time zone. */
 export interface Locale {
@@ -18,7 +19,7 @@ export function pickTimeZone(zones: (string | undefined)[]): string {
   for (const timeZone of zones) {
     if (!timeZone) continue;
     try {
-      new Intl.DateTimeFormat('en', { timeZone });
+      intl(Intl.DateTimeFormat, 'en', { timeZone });
       return timeZone;
     } catch {
       // An unknown zone name: try the next one.
@@ -57,7 +58,7 @@ export function formatDateTime(v: unknown, l: Locale, dateStyle: unknown = 'full
   const ds = dateStyle === 'none' ? undefined : style(dateStyle, 'full');
   const ts = timeStyle === 'none' ? undefined : style(timeStyle, 'short');
   if (!ds && !ts) return '';
-  return new Intl.DateTimeFormat(l.locale, { ...(ds && { dateStyle: ds }), ...(ts && { timeStyle: ts }), timeZone: l.timeZone }).format(d);
+  return intl(Intl.DateTimeFormat, l.locale, { ...(ds && { dateStyle: ds }), ...(ts && { timeStyle: ts }), timeZone: l.timeZone }).format(d);
 }
 
 /** Kept for callers of the first version: full date, short time, first usable zone of the list. */
@@ -80,8 +81,8 @@ export function formatDuration(seconds: unknown, form: unknown = 'digital', loca
     const unitDisplay = form;
     const parts = ([['hour', h], ['minute', m], ['second', r]] as const)
       .filter(([, v], i, all) => v > 0 || (i === all.length - 1 && s === 0))
-      .map(([unit, v]) => new Intl.NumberFormat(locale, { style: 'unit', unit, unitDisplay }).format(v));
-    return new Intl.ListFormat(locale, { type: 'unit', style: form === 'long' ? 'long' : 'narrow' }).format(parts);
+      .map(([unit, v]) => intl(Intl.NumberFormat, locale, { style: 'unit', unit, unitDisplay }).format(v));
+    return intl(Intl.ListFormat, locale, { type: 'unit', style: form === 'long' ? 'long' : 'narrow' }).format(parts);
   }
   const pad = (x: number) => String(x).padStart(2, '0');
   return h > 0 ? `${h}:${pad(m)}:${pad(r)}` : `${m}:${pad(r)}`;
@@ -98,7 +99,7 @@ export function formatSize(bytes: unknown, lang = 'en'): string {
   let v = n;
   let i = 0;
   while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
-  return new Intl.NumberFormat(safeLocale(lang), { style: 'unit', unit: units[i], unitDisplay: 'short', maximumFractionDigits: i === 0 ? 0 : 1 }).format(v);
+  return intl(Intl.NumberFormat, safeLocale(lang), { style: 'unit', unit: units[i], unitDisplay: 'short', maximumFractionDigits: i === 0 ? 0 : 1 }).format(v);
 }
 
 /**
@@ -129,13 +130,13 @@ export function formatPhone(raw: unknown, country?: string, form: unknown = 'aut
 export function plural(count: unknown, forms: Record<string, unknown>, locale = 'en'): string {
   const n = Number(count);
   if (!Number.isFinite(n)) return '';
-  const key = n === 0 && typeof forms.zero === 'string' ? 'zero' : new Intl.PluralRules(locale).select(n);
+  const key = n === 0 && typeof forms.zero === 'string' ? 'zero' : intl(Intl.PluralRules, locale).select(n);
   const form = typeof forms[key] === 'string' ? (forms[key] as string) : typeof forms.other === 'string' ? (forms.other as string) : '#';
-  return form.replace(/#/g, new Intl.NumberFormat(locale).format(n));
+  return form.replace(/#/g, intl(Intl.NumberFormat, locale).format(n));
 }
 
 /** @example formatNumber(1234.5, 'fr') // '1 234,5' */
 export function formatNumber(v: unknown, locale = 'en'): string {
   const n = Number(v);
-  return Number.isFinite(n) ? new Intl.NumberFormat(locale).format(n) : '';
+  return Number.isFinite(n) ? intl(Intl.NumberFormat, locale).format(n) : '';
 }

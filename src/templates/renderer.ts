@@ -227,7 +227,7 @@ export class Renderer {
   }
 
   #toProblem(tenant: string, src: TemplateSource, e: unknown): TemplateProblem {
-    const message = e instanceof PluginError ? e.message : String((e as Error)?.message ?? e);
+    const message = (e instanceof PluginError ? e.message : String((e as Error)?.message ?? e)).replace(/ \(line \d+, column \d+\)$/, '').replace(/ - \d+:\d+$/, '');
     return { tenant, template: src.origin, ...locate(e), message };
   }
 

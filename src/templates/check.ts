@@ -1,0 +1,256 @@
+import type { ResolvedConfig, SchemaRegistry } from '../config';
+import { EVENT_TYPES, type EventType } from '../events';
+import { buildContext, type TemplateTenant } from './context';
+import { ALLOWED_HELPERS } from './helpers';
+import { renderPreview, templateTenant } from './preview';
+import type { Renderer, TemplateProblem } from './renderer';
+import { loadSample, previewRecord } from './samples';
+import { assertSafe, locate, type TemplateKind } from './template-safety';
+import { partKey, TEMPLATE_PARTS, type TemplatePart, type TemplateSet, type TemplateSource } from './template-set';
+
+/** One thing `templates check` found. Errors fail the check; warnings do not. */
+export interface Finding {
+  level: 'error' | 'warning';
+  /** File path, or config path such as `tenants/acme.example.com/templates/call.missed/subject`. */
+  template: string;
+  line?: number;
+  column?: number;
+  message: string;
+}
+
+export interface CheckOptions {
+  renderer: Renderer;
+  schemas: SchemaRegistry;
+  /** The plugin configuration; without one only the defaults are checked. */
+  config?: ResolvedConfig;
+  /** Check only this tenant (and the defaults). */
+  tenant?: string;
+  /** The package templates/ folder. */
+  root: string;
+}
+
+/**
+ * Compiles every template (defaults, and each configured tenant's config and directory
+ * templates) and reports syntax errors and forbidden constructs with line and column,
+ * variables the event type's context does not have, unknown template files and event types,
+ * missing default parts (errors) and tenant parts that fall back to a default (warnings).
+ * Each template is also rendered with its event type's sample.
+ */
+export function checkTemplates(o: CheckOptions): Finding[] {
+  const out: Finding[] = [];
+  const shapes = new Map<EventType, unknown>(EVENT_TYPES.map((t) => [t, contextShape(o.root, t)]));
+  const defaults = o.renderer.defaults;
+  for (const p of defaults.problems) out.push({ level: 'error', template: p.origin, message: p.message });
+  if (!defaults.languages.has('en')) out.push({ level: 'error', template: o.root, message: 'the default templates have no en/ folder: English is the last fallback' });
+  for (const lang of defaults.languages) {
+    for (const type of EVENT_TYPES) {
+      for (const part of TEMPLATE_PARTS) {
+        const src = defaults.parts.get(partKey(lang, type, part));
+        if (!src) out.push({ level: lang === 'en' ? 'error' : 'warning', template: `${o.root}/${lang}/${type}.${part}.hbs`, message: `missing part: ${lang} mail for ${type} uses the English ${part}` });
+        else checkSource(src, part, shapes.get(type), type, out);
+      }
+    }
+  }
+  for (const src of defaults.partials.values()) checkSource(src, 'partial', undefined, undefined, out);
+  if (defaults.layout) checkSource(defaults.layout, 'layout', { ...(shapes.get('voicemail.received') as object), __body: '' }, undefined, out);
+
+  const tenants = new Set<string>();
+  if (o.config) for (const id of Object.keys(o.config.tenants)) tenants.add(id);
+  if (o.tenant) {
+    tenants.clear();
+    tenants.add(o.tenant);
+  }
+  for (const id of tenants) {
+    const config = o.config ?? ({ defaults: {}, tenants: {} } as unknown as ResolvedConfig);
+    const tenant: TemplateTenant = templateTenant(config, id);
+    const own: TemplateSet = o.renderer.tenantTemplates(tenant);
+    for (const p of own.problems) out.push({ level: 'error', template: p.origin, message: p.message });
+    for (const src of own.partials.values()) checkSource(src, 'partial', undefined, undefined, out);
+    if (own.layout) checkSource(own.layout, 'layout', { ...(shapes.get('voicemail.received') as object), __body: '' }, undefined, out);
+    const levels = new Set<string | undefined>([undefined, ...own.languages]);
+    for (const key of own.parts.keys()) {
+      const type = key.slice(key.indexOf('/') + 1).replace(/\.(subject|text|html)$/, '');
+      if (!(EVENT_TYPES as readonly string[]).includes(type)) {
+        out.push({ level: 'error', template: own.parts.get(key)!.origin, message: `unknown event type "${type}": expected one of ${EVENT_TYPES.join(', ')}` });
+      }
+    }
+    for (const type of EVENT_TYPES) {
+      for (const lang of levels) {
+        const have = TEMPLATE_PARTS.filter((p) => own.parts.has(partKey(lang, type, p)));
+        for (const part of TEMPLATE_PARTS) {
+          const src = own.parts.get(partKey(lang, type, part));
+          if (src) {
+            checkSource(src, part, shapes.get(type), type, out);
+            continue;
+          }
+          if (have.length === 0) continue;
+          const where = lang ? `tenants/${id}: ${type} (${lang})` : `tenants/${id}: ${type}`;
+          const fallback = part === 'text' && have.includes('html') ? 'is derived from the tenant HTML' : `falls back to the ${lang ? `${lang} ` : ''}default`;
+          out.push({ level: 'warning', template: where, message: `missing part: ${part} ${fallback}` });
+        }
+      }
+      // Render once with the sample, in each of the tenant's languages, to catch what only shows at run time.
+      for (const lang of levels) {
+        const problems: TemplateProblem[] = renderPreview({ renderer: o.renderer, schemas: o.schemas, config, root: o.root }, { tenant: id, eventType: type, ...(lang && { language: lang }) }).problems;
+        for (const p of problems) {
+          if (out.some((f) => f.template === p.template)) continue;
+          out.push({ level: 'error', template: p.template, ...(p.line !== undefined && { line: p.line }), ...(p.column !== undefined && { column: p.column }), message: p.message });
+        }
+      }
+    }
+  }
+  return dedupe(out);
+}
+
+function dedupe(list: Finding[]): Finding[] {
+  const seen = new Set<string>();
+  return list.filter((f) => {
+    const k = `${f.level}\0${f.template}\0${f.line}\0${f.column}\0${f.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function checkSource(src: TemplateSource, kind: TemplateKind, shape: unknown, type: string | undefined, out: Finding[]): void {
+  let ast: hbs.AST.Program;
+  try {
+    ast = assertSafe(src.source, kind);
+  } catch (e) {
+    out.push({ level: 'error', template: src.origin, ...locate(e), message: (e as Error).message.replace(/ \(line \d+, column \d+\)$/, '') });
+    return;
+  }
+  if (shape === undefined) return;
+  for (const v of unknownVariables(ast, shape)) {
+    out.push({ level: 'error', template: src.origin, line: v.line, column: v.column, message: `unknown variable "${v.path}"${type ? ` (not in the ${type} context)` : ''}` });
+  }
+}
+
+/** Every key a template of this event type can see: the sample's context, plus the optional keys the sample leaves out. */
+export function contextShape(root: string, type: EventType): unknown {
+  const sample = loadSample(root, type);
+  const ctx = buildContext(previewRecord(sample.event, sample.event.tenant, sample.attachmentBytes ?? 1), { id: 'x', attachments: { recordingUrl: 'https://x/', faxUrl: 'https://x/' } }, 'en') as unknown as Record<string, any>;
+  ctx.brand = { ...ctx.brand, logoUrl: '', footer: '' };
+  ctx.attachment = { included: true, omitted: true, filename: '', size: '', bytes: 0, contentType: '', url: '' };
+  ctx.recipient = { ...ctx.recipient, name: '', language: '', timeZone: '' };
+  ctx.caller = { ...ctx.caller, name: '' };
+  if (type === 'fax.received') ctx.caller.stationId = '';
+  if (type === 'voicemail.received') ctx.voicemail = { durationSeconds: 0, duration: '', messageNumber: 0, messageLabel: '', folder: '', transcript: '', ...ctx.voicemail };
+  if (type === 'call.missed') ctx.call = { ringSeconds: 0, ringDuration: '', queue: '', ...ctx.call };
+  return ctx;
+}
+
+interface Unknown {
+  path: string;
+  line: number;
+  column: number;
+}
+
+type AnyNode = { type: string; loc?: { start: { line: number; column: number } } } & Record<string, any>;
+
+/** Variables a template reads that its context does not have, following #each/#with scopes, ../ and @root. */
+export function unknownVariables(ast: hbs.AST.Program, root: unknown): Unknown[] {
+  const found: Unknown[] = [];
+  const report = (p: AnyNode) => found.push({ path: String(p.original), line: p.loc?.start.line ?? 0, column: (p.loc?.start.column ?? 0) + 1 });
+
+  const resolve = (p: AnyNode, scopes: unknown[], locals: Set<string>): { ok: boolean; value: unknown } => {
+    const parts: string[] = p.parts ?? [];
+    if (p.data) {
+      if (parts[0] !== 'root') return { ok: true, value: undefined };
+      return walk(root, parts.slice(1));
+    }
+    if (p.depth === 0 && parts.length > 0 && locals.has(parts[0]!)) return { ok: true, value: undefined };
+    const scope = scopes[Math.max(0, scopes.length - 1 - (p.depth ?? 0))];
+    return walk(scope, parts);
+  };
+  const walk = (start: unknown, parts: string[]): { ok: boolean; value: unknown } => {
+    let cur = start;
+    for (const key of parts) {
+      if (cur === undefined) return { ok: true, value: undefined }; // unknown shape (a local, an each item of unknown type)
+      if (Array.isArray(cur)) {
+        if (key === 'length') cur = 0;
+        else if (/^\d+$/.test(key)) cur = cur[0];
+        else return { ok: false, value: undefined };
+      } else if (cur !== null && typeof cur === 'object') {
+        if (!Object.hasOwn(cur, key)) return { ok: false, value: undefined };
+        cur = (cur as Record<string, unknown>)[key];
+      } else if (typeof cur === 'string' && key === 'length') {
+        cur = 0;
+      } else {
+        return { ok: false, value: undefined };
+      }
+    }
+    return { ok: true, value: cur };
+  };
+  const expr = (n: AnyNode | undefined, scopes: unknown[], locals: Set<string>): unknown => {
+    if (!n) return undefined;
+    if (n.type === 'PathExpression') {
+      const r = resolve(n, scopes, locals);
+      if (!r.ok) report(n);
+      return r.value;
+    }
+    if (n.type === 'SubExpression') return call(n, scopes, locals);
+    return undefined;
+  };
+  const call = (n: AnyNode, scopes: unknown[], locals: Set<string>): unknown => {
+    const isHelper = (n.params?.length ?? 0) > 0 || (n.hash?.pairs?.length ?? 0) > 0 || (n.path?.type === 'PathExpression' && ALLOWED_HELPERS.has(n.path.original) && n.type !== 'BlockStatement');
+    const values = (n.params ?? []).map((p: AnyNode) => expr(p, scopes, locals));
+    for (const pair of n.hash?.pairs ?? []) expr(pair.value, scopes, locals);
+    if (!isHelper) return expr(n.path, scopes, locals);
+    return values[0];
+  };
+  const program = (prog: AnyNode | undefined, scopes: unknown[], locals: Set<string>) => {
+    for (const s of prog?.body ?? []) statement(s, scopes, locals);
+  };
+  const statement = (n: AnyNode, scopes: unknown[], locals: Set<string>) => {
+    switch (n.type) {
+      case 'MustacheStatement':
+      case 'SubExpression':
+        call(n, scopes, locals);
+        break;
+      case 'BlockStatement':
+      case 'DecoratorBlock': {
+        const name = n.path?.original;
+        const first = (n.params ?? [])[0] as AnyNode | undefined;
+        for (const pair of n.hash?.pairs ?? []) expr(pair.value, scopes, locals);
+        const inner = new Set([...locals, ...(n.program?.blockParams ?? [])]);
+        if (n.type === 'DecoratorBlock') {
+          program(n.program, scopes, locals);
+          break;
+        }
+        if (name === 'each' || name === 'with') {
+          const value = expr(first, scopes, locals);
+          for (const p of (n.params ?? []).slice(1)) expr(p, scopes, locals);
+          const item = name === 'each' ? (Array.isArray(value) ? value[0] : value && typeof value === 'object' ? Object.values(value)[0] : undefined) : value;
+          program(n.program, [...scopes, item], inner);
+        } else if (name === 'if' || name === 'unless' || ALLOWED_HELPERS.has(name)) {
+          for (const p of n.params ?? []) expr(p, scopes, locals);
+          program(n.program, scopes, inner);
+        } else {
+          const value = expr(n.path, scopes, locals);
+          program(n.program, [...scopes, Array.isArray(value) ? value[0] : value], inner);
+        }
+        program(n.inverse, scopes, locals);
+        break;
+      }
+      case 'PartialStatement':
+      case 'PartialBlockStatement':
+        for (const p of n.params ?? []) expr(p, scopes, locals);
+        for (const pair of n.hash?.pairs ?? []) expr(pair.value, scopes, locals);
+        if (n.type === 'PartialBlockStatement') program(n.program, scopes, locals);
+        break;
+    }
+  };
+  program(ast as unknown as AnyNode, [root], new Set());
+  return found;
+}
+
+/** `file:line:column: level: message`, one per line, then a summary. */
+export function formatFindings(list: Finding[]): string {
+  const lines = list.map((f) => `${f.template}${f.line !== undefined ? `:${f.line}${f.column !== undefined ? `:${f.column}` : ''}` : ''}: ${f.level}: ${f.message}`);
+  const errors = list.filter((f) => f.level === 'error').length;
+  lines.push(`${errors} error${errors === 1 ? '' : 's'}, ${list.length - errors} warning${list.length - errors === 1 ? '' : 's'}`);
+  return lines.join('\n');
+}
+
+export type { TemplatePart };
