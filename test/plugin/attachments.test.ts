@@ -1,0 +1,127 @@
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { expect } from 'chai';
+import { activate } from '../../src';
+import type { EmailNotifyPlugin } from '../../src';
+import { FakeHost } from '../helpers/fake-host';
+import { fax, tenantConfig, voicemail } from '../helpers/events';
+import { TestSmtp, testCa } from '../helpers/smtp';
+
+const T = 'a.example.com';
+
+/** A small but real RIFF/WAVE file (8 kHz mono 16-bit, `seconds` of a tone). */
+function wav(seconds: number): Buffer {
+  const rate = 8000;
+  const samples = rate * seconds;
+  const b = Buffer.alloc(44 + samples * 2);
+  b.write('RIFF', 0);
+  b.writeUInt32LE(36 + samples * 2, 4);
+  b.write('WAVEfmt ', 8);
+  b.writeUInt32LE(16, 16);
+  b.writeUInt16LE(1, 20);
+  b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24);
+  b.writeUInt32LE(rate * 2, 28);
+  b.writeUInt16LE(2, 32);
+  b.writeUInt16LE(16, 34);
+  b.write('data', 36);
+  b.writeUInt32LE(samples * 2, 40);
+  for (let i = 0; i < samples; i++) b.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
+  return b;
+}
+
+function pdf(): Buffer {
+  return Buffer.from('%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n' + crypto.randomBytes(2048).toString('base64'));
+}
+
+describe('attachments: copied into the spool, attached with their content type and a safe name', () => {
+  let server: TestSmtp;
+  let host: FakeHost;
+  let plugin: EmailNotifyPlugin;
+  let root: string;
+
+  beforeEach(async () => {
+    server = await TestSmtp.start({ ca: testCa() });
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-att-'));
+    host = new FakeHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [root] }));
+    plugin = await activate(host.context());
+  });
+
+  afterEach(async () => {
+    await plugin.deactivate();
+    await server.close();
+    host.cleanup();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('voicemail: the WAV recording arrives attached, though the PBX deleted it as soon as the handler resolved', async () => {
+    const bytes = wav(1);
+    const file = path.join(root, 'msg0001.wav');
+    fs.writeFileSync(file, bytes);
+    const e = voicemail(T, {}, { recording: { path: file, contentType: 'audio/wav', filename: '../../etc/passwd\r\nX: y' } });
+    await host.send(e);
+    fs.unlinkSync(file); // the PBX may delete its file the moment the handler resolves
+    const [m] = await server.waitFor(1);
+    const atts = m!.parsed.attachments;
+    expect(atts).to.have.length(1);
+    expect(atts[0]!.contentType).to.equal('audio/wav');
+    expect(atts[0]!.filename).to.equal('voicemail-20261128-120000-15550100.wav');
+    expect(Buffer.compare(atts[0]!.content, bytes)).to.equal(0);
+    // The body names the same safe file name.
+    expect(m!.parsed.text).to.contain('voicemail-20261128-120000-15550100.wav');
+  });
+
+  it('fax: the PDF document arrives attached with application/pdf', async () => {
+    const bytes = pdf();
+    const file = path.join(root, 'fax-17.pdf');
+    fs.writeFileSync(file, bytes);
+    const e = fax(T, {}, { document: { path: file, contentType: 'application/pdf' } });
+    await host.send(e);
+    fs.rmSync(file);
+    const [m] = await server.waitFor(1);
+    const atts = m!.parsed.attachments;
+    expect(atts).to.have.length(1);
+    expect(atts[0]!.contentType).to.equal('application/pdf');
+    expect(atts[0]!.filename).to.equal('fax-20261128-120500-15550111.pdf');
+    expect(Buffer.compare(atts[0]!.content, bytes)).to.equal(0);
+  });
+
+  it('an unrecognised file gets a .bin name (never one from the PBX path or the caller) and application/octet-stream', async () => {
+    const file = path.join(root, 'evil name.exe');
+    fs.writeFileSync(file, 'abc');
+    await host.send(voicemail(T, {}, { caller: { number: '<script>', name: 'x' }, recording: { path: file, contentType: 'application/x-msdownload', filename: 'invoice.pdf.exe' } }));
+    const [m] = await server.waitFor(1);
+    const a = m!.parsed.attachments[0]!;
+    expect(a.filename).to.equal('voicemail-20261128-120000.bin');
+    // Not a type recognised from its first bytes: declared as opaque data, never as what the event claimed.
+    expect(a.contentType).to.equal('application/octet-stream');
+    expect(m!.raw.toString('latin1')).to.not.contain('x-msdownload');
+  });
+
+  it('a file replaced after the handler resolved does not change what is sent (it is a copy, not a link)', async () => {
+    const file = path.join(root, 'msg.wav');
+    const bytes = wav(1);
+    fs.writeFileSync(file, bytes);
+    await host.send(voicemail(T, {}, { recording: { path: file, contentType: 'audio/wav' } }));
+    // Overwrite in place: a hard link would carry the new bytes.
+    fs.writeFileSync(file, Buffer.alloc(bytes.length, 0));
+    const [m] = await server.waitFor(1);
+    expect(Buffer.compare(m!.parsed.attachments[0]!.content, bytes)).to.equal(0);
+  });
+
+  it("the spool's copy is removed once the mail is delivered", async () => {
+    const file = path.join(root, 'msg.wav');
+    fs.writeFileSync(file, wav(1));
+    const e = voicemail(T, {}, { recording: { path: file, contentType: 'audio/wav' } });
+    await host.send(e);
+    expect(fs.readdirSync(path.join(host.dataDir, 'files'))).to.have.length(1);
+    await host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
+    const end = Date.now() + 10_000;
+    while (fs.readdirSync(path.join(host.dataDir, 'files')).length > 0) {
+      if (Date.now() > end) throw new Error('attachment copy not removed after delivery');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+});
