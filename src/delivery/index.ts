@@ -3,3 +3,4 @@ export { backoffDelay, type RetrySettings } from './retry-policy';
 export { sendOnce, transportOptions, type OutgoingMail, type SendResult } from './smtp-transport';
 export { Courier, type CourierDeps } from './courier';
 export { Scheduler, type SchedulerSettings } from './scheduler';
+export { TlsContexts } from './tls-contexts';

@@ -1,4 +1,5 @@
 import nodemailer from 'nodemailer';
+import type { SecureContext } from 'node:tls';
 import type { TokenSource } from '../auth';
 import type { EffectiveTenant } from '../config';
 import { Redactor } from '../security';
@@ -30,6 +31,8 @@ export interface SendContext {
   tempDir?: string;
   /** The tenant's DKIM key, when it signs its mail (kept out of OutgoingMail, which hooks see). */
   dkim?: { domainName: string; keySelector: string; privateKey: string };
+  /** The tenant's reusable TLS client context (trust store built once; see TlsContexts). */
+  secureContext?: SecureContext;
 }
 
 export interface SendResult {
@@ -49,7 +52,7 @@ function passwordAuth(smtp: Smtp): NodemailerAuth | undefined {
 }
 
 /** nodemailer options for one message to one tenant's server: no pool, TLS 1.2 or later. */
-export function transportOptions(smtp: Smtp, auth: NodemailerAuth | undefined = passwordAuth(smtp)) {
+export function transportOptions(smtp: Smtp, auth: NodemailerAuth | undefined = passwordAuth(smtp), secureContext?: SecureContext) {
   return {
     host: smtp.host,
     port: smtp.port,
@@ -62,6 +65,7 @@ export function transportOptions(smtp: Smtp, auth: NodemailerAuth | undefined = 
       rejectUnauthorized: smtp.tls?.rejectUnauthorized ?? true,
       ...(smtp.tls?.ca !== undefined && { ca: smtp.tls.ca }),
       ...(smtp.tls?.servername !== undefined && { servername: smtp.tls.servername }),
+      ...(secureContext && { secureContext }),
     },
     connectionTimeout: smtp.connectionTimeoutMs ?? 10_000,
     greetingTimeout: smtp.greetingTimeoutMs ?? 10_000,
@@ -133,7 +137,7 @@ async function sendWithToken(smtp: Smtp, mail: OutgoingMail, signal: AbortSignal
 }
 
 async function session(smtp: Smtp, auth: NodemailerAuth | undefined, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext): Promise<SendResult> {
-  const transporter = nodemailer.createTransport(transportOptions(smtp, auth));
+  const transporter = nodemailer.createTransport(transportOptions(smtp, auth, ctx.secureContext));
   try {
     const info = await transporter.sendMail({
       from: mail.from,

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OAuthTokenCache } from '../auth';
 import { resolveConfig, SchemaRegistry, TenantDirectory, type ResolvedConfig } from '../config';
-import { Courier, Scheduler, type SchedulerSettings } from '../delivery';
+import { Courier, Scheduler, TlsContexts, type SchedulerSettings } from '../delivery';
 import type { OutgoingMail, SendResult } from '../delivery/smtp-transport';
 import { PluginError } from '../errors';
 import { EVENT_TYPES, isEventType } from '../events';
@@ -39,6 +39,8 @@ export class EmailNotifyPlugin implements PluginInstance {
   readonly #scheduler: Scheduler;
   /** OAuth2 access tokens per tenant, for this instance alone. */
   readonly #tokens = new OAuthTokenCache();
+  /** TLS client contexts per tenant settings, for this instance alone. */
+  readonly #tls = new TlsContexts();
   /** Templates: defaults plus each tenant's config and watched directory. */
   readonly #renderer: Renderer;
   #tenants: TenantDirectory;
@@ -66,6 +68,7 @@ export class EmailNotifyPlugin implements PluginInstance {
       ...(opts.send && { send: opts.send }),
       sendContext: (t) => ({
         tempDir: path.join(ctx.dataDir, 'tmp'),
+        secureContext: this.#tls.get(t.smtp),
         ...(t.smtp.auth?.type === 'oauth2' && t.smtp.auth.tokenUrl !== undefined && { tokens: this.#tokens.source(t.id, { ...t.smtp.auth, tokenUrl: t.smtp.auth.tokenUrl }) }),
         ...(t.dkim && { dkim: { domainName: t.dkim.domainName, keySelector: t.dkim.keySelector, privateKey: t.dkim.privateKey } }),
       }),
