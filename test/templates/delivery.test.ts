@@ -1,0 +1,126 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { activate } from '../../src';
+import type { EmailNotifyPlugin } from '../../src';
+import { FakeHost } from '../helpers/fake-host';
+import { missed, tenantConfig, voicemail } from '../helpers/events';
+import { TestSmtp, testCa } from '../helpers/smtp';
+
+/** Real plugin, real SMTP servers: what recipients actually get. */
+describe('templates: the mail as delivered', () => {
+  let a: TestSmtp;
+  let b: TestSmtp;
+  let host: FakeHost;
+  let plugin: EmailNotifyPlugin;
+  let ca: string;
+  let dir: string;
+  const config = (extra: Record<string, any> = {}) => {
+    const c = tenantConfig(ca, { 'a.example.com': { port: a.port }, 'b.example.com': { port: b.port } });
+    for (const [id, t] of Object.entries(extra)) Object.assign(c.tenants[id], t);
+    return c;
+  };
+  const start = async (c: unknown) => {
+    host = new FakeHost(c);
+    plugin = await activate(host.context());
+  };
+
+  beforeEach(async () => {
+    ca = testCa().cert;
+    [a, b] = await Promise.all([TestSmtp.start({ ca: testCa() }), TestSmtp.start({ ca: testCa() })]);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-tpl-'));
+  });
+
+  afterEach(async () => {
+    await plugin?.deactivate();
+    await Promise.all([a.close(), b.close()]);
+    host?.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sends a recipient with language de and zone Europe/Berlin a German mail in Berlin time', async () => {
+    await start(config({ 'a.example.com': { timeZone: 'America/New_York' } }));
+    await host.send(voicemail('a.example.com', {}, { recipient: { extension: '201', name: 'Anna Beispiel', email: ['anna@a.example.com'], language: 'de', timeZone: 'Europe/Berlin' } }));
+    const [m] = await a.waitFor(1);
+    expect(m!.parsed.headers.get('content-language')).to.equal('de');
+    expect(m!.parsed.subject).to.equal('Neue Sprachnachricht von Bob Caller (1:05)');
+    expect(m!.parsed.text).to.contain('Samstag, 28. November 2026 um 13:00');
+    expect(m!.parsed.html).to.contain('<html lang="de">');
+    expect(m!.parsed.html).to.contain('Samstag, 28. November 2026 um 13:00');
+  });
+
+  it('still sends the mail when a tenant template is broken, reports it once, and leaves another tenant alone', async () => {
+    const broken = { templates: { 'call.missed': { subject: 'Anruf {{caller.number}}', html: '<p>\n{{#each}}</p>' } } };
+    await start(config({ 'a.example.com': broken, 'b.example.com': { templates: { 'call.missed': { subject: 'B {{caller.number}}' } } } }));
+    for (let i = 0; i < 3; i++) await host.send(missed('a.example.com'));
+    await host.send(missed('b.example.com'));
+    await a.waitFor(3);
+    await b.waitFor(1);
+    for (const m of a.mails) {
+      expect(m.parsed.subject).to.equal('Anruf +15550122');
+      expect(m.parsed.html).to.contain('Missed call');
+    }
+    expect(b.mails[0]!.parsed.subject).to.equal('B +15550122');
+    const reports = host.logs.filter((l) => l.msg.startsWith('tenant template failed'));
+    expect(reports).to.have.length(1);
+    expect(reports[0]!.fields).to.include({ code: 'TEMPLATE_INVALID', tenant: 'a.example.com', template: 'tenants/a.example.com/templates/call.missed/html', line: 2 });
+  });
+
+  it('applies a template change in the config at once (onConfigChange)', async () => {
+    await start(config());
+    await host.send(missed('a.example.com'));
+    await a.waitFor(1);
+    expect(a.mails[0]!.parsed.subject).to.equal('Missed call from +15550122');
+    host.changeConfig(config({ 'a.example.com': { templates: { 'call.missed': { subject: 'Rückruf bitte: {{caller.number}}' } }, brand: { name: 'Acme Telefonie' } } }));
+    await host.send(missed('a.example.com'));
+    await a.waitFor(2);
+    expect(a.mails[1]!.parsed.subject).to.equal('Rückruf bitte: +15550122');
+    expect(a.mails[1]!.parsed.html).to.contain('Acme Telefonie');
+  });
+
+  it('applies a change in the tenant templates directory without a restart', async () => {
+    fs.mkdirSync(path.join(dir, 'a.example.com', 'de'), { recursive: true });
+    const own = path.join(dir, 'a.example.com');
+    fs.writeFileSync(path.join(own, 'call.missed.subject.hbs'), 'Version 1 {{caller.number}}');
+    await start(config({ 'a.example.com': { templatesDir: path.join(dir, '{tenant}') } }));
+    await host.send(missed('a.example.com'));
+    await a.waitFor(1);
+    expect(a.mails[0]!.parsed.subject).to.equal('Version 1 +15550122');
+
+    // An editor's atomic save: write elsewhere, rename over.
+    fs.writeFileSync(path.join(own, '.tmp-save'), 'Version 2 {{caller.number}}');
+    fs.renameSync(path.join(own, '.tmp-save'), path.join(own, 'call.missed.subject.hbs'));
+    fs.writeFileSync(path.join(own, 'de', 'call.missed.subject.hbs'), 'Deutsch {{caller.number}}');
+    await until(() => host.logs.filter((l) => l.msg === 'tenant templates reloaded').length >= 1);
+    await until(() => host.logs.some((l) => l.msg === 'tenant templates reloaded' && l.fields?.templates === 2));
+    await host.send(missed('a.example.com'));
+    await host.send(missed('a.example.com', {}, { recipient: { extension: '9', email: ['de@a.example.com'], language: 'de' } }));
+    await a.waitFor(3);
+    expect(a.mails.slice(1).map((m) => m.parsed.subject).sort()).to.deep.equal(['Deutsch +15550122', 'Version 2 +15550122']);
+  });
+
+  it('stops watching template directories on deactivate, so the process can exit', async () => {
+    fs.mkdirSync(path.join(dir, 'x'));
+    await start(config({ 'a.example.com': { templatesDir: path.join(dir, 'x') } }));
+    await host.send(missed('a.example.com'));
+    await a.waitFor(1);
+    const before = activeWatchers();
+    expect(before).to.be.greaterThan(0);
+    await plugin.deactivate();
+    await until(() => activeWatchers() === 0);
+  });
+});
+
+async function until(pred: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** File system watch handles alive in this process (they close on the next loop turns). */
+function activeWatchers(): number {
+  return process.getActiveResourcesInfo().filter((n) => n === 'FSEventWrap').length;
+}
