@@ -25,6 +25,9 @@ export interface CourierDeps {
 /** Why an attempt was cut short by us rather than by the server. */
 export const SHUTDOWN = 'shutdown';
 
+/** The attempt never talked to the server (expired, tenant unconfigured, abandoned): says nothing about its health. */
+export const NO_CONTACT = 'no-contact';
+
 /**
  * Makes one delivery attempt of one spooled message: render, send in its own SMTP session,
  * classify, record the outcome in the spool and report it. Never throws. Returns the
@@ -37,19 +40,20 @@ export class Courier {
     this.#d = deps;
   }
 
-  async attempt(seq: number, shutdown: AbortSignal): Promise<Classification | undefined> {
+  async attempt(seq: number, shutdown: AbortSignal): Promise<Classification | typeof NO_CONTACT | undefined> {
     const rec = this.#d.spool.get(seq);
-    if (!rec || rec.state !== 'queued') return undefined;
+    if (!rec || rec.state !== 'queued') return NO_CONTACT;
     const now = Date.now();
     const retry = this.#d.retry();
     if (now - rec.createdAt > retry.maxAgeMs) {
       this.#finish(rec, { kind: 'permanent', scope: 'message', code: 'MESSAGE_EXPIRED', reason: `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms (last: ${rec.lastError ?? 'none'})` }, rec.pending);
-      return undefined;
+      return NO_CONTACT;
     }
     const tenant = this.#d.tenant(rec.tenant);
     if (!tenant) {
-      this.#finish(rec, { kind: 'temporary', scope: 'server', code: 'SMTP_CONNECT', reason: 'TENANT_NOT_CONFIGURED: the tenant has no usable SMTP settings now' }, rec.pending);
-      return undefined;
+      // Temporary, as classified: retried until maxAgeMs, so a tenant briefly missing from the configuration loses nothing.
+      this.#finish(rec, { kind: 'temporary', scope: 'server', code: 'TENANT_NOT_CONFIGURED', reason: 'TENANT_NOT_CONFIGURED: the tenant has no usable SMTP settings now' }, [], rec.pending);
+      return NO_CONTACT;
     }
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new Error('deadline')), this.#d.messageTimeoutMs());
@@ -62,7 +66,7 @@ export class Courier {
       const result = await (this.#d.send ?? sendOnce)(tenant.smtp, mail, signal, this.#d.sendContext?.(tenant));
       return this.#settle(rec, result);
     } catch (e) {
-      if (shutdown.aborted) return undefined; // abandoned at shutdown: stays queued, no attempt counted
+      if (shutdown.aborted) return NO_CONTACT; // abandoned at shutdown: stays queued, no attempt counted
       const c = deadline.signal.aborted ? { ...classify({ code: 'ETIMEDOUT' }), reason: `SMTP_TIMEOUT: no final reply within ${this.#d.messageTimeoutMs()} ms` } : classify(e);
       const perRecipient = (e as { rejectedErrors?: { recipient?: string }[] }).rejectedErrors;
       if (perRecipient?.length) {
@@ -78,19 +82,22 @@ export class Courier {
   #settle(rec: SpoolRecord, r: SendResult): Classification | undefined {
     const failed: string[] = [];
     const deferred: string[] = [];
-    let worst: Classification | undefined;
+    let temporary: Classification | undefined;
+    let permanent: Classification | undefined;
     for (const { address, error } of r.rejected) {
       const c = classify(error);
       (c.kind === 'permanent' ? failed : deferred).push(address);
       const reason = { ...c, reason: `${address}: ${c.reason}` };
-      if (!worst || (worst.kind === 'permanent' && c.kind !== 'permanent')) worst = reason;
+      if (c.kind === 'permanent') permanent ??= reason;
+      else temporary ??= reason;
     }
-    this.#finish(rec, worst, failed, deferred, r.accepted);
+    // email.failed carries the permanent reason, email.deferred (and lastError) the temporary one.
+    this.#finish(rec, temporary ?? permanent, failed, deferred, r.accepted, permanent);
     return undefined;
   }
 
   /** Writes the attempt's outcome and reports it. `failed` are given up, `deferred` retried, `delivered` done. */
-  #finish(rec: SpoolRecord, c: Classification | undefined, failed: string[], deferred: string[] = [], delivered: string[] = []): void {
+  #finish(rec: SpoolRecord, c: Classification | undefined, failed: string[], deferred: string[] = [], delivered: string[] = [], failedBecause = c): void {
     const attempts = rec.attempts + 1;
     const now = Date.now();
     const retry = this.#d.retry();
@@ -108,7 +115,7 @@ export class Courier {
     this.#d.spool.recordAttempt(rec.seq, outcome);
     const base = { eventId: rec.eventId, tenant: rec.tenant, attempts };
     if (delivered.length > 0) this.#d.reporter.report('email.delivered', { ...base, to: delivered, messageId: rec.messageId });
-    if (failed.length > 0) this.#d.reporter.report('email.failed', { ...base, reason: c?.reason ?? 'failed' });
+    if (failed.length > 0) this.#d.reporter.report('email.failed', { ...base, reason: failedBecause?.reason ?? 'failed' });
     if (pending.length > 0) {
       this.#d.reporter.report('email.deferred', { ...base, nextAttemptAt: new Date(outcome.nextAttemptAt).toISOString(), reason: c?.reason ?? 'deferred' });
     }

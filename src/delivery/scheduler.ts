@@ -1,7 +1,7 @@
 import type { HostLog } from '../host-api';
 import type { Spool } from '../spool';
 import type { Classification } from './classify';
-import { SHUTDOWN, type Courier } from './courier';
+import { NO_CONTACT, SHUTDOWN, type Courier } from './courier';
 import { backoffDelay, type RetrySettings } from './retry-policy';
 
 export interface SchedulerSettings {
@@ -24,6 +24,8 @@ interface Lane {
   failures: number;
   /** Half-open: one session at a time until one succeeds. Every lane starts so. */
   probing: boolean;
+  /** Bumped when the tenant's settings change: outcomes of sessions started before say nothing about the new server. */
+  generation: number;
 }
 
 const MAX_TIMER_MS = 60_000;
@@ -80,6 +82,7 @@ export class Scheduler {
     lane.failures = 0;
     lane.probing = true;
     lane.window = [];
+    lane.generation++;
     this.#spool.reschedule(tenant, Date.now());
     this.notify(tenant);
   }
@@ -123,7 +126,7 @@ export class Scheduler {
   #lane(tenant: string): Lane {
     let lane = this.#lanes.get(tenant);
     if (!lane) {
-      lane = { tenant, active: new Set(), window: [], nextDue: undefined, holdUntil: 0, failures: 0, probing: true };
+      lane = { tenant, active: new Set(), window: [], nextDue: undefined, holdUntil: 0, failures: 0, probing: true, generation: 0 };
       this.#lanes.set(tenant, lane);
       this.#ring.push(lane);
     }
@@ -176,9 +179,12 @@ export class Scheduler {
   #launch(lane: Lane, seq: number): void {
     lane.active.add(seq);
     this.#active++;
+    const generation = lane.generation;
     const run = this.#courier
       .attempt(seq, this.#shutdown.signal)
-      .then((trouble) => this.#settled(lane, trouble))
+      .then((trouble) => {
+        if (generation === lane.generation && trouble !== NO_CONTACT) this.#settled(lane, trouble);
+      })
       .catch((e) => this.#log.error('delivery attempt crashed', { tenant: lane.tenant, seq, error: (e as Error).message }))
       .finally(() => {
         lane.active.delete(seq);
