@@ -25,11 +25,19 @@ function truncate(s: string, max: number): string {
 
 /**
  * Makes one line of untrusted text safe to carry anywhere: controls, separators and bidi
- * overrides are dropped (line breaks and tabs become spaces), whitespace runs fold, the result is trimmed and
- * shortened. Never throws, never refuses.
+ * overrides are dropped (line breaks and tabs become spaces), encoded-word openers (`=?`) are
+ * broken up, whitespace runs fold, the result is trimmed and shortened. Never throws, never refuses.
  */
 export function neutraliseLine(s: string, max: number): string {
-  const clean = s.replace(LONE_SURROGATE, '\ufffd').replace(LINE_BREAKS, ' ').replace(LINE_UNSAFE, '').replace(/\s+/g, ' ').trim();
+  const clean = s
+    .replace(LONE_SURROGATE, '\ufffd')
+    .replace(LINE_BREAKS, ' ')
+    .replace(LINE_UNSAFE, '')
+    // `=?` opens an RFC 2047 encoded word: nodemailer passes a well-formed one through as
+    // pre-encoded, and mail readers would decode the caller's bytes (CR, LF, "Bcc:") in a header.
+    .replace(/=\?/g, '= ?')
+    .replace(/\s+/g, ' ')
+    .trim();
   return truncate(clean, max);
 }
 
