@@ -40,17 +40,23 @@ export function parseTemplate(source: string): hbs.AST.Program {
   try {
     return Handlebars.parse(source);
   } catch (e) {
-    const loc = syntaxLocation(source);
-    const first = String((e as Error).message).split('\n')[0]!.replace(/ on line \d+:?$/, '');
     const hbLine = (e as { lineNumber?: number }).lineNumber;
     const hbCol = (e as { column?: number }).column;
-    const where = loc ?? (hbLine !== undefined ? { line: hbLine, column: (hbCol ?? 0) + 1 } : undefined);
-    const detail = String((e as Error).message).split('\n').slice(-1)[0];
-    throw new PluginError('TEMPLATE_INVALID', `syntax error: ${first === detail ? first : `${first}: ${detail}`}${where ? ` (line ${where.line}, column ${where.column})` : ''}`, { cause: e });
+    const found = syntaxError(source);
+    const where = found ?? (hbLine !== undefined ? { line: hbLine, column: (hbCol ?? 0) + 1, what: '' } : undefined);
+    const reason = found?.what || String((e as Error).message).split('\n')[0]!.replace(/ on line \d+:?$/, '').replace(/ - \d+:\d+$/, '');
+    throw new PluginError('TEMPLATE_INVALID', `syntax error: ${reason}${where ? ` (line ${where.line}, column ${where.column})` : ''}`, { cause: e });
   }
 }
 
-function syntaxLocation(source: string): { line: number; column: number } | undefined {
+interface ParseHash {
+  loc?: { first_line: number; first_column: number };
+  text?: string;
+  token?: string;
+  expected?: string[];
+}
+
+function syntaxError(source: string): { line: number; column: number; what: string } | undefined {
   const { Parser } = Handlebars as unknown as { Parser: { Parser: new () => Record<string, unknown> } };
   if (typeof Parser?.Parser !== 'function') return undefined;
   const p = new Parser.Parser() as { yy: unknown; parseError: unknown; parse(s: string): unknown };
@@ -62,16 +68,23 @@ function syntaxLocation(source: string): { line: number; column: number } | unde
       end: { line: l.last_line, column: l.last_column },
     }),
   };
-  p.parseError = (msg: string, hash: { loc?: { first_line: number; first_column: number }; line?: number }) => {
+  p.parseError = (msg: string, hash: ParseHash) => {
     throw Object.assign(new Error(msg), { hash });
   };
   try {
     p.parse(source);
   } catch (e) {
-    const loc = (e as { hash?: { loc?: { first_line: number; first_column: number } } }).hash?.loc;
-    if (loc) return { line: loc.first_line, column: loc.first_column + 1 };
+    const hash = (e as { hash?: ParseHash }).hash;
+    if (hash?.loc) {
+      const got = hash.token === 'EOF' ? 'end of template' : hash.token === 'INVALID' ? JSON.stringify(hash.text ?? '') : `${JSON.stringify(hash.text ?? '')}`;
+      const expected = (hash.expected ?? []).map((x) => x.replace(/'/g, '')).filter((x) => /^(CLOSE|OPEN_ENDBLOCK|INVERSE|OPEN_INVERSE_CHAIN|ID|EOF)$/.test(x));
+      const hint = expected.includes('CLOSE') ? ' (a tag is not closed with }})' : expected.includes('OPEN_ENDBLOCK') ? ' (a block is not closed with {{/…}})' : '';
+      return { line: hash.loc.first_line, column: hash.loc.first_column + 1, what: `unexpected ${got}${hint}` };
+    }
     const lineNumber = (e as { lineNumber?: number }).lineNumber;
-    if (lineNumber !== undefined) return { line: lineNumber, column: ((e as { column?: number }).column ?? 0) + 1 };
+    if (lineNumber !== undefined) {
+      return { line: lineNumber, column: ((e as { column?: number }).column ?? 0) + 1, what: String((e as Error).message).replace(/ - \d+:\d+$/, '') };
+    }
   }
   return undefined;
 }

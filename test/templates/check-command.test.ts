@@ -1,0 +1,68 @@
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.join(__dirname, '../..');
+
+/** Runs `npm run templates -- …` as an operator would, in a child process. */
+function templates(...args: string[]) {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/templates.js'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout + r.stderr };
+}
+
+describe('templates: the check command', () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-check-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const writeConfig = (tenants: Record<string, any>) => {
+    const file = path.join(dir, 'config.json');
+    const full: Record<string, any> = {};
+    for (const [id, t] of Object.entries(tenants)) full[id] = { from: `PBX <pbx@${id}>`, smtp: { host: 'smtp.invalid' }, ...t };
+    fs.writeFileSync(file, JSON.stringify({ tenants: full }));
+    return file;
+  };
+
+  it('passes the default templates and a clean tenant', () => {
+    const config = writeConfig({ 'ok.example.com': { templates: { 'call.missed': { subject: 'Call from {{phone caller.number}} at {{time event.occurredAt}}', text: 't', html: '<p>{{#each recipient.email}}{{this}}{{/each}}</p>' } } } });
+    const r = templates('check', '--config', config);
+    expect(r.out).to.contain('0 errors');
+    expect(r.code).to.equal(0);
+  });
+
+  it('reports syntax errors with line and column, unknown variables, unknown files and missing parts, and exits 1', () => {
+    const tdir = path.join(dir, 'acme');
+    fs.mkdirSync(path.join(tdir, 'de'), { recursive: true });
+    fs.writeFileSync(path.join(tdir, 'de', 'call.missed.subject.hbs'), 'Anruf von {{calller.name}}');
+    fs.writeFileSync(path.join(tdir, 'call.missed.html.hbs'), '<p>\n  {{caller.name}\n</p>');
+    fs.writeFileSync(path.join(tdir, 'voicemial.received.text.hbs'), 'typo in the file name');
+    const config = writeConfig({
+      'acme.example.com': {
+        templatesDir: tdir,
+        templates: { 'fax.received': { subject: 'Fax {{{caller.name}}}' }, 'voicemail.received': { html: '<p>{{voicemail.transcript}} {{fax.pages}}</p>' } },
+      },
+      'other.example.com': {},
+    });
+    const r = templates('check', '--config', config, '--tenant', 'acme.example.com');
+    expect(r.code).to.equal(1);
+    expect(r.out).to.contain(`${tdir}/call.missed.html.hbs:2:`);
+    expect(r.out).to.contain(`${tdir}/call.missed.html.hbs:2:12: error: syntax error: unexpected "}" (a tag is not closed with }})`);
+    expect(r.out).to.contain(`${tdir}/de/call.missed.subject.hbs:1:13: error: unknown variable "calller.name" (not in the call.missed context)`);
+    expect(r.out).to.contain('tenants/acme.example.com/templates/voicemail.received/html:1:31: error: unknown variable "fax.pages"');
+    expect(r.out).to.contain('tenants/acme.example.com/templates/fax.received/subject:1:5: error: unescaped output');
+    expect(r.out).to.contain('voicemial.received.text.hbs: error: unknown event type "voicemial.received"');
+    expect(r.out).to.contain('warning: missing part: text is derived from the tenant HTML');
+    expect(r.out).to.match(/\b[5-9] errors\b/);
+  });
+
+  it('exits 2 on a config that does not validate, naming the problem', () => {
+    const file = path.join(dir, 'bad.json');
+    fs.writeFileSync(file, JSON.stringify({ tenants: { 'x.example.com': { brand: { accentColor: 'red' } } } }));
+    const r = templates('check', '--config', file);
+    expect(r.code).to.equal(2);
+    expect(r.out).to.contain('CONFIG_INVALID');
+    expect(r.out).to.contain('accentColor');
+  });
+});
