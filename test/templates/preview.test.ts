@@ -1,0 +1,127 @@
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PNG } from 'pngjs';
+import { activate } from '../../src';
+import type { EmailNotifyPlugin } from '../../src';
+import { PluginError } from '../../src/errors';
+import { DEFAULT_CHROMIUM, screenshotHtml } from '../../src/templates/screenshot';
+import { FakeHost } from '../helpers/fake-host';
+import { missed, tenantConfig } from '../helpers/events';
+
+/** Share of pixels that differ clearly from the most common colour (the background). */
+function inkRatio(png: Buffer): { ink: number; width: number; height: number } {
+  const img = PNG.sync.read(png);
+  const counts = new Map<number, number>();
+  const px = (i: number) => (img.data[i]! << 16) | (img.data[i + 1]! << 8) | img.data[i + 2]!;
+  for (let i = 0; i < img.data.length; i += 4) counts.set(px(i), (counts.get(px(i)) ?? 0) + 1);
+  const bg = [...counts.entries()].sort((x, y) => y[1] - x[1])[0]![0];
+  const [br, bgG, bb] = [(bg >> 16) & 255, (bg >> 8) & 255, bg & 255];
+  let ink = 0;
+  for (let i = 0; i < img.data.length; i += 4) {
+    if (Math.abs(img.data[i]! - br) + Math.abs(img.data[i + 1]! - bgG) + Math.abs(img.data[i + 2]! - bb) > 96) ink++;
+  }
+  return { ink: ink / (img.width * img.height), width: img.width, height: img.height };
+}
+
+describe('templates: preview', () => {
+  let host: FakeHost;
+  let plugin: EmailNotifyPlugin;
+
+  before(async () => {
+    const config = tenantConfig('', { 'acme.example.com': { port: 25 } });
+    config.tenants['acme.example.com'].brand = { name: 'Acme Telefonie', accentColor: '#b91c1c' };
+    config.tenants['acme.example.com'].country = 'DE';
+    config.tenants['acme.example.com'].timeZone = 'Europe/Berlin';
+    config.tenants['acme.example.com'].templates = { 'call.missed': { subject: 'Gespeichert: {{caller.name}}' } };
+    host = new FakeHost(config);
+    plugin = await activate(host.context());
+  });
+  after(async () => {
+    await plugin.deactivate();
+    host.cleanup();
+  });
+
+  it('renders a tenant mail from sample data in the asked language', () => {
+    const r = plugin.preview({ tenant: 'acme.example.com', eventType: 'voicemail.received', language: 'fr' });
+    expect(r.language).to.equal('fr');
+    expect(r.subject).to.equal('Nouveau message vocal de Bob Caller (1:23)');
+    expect(r.text).to.contain('samedi 28 novembre 2026 à 13:00');
+    expect(r.text).to.contain('030 12345678');
+    expect(r.html).to.contain('Acme Telefonie');
+    expect(r.problems).to.deep.equal([]);
+  });
+
+  it('renders a given event and unsaved sources, reporting their problems instead of hiding them', () => {
+    const event = missed('acme.example.com', {}, { caller: { number: '+4989123456', name: 'Eva' } });
+    const saved = plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', event });
+    expect(saved.subject).to.equal('Gespeichert: Eva');
+    const r = plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', event, sources: { subject: 'Entwurf: {{phone caller.number}}', html: '<p>{{{caller.name}}}</p>' } });
+    expect(r.subject).to.equal('Entwurf: 089 123456');
+    expect(r.html).to.contain('Missed call');
+    expect(r.problems).to.have.length(1);
+    expect(r.problems[0]).to.include({ template: 'unsaved/call.missed/html', line: 1, column: 4 });
+    // Nothing was sent or stored.
+    expect(plugin.status().counts.queued).to.equal(0);
+  });
+
+  it('refuses a bad request with a coded error', () => {
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        expect(e).to.be.instanceOf(PluginError);
+        return [(e as PluginError).code, (e as PluginError).field];
+      }
+      throw new Error('not refused');
+    };
+    expect(code(() => plugin.preview({ tenant: 'acme.example.com', eventType: 'sms.received' }))).to.deep.equal(['EVENT_TYPE_UNKNOWN', '/eventType']);
+    expect(code(() => plugin.preview({ tenant: '../etc', eventType: 'call.missed' }))).to.deep.equal(['EVENT_INVALID', '/tenant']);
+    expect(code(() => plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', language: 'x y' }))).to.deep.equal(['EVENT_INVALID', '/language']);
+    expect(code(() => plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', event: { type: 'call.missed' } }))[0]).to.equal('EVENT_INVALID');
+  });
+
+  describe('screenshots in headless Chromium', function () {
+    this.timeout(60_000);
+    before(function () {
+      if (!fs.existsSync(process.env.CHROMIUM_PATH ?? DEFAULT_CHROMIUM)) {
+        if (process.env.CI) throw new Error(`Chromium is missing at ${DEFAULT_CHROMIUM}: .ci/run installs it with apt-get install -y chromium`);
+        this.skip();
+      }
+    });
+
+    it('makes a real, non-blank picture of every event type', async () => {
+      for (const eventType of ['voicemail.received', 'fax.received', 'call.missed']) {
+        const r = plugin.preview({ tenant: 'acme.example.com', eventType, language: 'de' });
+        const png = await screenshotHtml(r.html);
+        const { ink, width, height } = inkRatio(png);
+        expect(width, eventType).to.be.at.least(600);
+        expect(height, eventType).to.be.at.least(300);
+        expect(ink, eventType).to.be.greaterThan(0.01);
+      }
+    });
+
+    it('npm run templates -- preview writes the HTML, the text and a PNG', () => {
+      const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-preview-'));
+      try {
+        const config = path.join(out, 'config.json');
+        fs.writeFileSync(config, JSON.stringify({ tenants: { 'acme.example.com': { from: 'Acme <pbx@acme.example.com>', smtp: { host: 'smtp.invalid' }, country: 'DE' } } }));
+        const r = spawnSync(process.execPath, [path.join(__dirname, '../../scripts/templates.js'), 'preview', '--tenant', 'acme.example.com', '--event', 'fax.received', '--lang', 'es', '--out', out, '--config', config], { encoding: 'utf8', timeout: 60_000 });
+        expect(r.status, r.stdout + r.stderr).to.equal(0);
+        const base = path.join(out, 'acme.example.com.fax.received.es');
+        expect(fs.readFileSync(`${base}.html`, 'utf8')).to.contain('<html lang="es">');
+        expect(fs.readFileSync(`${base}.txt`, 'utf8')).to.match(/^Subject: Nuevo fax de Acme Supplies \(3 páginas\)\nContent-Language: es\n/);
+        expect(inkRatio(fs.readFileSync(`${base}.png`)).ink).to.be.greaterThan(0.01);
+      } finally {
+        fs.rmSync(out, { recursive: true, force: true });
+      }
+    });
+
+    it('tells a blank page from a mail (so the check above can fail)', async () => {
+      const { ink } = inkRatio(await screenshotHtml('<!DOCTYPE html><html><body style="background:#fff"></body></html>'));
+      expect(ink).to.be.lessThan(0.001);
+    });
+  });
+});
