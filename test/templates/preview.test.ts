@@ -1,13 +1,15 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { activate } from '../../src';
 import type { EmailNotifyPlugin } from '../../src';
 import { PluginError } from '../../src/errors';
-import { DEFAULT_CHROMIUM, screenshotHtml } from '../../src/templates/screenshot';
+import { previewPage } from '../../src/templates';
+import { CHROMIUM_ARGS, DEFAULT_CHROMIUM, screenshotHtml } from '../../src/templates/screenshot';
 import { FakeHost } from '../helpers/fake-host';
 import { missed, tenantConfig } from '../helpers/events';
 
@@ -116,6 +118,40 @@ describe('templates: preview', () => {
         expect(inkRatio(fs.readFileSync(`${base}.png`)).ink).to.be.greaterThan(0.01);
       } finally {
         fs.rmSync(out, { recursive: true, force: true });
+      }
+    });
+
+    it('the preview page shows the rendered mail for the chosen tenant, event and language', async () => {
+      const server = http.createServer((req, res) => {
+        if (req.method === 'GET') return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(previewPage({ tenants: ['acme.example.com'] }));
+        let body = '';
+        req.on('data', (c) => (body += c));
+        req.on('end', () => {
+          try {
+            res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(plugin.preview(JSON.parse(body))));
+          } catch (e) {
+            res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify((e as PluginError).toJSON()));
+          }
+        });
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const { chromium } = await import('playwright-core');
+      const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-page-'));
+      const browser = await chromium.launchPersistentContext(profile, { executablePath: process.env.CHROMIUM_PATH ?? DEFAULT_CHROMIUM, args: CHROMIUM_ARGS });
+      try {
+        const page = browser.pages()[0] ?? (await browser.newPage());
+        await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/preview`);
+        await page.selectOption('#eventType', 'call.missed');
+        await page.selectOption('#language', 'de');
+        await page.waitForFunction(() => document.getElementById('subject')!.textContent!.includes('[de]'));
+        expect(await page.textContent('#subject')).to.equal('Gespeichert: Dave Caller  [de]');
+        const frame = page.frameLocator('#html');
+        expect(await frame.locator('h1').textContent()).to.equal('Verpasster Anruf');
+        expect(await page.textContent('#text')).to.contain('Zeitpunkt:      Samstag, 28. November 2026 um 13:10');
+      } finally {
+        await browser.close();
+        fs.rmSync(profile, { recursive: true, force: true });
+        await new Promise((r) => server.close(r));
       }
     });
 
