@@ -1,0 +1,98 @@
+import { expect } from 'chai';
+import { activate, type EmailNotifyPlugin } from '../../src';
+import { FakeHost } from '../helpers/fake-host';
+import { tenantConfig, voicemail } from '../helpers/events';
+import { FaultServer, refusedPort } from '../helpers/fault-servers';
+import { TestSmtp, testCa } from '../helpers/smtp';
+
+const T = 'acme.example.com';
+
+/** Rejects if `p` has not settled within `ms`: a liveness bound, not a timing measurement. */
+function within<V>(p: Promise<V>, ms: number, what: string): Promise<V> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)))]).finally(() =>
+    clearTimeout(t),
+  );
+}
+
+describe('delivery lifecycle: bounded deactivate, config changes', function () {
+  this.timeout(30_000);
+  let host: FakeHost;
+  let plugin: EmailNotifyPlugin | undefined;
+  const closers: (() => Promise<void>)[] = [];
+
+  afterEach(async () => {
+    await plugin?.deactivate();
+    plugin = undefined;
+    for (const c of closers.splice(0)) await c();
+    host?.cleanup();
+  });
+
+  it('deactivate() with sessions hanging on a blackhole resolves, leaves the mail queued, and a restart delivers it', async () => {
+    const blackhole = await FaultServer.blackhole();
+    const healthy = await TestSmtp.start({ ca: testCa() });
+    closers.push(() => blackhole.close(), () => healthy.close());
+    // Timeouts far beyond the test: only deactivate() can end these sessions.
+    const c = tenantConfig(testCa().cert, { [T]: { port: blackhole.port } }, {
+      delivery: { retry: { initialDelayMs: 100, maxDelayMs: 300, maxAgeMs: 600_000 }, messageTimeoutMs: 120_000, shutdownTimeoutMs: 300 },
+    });
+    Object.assign(c.tenants[T].smtp, { connectionTimeoutMs: 120_000, greetingTimeoutMs: 120_000, socketTimeoutMs: 120_000 });
+    host = new FakeHost(c);
+    plugin = await activate(host.context());
+    const events = [voicemail(T), voicemail(T), voicemail(T)];
+    for (const e of events) await host.send(e);
+    while (blackhole.open < 1) await new Promise((r) => setTimeout(r, 20));
+
+    await within(plugin.deactivate(), 10_000, 'deactivate()');
+    await within(plugin.deactivate(), 1_000, 'a second deactivate()');
+    plugin = undefined;
+    // The abandoned session's socket was closed by us, and nothing was reported for it.
+    while (blackhole.open > 0) await new Promise((r) => setTimeout(r, 20));
+    expect(host.emitted.filter((e) => e.type.startsWith('email.'))).to.have.length(0);
+
+    // A fresh instance on the same dataDir, with the tenant's server fixed, delivers all of it.
+    c.tenants[T].smtp.port = healthy.port;
+    plugin = await activate(host.context());
+    expect(plugin.status().counts.queued).to.equal(events.length);
+    await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
+    // The abandoned attempt was not counted against the message.
+    for (const d of host.of('email.delivered')) expect(d.payload.attempts).to.equal(1);
+    expect(healthy.mails.map((m) => m.parsed.messageId).sort()).to.deep.equal(events.map((e) => plugin!.lookup(e.id)!.messageId).sort());
+  });
+
+  it('onConfigChange: a tenant pointing at a dead port is fixed without a restart; an invalid change is refused and the old settings stay', async () => {
+    const healthy = await TestSmtp.start({ ca: testCa() });
+    closers.push(() => healthy.close());
+    const dead = await refusedPort();
+    const c = tenantConfig(testCa().cert, { [T]: { port: dead } }, {
+      delivery: { retry: { initialDelayMs: 100, maxDelayMs: 200, maxAgeMs: 600_000 }, messageTimeoutMs: 3000, shutdownTimeoutMs: 200 },
+    });
+    host = new FakeHost(c);
+    plugin = await activate(host.context());
+    const events = [voicemail(T), voicemail(T)];
+    for (const e of events) await host.send(e);
+    await host.until((em) => em.some((e) => e.type === 'email.deferred'));
+
+    // Invalid: it would point the tenant at the working server, but carries a key the schema forbids.
+    const invalid = structuredClone(c) as any;
+    invalid.tenants[T].smtp = { ...invalid.tenants[T].smtp, port: healthy.port, bogus: true };
+    invalid.delivery.retry.initialDelayMs = -1;
+    host.changeConfig(invalid);
+    const refusal = host.logs.find((l) => l.level === 'error' && l.fields?.code === 'CONFIG_INVALID');
+    expect(refusal, 'the refusal is logged with its code').to.not.equal(undefined);
+    expect(JSON.stringify(refusal!.fields!.problems)).to.match(/bogus|initialDelayMs/);
+    // The old settings stay: more attempts against the dead port, none reach the server the invalid config named.
+    const seen = host.of('email.deferred').length;
+    await host.until((em) => em.filter((e) => e.type === 'email.deferred').length >= seen + 2);
+    for (const d of host.of('email.deferred')) expect(d.payload.reason).to.match(/^SMTP_CONNECT\b/);
+    expect(healthy.connections).to.equal(0);
+
+    const fixed = structuredClone(c);
+    fixed.tenants[T].smtp.port = healthy.port;
+    host.changeConfig(fixed);
+    expect(host.logs.some((l) => l.msg === 'configuration change applied')).to.equal(true);
+    await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
+    expect(healthy.mails).to.have.length(events.length);
+    expect(plugin.status().counts).to.include({ queued: 0, delivered: events.length });
+  });
+});
