@@ -80,6 +80,7 @@ export class EmailNotifyPlugin implements PluginInstance {
   static async activate(ctx: HostContext, opts: ActivateOptions = {}): Promise<EmailNotifyPlugin> {
     const schemas = new SchemaRegistry();
     const config = resolveConfig(ctx.config, schemas);
+    warnInsecureTls(config, ctx.log);
     for (const root of config.attachmentRoots) {
       if (!fs.existsSync(root)) ctx.log.warn('attachment root does not exist', { root });
     }
@@ -166,6 +167,7 @@ export class EmailNotifyPlugin implements PluginInstance {
       this.#ctx.log.error('configuration change refused; the previous configuration stays', { code: err.code, problems: err.problems ?? [] });
       return;
     }
+    warnInsecureTls(config, this.#ctx.log);
     const before = this.#tenants;
     this.#tenants = new TenantDirectory(config);
     this.#scheduler.update(schedulerSettings(config));
@@ -200,6 +202,19 @@ export class EmailNotifyPlugin implements PluginInstance {
       await this.#spool.close();
     })();
     return this.#stopping;
+  }
+}
+
+/** Certificate verification turned off is allowed, never silent: one warning per place it is set. */
+function warnInsecureTls(c: ResolvedConfig, log: HostContext['log']): void {
+  const places: [string, string | undefined, { tls?: { rejectUnauthorized?: boolean } } | undefined][] = [
+    ['/defaults/smtp/tls/rejectUnauthorized', undefined, c.defaults.smtp],
+    ...Object.entries(c.tenants).map(([id, t]) => [`/tenants/${id}/smtp/tls/rejectUnauthorized`, id, t.smtp] as [string, string, typeof t.smtp]),
+  ];
+  for (const [at, tenant, smtp] of places) {
+    if (smtp?.tls?.rejectUnauthorized === false) {
+      log.warn('TLS certificate verification is off: mail to this server can be intercepted', { path: at, ...(tenant !== undefined && { tenant }) });
+    }
   }
 }
 
