@@ -1,7 +1,7 @@
 import * as crypto from 'node:crypto';
 import Handlebars from 'handlebars';
 import { convert as htmlToText } from 'html-to-text';
-import juice from 'juice';
+import { CssInliner } from './css-inliner';
 import { PluginError } from '../errors';
 import { neutraliseLine } from '../events';
 import type { HostLog } from '../host-api';
@@ -76,6 +76,7 @@ export class Renderer {
   readonly #log: HostLog;
   readonly #defaults: TemplateSet;
   readonly #compiled = new Map<string, Compiled>();
+  readonly #css = new CssInliner({ preserveImportant: true, applyWidthAttributes: false, applyHeightAttributes: false });
   readonly #reported = new Set<string>();
   readonly #dirs = new Map<string, TemplateDirectory>();
   readonly #partialSets = new Map<string, { key: string; html: Partials; text: Partials; problems: TemplateProblem[] }>();
@@ -180,7 +181,7 @@ export class Renderer {
     }
     html ??= wrapper(data, { data: { fmt }, partials: { ...partials, layout: this.#defaultLayout } });
     try {
-      return juice(html, { preserveImportant: true, applyWidthAttributes: false, applyHeightAttributes: false });
+      return this.#css.inline(html);
     } catch (e) {
       this.#log.warn('CSS inlining failed; the HTML part is sent with its <style> block', { error: (e as Error).message });
       return html;
