@@ -136,24 +136,28 @@ async function sendWithToken(smtp: Smtp, mail: OutgoingMail, signal: AbortSignal
   }
 }
 
+/** nodemailer's message options for a composed mail: what goes on the wire, DKIM-signed when the tenant signs. */
+export function messageOptions(mail: OutgoingMail, ctx: SendContext = {}) {
+  return {
+    from: mail.from,
+    ...(mail.replyTo !== undefined && { replyTo: mail.replyTo }),
+    to: mail.to,
+    envelope: { from: mail.envelopeFrom, to: mail.envelopeTo },
+    subject: mail.subject,
+    text: mail.text,
+    html: mail.html,
+    messageId: mail.messageId,
+    date: mail.date,
+    headers: mail.headers,
+    attachments: mail.attachments,
+    ...(ctx.dkim && { dkim: { ...ctx.dkim, ...(ctx.tempDir !== undefined && { cacheDir: ctx.tempDir, cacheTreshold: 1024 * 1024 }) } }),
+  };
+}
+
 async function session(smtp: Smtp, auth: NodemailerAuth | undefined, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext): Promise<SendResult> {
   const transporter = nodemailer.createTransport(transportOptions(smtp, auth, ctx.secureContext));
   try {
-    const info = await transporter.sendMail({
-      from: mail.from,
-      ...(mail.replyTo !== undefined && { replyTo: mail.replyTo }),
-      to: mail.to,
-      envelope: { from: mail.envelopeFrom, to: mail.envelopeTo },
-      subject: mail.subject,
-      text: mail.text,
-      html: mail.html,
-      messageId: mail.messageId,
-      date: mail.date,
-      headers: mail.headers,
-      attachments: mail.attachments,
-      ...(ctx.dkim && { dkim: { ...ctx.dkim, ...(ctx.tempDir !== undefined && { cacheDir: ctx.tempDir, cacheTreshold: 1024 * 1024 }) } }),
-      signal,
-    });
+    const info = await transporter.sendMail({ ...messageOptions(mail, ctx), signal });
     const rejectedErrors = ((info as { rejectedErrors?: { recipient?: string }[] }).rejectedErrors ?? []) as { recipient?: string }[];
     return {
       accepted: (info.accepted as (string | { address: string })[]).map(addr),
