@@ -6,7 +6,7 @@ import { renderPreview, templateTenant } from './preview';
 import type { Renderer, TemplateProblem } from './renderer';
 import { loadSample, previewRecord } from './samples';
 import { assertSafe, locate, type TemplateKind } from './template-safety';
-import { partKey, TEMPLATE_PARTS, type TemplatePart, type TemplateSet, type TemplateSource } from './template-set';
+import { partKey, TEMPLATE_PARTS, type TemplateSet, type TemplateSource } from './template-set';
 
 /** One thing `templates check` found. Errors fail the check; warnings do not. */
 export interface Finding {
@@ -253,4 +253,3 @@ export function formatFindings(list: Finding[]): string {
   return lines.join('\n');
 }
 
-export type { TemplatePart };

@@ -121,4 +121,29 @@ describe('templates: lookup, languages and the finished mail', () => {
     }
     expect(logs.lines.filter((l) => l.level === 'warn')).to.deep.equal([]);
   });
+
+  it('keeps the defaults accessible: alt text on images, presentation tables, text contrast of at least 4.5:1', () => {
+    const t = tenant('a.example.com', { brand: { logoUrl: 'https://cdn.example.com/l.png' } });
+    for (const language of ['en', 'de', 'fr', 'es']) {
+      for (const make of [voicemail, fax, missed]) {
+        const ev = make('a.example.com', {}, { recipient: { extension: '1', email: ['x@a.example.com'], language } });
+        const { html } = renderer.render(rec(ev), t);
+        for (const img of html.match(/<img\b[^>]*>/g) ?? []) expect(img).to.match(/\balt="[^"]+"/);
+        for (const table of html.match(/<table\b[^>]*>/g) ?? []) expect(table).to.contain('role="presentation"');
+        const colours = [...html.matchAll(/(?<![-\w])color:\s*(#[0-9a-fA-F]{6})/g)].map((m) => m[1]!);
+        expect(colours.length).to.be.greaterThan(3);
+        for (const c of new Set(colours)) expect(contrast(c, '#ffffff'), c).to.be.at.least(4.5);
+      }
+    }
+  });
 });
+
+/** WCAG 2 contrast ratio of two #rrggbb colours. */
+function contrast(a: string, b: string): number {
+  const lum = (hex: string) => {
+    const [r, g, bl] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255).map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * r! + 0.7152 * g! + 0.0722 * bl!;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (hi! + 0.05) / (lo! + 0.05);
+}
