@@ -60,7 +60,7 @@ describe('header injection through caller names, numbers and station ids', () =>
   });
 
   /** Sends an event (it must be accepted) and returns its mail. */
-  async function deliver(e: ReturnType<typeof voicemail>): Promise<ReceivedMail> {
+  async function deliver(e: Record<string, any>): Promise<ReceivedMail> {
     await host.send(e);
     await host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
     return server.mails.find((x) => x.parsed.headers.get('x-pbx-event-id') === e.id)!;
