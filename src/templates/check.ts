@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import type { ResolvedConfig, SchemaRegistry } from '../config';
 import { EVENT_TYPES, type EventType } from '../events';
 import { buildContext, type TemplateTenant } from './context';
@@ -64,6 +65,8 @@ export function checkTemplates(o: CheckOptions): Finding[] {
     const config = o.config ?? ({ defaults: {}, tenants: {} } as unknown as ResolvedConfig);
     const tenant: TemplateTenant = templateTenant(config, id);
     const own: TemplateSet = o.renderer.tenantTemplates(tenant);
+    const dir = tenant.templatesDir?.replace(/\{tenant\}/g, id);
+    if (dir && !fs.existsSync(dir)) out.push({ level: 'error', template: `tenants/${id}/templatesDir`, message: `${dir} does not exist: the tenant's mail uses the defaults` });
     for (const p of own.problems) out.push({ level: 'error', template: p.origin, message: p.message });
     for (const src of own.partials.values()) checkSource(src, 'partial', undefined, undefined, out);
     if (own.layout) checkSource(own.layout, 'layout', { ...(shapes.get('voicemail.received') as object), __body: '' }, undefined, out);
