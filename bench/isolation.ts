@@ -5,29 +5,42 @@
  * (thousands queued). Phases interleaved, each with a fresh plugin instance and spool.
  */
 import * as net from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { TestCa } from '../src/host/demo/test-ca';
 import { EmailNotifyPlugin } from '../src/plugin';
 import { BenchHost, smtpTo, voicemail } from './lib/host';
 import { Sink } from './lib/sink';
-import { percentile, progress, report, round, sleep } from './lib/stats';
+import { median, percentile, progress, report, round, sleep } from './lib/stats';
 
-const SAMPLES = Number(process.env.BENCH_ISOLATION_SAMPLES ?? 200);
-const INTERVAL_MS = Number(process.env.BENCH_ISOLATION_INTERVAL_MS ?? 20);
+const ROUNDS = Number(process.env.BENCH_ISOLATION_ROUNDS ?? 3);
 const FLOOD = Number(process.env.BENCH_FLOOD ?? 3000);
 const SICK_QUEUE = 200;
-/** Simulated round trip of the flooding tenant's server (each reply held this long). */
-const FLOOD_RTT_MS = Number(process.env.BENCH_FLOOD_RTT_MS ?? 10);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+/** Simulated network round trip of every server in the `wan` scenario (each reply held this long). */
+const RTT_MS = Number(process.env.BENCH_RTT_MS ?? 10);
 
-type Phase = 'quiet' | 'sick' | 'sick-fast-flood';
+/**
+ * Two scenarios, each measured quiet and sick:
+ * - `loopback`: every server is a zero-latency sink on this machine, so the flood's four sessions
+ *   run flat out and compete with the healthy tenant for the same CPU (a stress case);
+ * - `wan`: every server, healthy and flooded alike, answers after RTT_MS, as remote servers do.
+ */
+const SCENARIOS = {
+  loopback: { samples: Number(process.env.BENCH_ISOLATION_SAMPLES ?? 150), intervalMs: 20 },
+  wan: { samples: Number(process.env.BENCH_ISOLATION_SAMPLES ?? 100), intervalMs: 60 },
+} as const;
+type Scenario = keyof typeof SCENARIOS;
 
 interface PhaseResult {
-  phase: Phase;
+  scenario: Scenario;
+  sick: boolean;
   latencies: number[];
   flooded: number;
   blackholeConnections: number;
   refusedAttempts: number;
   notDelivered: number;
+  /** Event-loop delay during the phase, ms. */
+  loopDelayP99: number;
+  loopDelayMax: number;
 }
 
 async function freePortThenClose(): Promise<number> {
@@ -41,25 +54,27 @@ async function freePortThenClose(): Promise<number> {
 async function main(): Promise<void> {
   const ca = new TestCa();
   const sink = await Sink.start(ca.issue(), [
-    { name: 'healthy', mode: 'sink' },
-    { name: 'flood', mode: 'sink', replyDelayMs: FLOOD_RTT_MS },
-    { name: 'floodFast', mode: 'sink' },
+    { name: 'healthy-loopback', mode: 'sink' },
+    { name: 'flood-loopback', mode: 'sink' },
+    { name: 'healthy-wan', mode: 'sink', replyDelayMs: RTT_MS },
+    { name: 'flood-wan', mode: 'sink', replyDelayMs: RTT_MS },
     { name: 'blackhole', mode: 'blackhole' },
   ]);
   const refused = await freePortThenClose();
   const tenant = (id: string, port: number, over: Record<string, unknown> = {}) => ({ from: `PBX <pbx@${id}>`, smtp: smtpTo(port, ca.cert, over) });
-  const configFor = (floodPort: number) => ({
+  const configFor = (scenario: Scenario) => ({
     delivery: { retry: { initialDelayMs: 200, maxDelayMs: 2000 }, messageTimeoutMs: 5000, shutdownTimeoutMs: 0 },
     tenants: {
-      'healthy.example.com': tenant('healthy.example.com', sink.ports.healthy!),
-      'flood.example.com': tenant('flood.example.com', floodPort),
+      'healthy.example.com': tenant('healthy.example.com', sink.ports[`healthy-${scenario}`]!),
+      'flood.example.com': tenant('flood.example.com', sink.ports[`flood-${scenario}`]!),
       'blackhole.example.com': tenant('blackhole.example.com', sink.ports.blackhole!, { greetingTimeoutMs: 1000 }),
       'refused.example.com': tenant('refused.example.com', refused),
     },
   });
 
-  async function phase(kind: Phase): Promise<PhaseResult> {
-    const host = new BenchHost(configFor(kind === 'sick-fast-flood' ? sink.ports.floodFast! : sink.ports.flood!));
+  async function phase(scenario: Scenario, sick: boolean): Promise<PhaseResult> {
+    const { samples, intervalMs } = SCENARIOS[scenario];
+    const host = new BenchHost(configFor(scenario));
     const plugin = await EmailNotifyPlugin.activate(host.context());
     const resolvedAt = new Map<string, number>();
     const latencies: number[] = [];
@@ -72,75 +87,85 @@ async function main(): Promise<void> {
       if (payload.tenant === 'healthy.example.com') {
         if (type !== 'email.delivered') return void notDelivered++;
         latencies.push(at - resolvedAt.get(payload.eventId)!);
-        if (latencies.length === SAMPLES) done();
+        if (latencies.length === samples) done();
       } else if (payload.tenant === 'flood.example.com' && type === 'email.delivered') flooded++;
       else if (payload.tenant === 'refused.example.com') refusedAttempts++;
     };
     const blackholeBefore = (await sink.counts()).blackhole!.connections;
-    if (kind !== 'quiet') {
-      const sick = [
+    if (sick) {
+      const queued = [
         ...Array.from({ length: FLOOD }, () => voicemail('flood.example.com')),
         ...Array.from({ length: SICK_QUEUE }, () => voicemail('blackhole.example.com')),
         ...Array.from({ length: SICK_QUEUE }, () => voicemail('refused.example.com')),
       ];
-      await Promise.all(sick.map((e) => host.send(e)));
-      await sleep(500); // the sick tenants are in full swing before the first healthy message
+      await Promise.all(queued.map((e) => host.send(e)));
     }
-    for (let i = 0; i < SAMPLES; i++) {
+    await sleep(500); // the sick tenants are in full swing (and the quiet phase as settled) before the first healthy message
+    const loop = monitorEventLoopDelay({ resolution: 1 });
+    loop.enable();
+    for (let i = 0; i < samples; i++) {
       const e = voicemail('healthy.example.com');
       void host.send(e).then(() => resolvedAt.set(e.id, performance.now()));
-      await sleep(INTERVAL_MS);
+      await sleep(intervalMs);
     }
     let guard: NodeJS.Timeout | undefined;
-    await Promise.race([all, new Promise((_, rej) => (guard = setTimeout(() => rej(new Error(`healthy delivered ${latencies.length}/${SAMPLES}`)), 60_000)))]);
+    await Promise.race([all, new Promise((_, rej) => (guard = setTimeout(() => rej(new Error(`healthy delivered ${latencies.length}/${samples}`)), 60_000)))]);
     clearTimeout(guard);
+    loop.disable();
     const blackholeConnections = (await sink.counts()).blackhole!.connections - blackholeBefore;
     await plugin.deactivate();
     sink.drop();
     host.cleanup();
-    return { phase: kind, latencies, flooded, blackholeConnections, refusedAttempts, notDelivered };
+    return { scenario, sick, latencies, flooded, blackholeConnections, refusedAttempts, notDelivered, loopDelayP99: loop.percentile(99) / 1e6, loopDelayMax: loop.max / 1e6 };
   }
 
-  const withFast = process.env.BENCH_FAST_FLOOD !== '0';
-  progress(`isolation: ${SAMPLES} healthy messages every ${INTERVAL_MS} ms a phase; sick = blackhole + refused (${SICK_QUEUE} queued each) + flood (${FLOOD} queued, ${FLOOD_RTT_MS} ms RTT); ${ROUNDS} rounds`);
-  await phase('quiet'); // warm-up
+  progress(
+    `isolation: healthy tenant alone vs with a blackhole + a refused port (${SICK_QUEUE} queued each) + a flood (${FLOOD} queued); ` +
+      `scenarios loopback (zero-latency servers) and wan (${RTT_MS} ms per reply); ${ROUNDS} rounds`,
+  );
+  await phase('loopback', false); // warm-up
   const results: PhaseResult[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const order: Phase[] = r % 2 === 0 ? ['quiet', 'sick'] : ['sick', 'quiet'];
-    if (withFast) order.push('sick-fast-flood');
-    for (const k of order) {
-      const res = await phase(k);
-      results.push(res);
-      progress(
-        `round ${r + 1} ${k}: p50 ${round(percentile(res.latencies, 50), 1)} ms, p99 ${round(percentile(res.latencies, 99), 1)} ms` +
-          (k === 'quiet' ? '' : `; flood delivered ${res.flooded}, blackhole connections ${res.blackholeConnections}, refused attempts ${res.refusedAttempts}`),
-      );
+    for (const scenario of Object.keys(SCENARIOS) as Scenario[]) {
+      for (const sick of r % 2 === 0 ? [false, true] : [true, false]) {
+        const res = await phase(scenario, sick);
+        results.push(res);
+        progress(
+          `round ${r + 1} ${scenario} ${sick ? 'sick ' : 'quiet'}: p50 ${round(percentile(res.latencies, 50), 1)} ms, p99 ${round(percentile(res.latencies, 99), 1)} ms, ` +
+            `loop delay p99 ${round(res.loopDelayP99, 1)} ms` +
+            (sick ? `; flood delivered ${res.flooded}, blackhole connections ${res.blackholeConnections}, refused attempts ${res.refusedAttempts}` : ''),
+        );
+      }
     }
   }
   await sink.stop();
-  const pooled = (k: Phase) => results.filter((x) => x.phase === k).flatMap((x) => x.latencies);
-  const stat = (k: Phase) => ({ p50: percentile(pooled(k), 50), p99: percentile(pooled(k), 99), samples: pooled(k).length });
-  const quiet = stat('quiet');
-  const sick = stat('sick');
-  const fast = withFast ? stat('sick-fast-flood') : undefined;
-  const sum = (k: Phase, f: (x: PhaseResult) => number) => results.filter((x) => x.phase === k).reduce((a, x) => a + f(x), 0);
+  const summary = (scenario: Scenario) => {
+    const of = (sick: boolean) => results.filter((x) => x.scenario === scenario && x.sick === sick);
+    const stat = (sick: boolean) => {
+      const l = of(sick).flatMap((x) => x.latencies);
+      return { p50: percentile(l, 50), p99: percentile(l, 99), samples: l.length, loopDelayP99: median(of(sick).map((x) => x.loopDelayP99)) };
+    };
+    const quiet = stat(false);
+    const sick = stat(true);
+    const sum = (f: (x: PhaseResult) => number) => of(true).reduce((a, x) => a + f(x), 0);
+    return {
+      ...SCENARIOS[scenario],
+      quiet,
+      sick,
+      p50Ratio: sick.p50 / quiet.p50,
+      p99Ratio: sick.p99 / quiet.p99,
+      // per round: the p99 ratio of each adjacent quiet/sick pair, to show the spread
+      p99RatiosByRound: Array.from({ length: ROUNDS }, (_, r) => percentile(of(true)[r]!.latencies, 99) / percentile(of(false)[r]!.latencies, 99)),
+      sickActivity: { flooded: sum((x) => x.flooded), blackholeConnections: sum((x) => x.blackholeConnections), refusedAttempts: sum((x) => x.refusedAttempts) },
+    };
+  };
   report({
-    samples: SAMPLES,
-    intervalMs: INTERVAL_MS,
-    flood: FLOOD,
-    floodRttMs: FLOOD_RTT_MS,
     rounds: ROUNDS,
-    quiet,
-    sick,
-    p50Ratio: sick.p50 / quiet.p50,
-    p99Ratio: sick.p99 / quiet.p99,
-    sickActivity: { flooded: sum('sick', (x) => x.flooded), blackholeConnections: sum('sick', (x) => x.blackholeConnections), refusedAttempts: sum('sick', (x) => x.refusedAttempts) },
-    ...(fast && {
-      fastFlood: fast,
-      fastFloodP99Ratio: fast.p99 / quiet.p99,
-      fastFloodP50Ratio: fast.p50 / quiet.p50,
-      fastFloodActivity: { flooded: sum('sick-fast-flood', (x) => x.flooded) },
-    }),
+    flood: FLOOD,
+    sickQueue: SICK_QUEUE,
+    rttMs: RTT_MS,
+    loopback: summary('loopback'),
+    wan: summary('wan'),
     healthyNotDelivered: results.reduce((a, x) => a + x.notDelivered, 0),
   });
 }

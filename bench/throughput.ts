@@ -19,8 +19,9 @@ import { Sink } from './lib/sink';
 import { median, now, progress, report, round } from './lib/stats';
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 8);
-const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
+/** Many short interleaved rounds: the machine is shared, and a burst elsewhere then spoils one pair, not the median. */
+const ROUNDS = Number(process.env.BENCH_THROUGHPUT_ROUNDS ?? 8);
 const TENANT = 'bench.example.com';
 /** Profiling aid: run one variant only (bare, plugin or loop). */
 const ONLY = process.env.BENCH_ONLY;
@@ -74,13 +75,25 @@ interface RoundResult {
   messages: number;
   seconds: number;
   rate: number;
+  /** CPU time of this process (user + system) per message, ms: the client's cost, robust to contention. */
+  cpuMs: number;
+}
+
+function timer(messages: number): () => RoundResult {
+  const t0 = now();
+  const c0 = process.cpuUsage();
+  return () => {
+    const s = (now() - t0) / 1000;
+    const c = process.cpuUsage(c0);
+    return { messages, seconds: s, rate: messages / s, cpuMs: (c.user + c.system) / 1000 / messages };
+  };
 }
 
 async function bare(c: Composer, messages: number): Promise<RoundResult> {
   const opts = transportOptions(c.tenant.smtp);
   const mail = c.compose();
   let next = 0;
-  const t0 = now();
+  const stop = timer(messages);
   await Promise.all(
     Array.from({ length: SESSIONS }, async () => {
       while (next < messages) {
@@ -94,21 +107,19 @@ async function bare(c: Composer, messages: number): Promise<RoundResult> {
       }
     }),
   );
-  const s = (now() - t0) / 1000;
-  return { messages, seconds: s, rate: messages / s };
+  return stop();
 }
 
 /** The design this plugin replaced: one loop, render then send, one message after another, one transport. */
 async function singleLoop(c: Composer, messages: number): Promise<RoundResult> {
   const t = nodemailer.createTransport(transportOptions(c.tenant.smtp));
-  const t0 = now();
+  const stop = timer(messages);
   try {
     for (let i = 0; i < messages; i++) await t.sendMail(c.compose());
   } finally {
     t.close();
   }
-  const s = (now() - t0) / 1000;
-  return { messages, seconds: s, rate: messages / s };
+  return stop();
 }
 
 async function plugin(config: unknown, messages: number): Promise<RoundResult & { acceptSeconds: number; notDelivered: number }> {
@@ -124,15 +135,16 @@ async function plugin(config: unknown, messages: number): Promise<RoundResult & 
   };
   const events = Array.from({ length: messages }, () => voicemail(TENANT));
   const t0 = now();
+  const stop = timer(messages);
   await Promise.all(events.map((e) => host.send(e)));
   const acceptSeconds = (now() - t0) / 1000;
   let guard: NodeJS.Timeout | undefined;
   await Promise.race([all, new Promise((_, reject) => (guard = setTimeout(() => reject(new Error(`plugin delivered ${delivered}/${messages}`)), 120_000)))]);
   clearTimeout(guard);
-  const s = (now() - t0) / 1000;
+  const r = stop();
   await p.deactivate();
   host.cleanup();
-  return { messages, seconds: s, rate: messages / s, acceptSeconds, notDelivered };
+  return { ...r, acceptSeconds, notDelivered };
 }
 
 async function main(): Promise<void> {
@@ -151,6 +163,7 @@ async function main(): Promise<void> {
   const before = (await sink.counts()).sink!.messages;
   const runs: { bare: RoundResult[]; plugin: (RoundResult & { acceptSeconds: number; notDelivered: number })[]; loop: RoundResult[] } = { bare: [], plugin: [], loop: [] };
   const ratios: number[] = [];
+  const cpuRatios: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const order = r % 2 === 0 ? (['bare', 'plugin', 'loop'] as const) : (['plugin', 'bare', 'loop'] as const);
     for (const v of order.filter((x) => !ONLY || x === ONLY)) {
@@ -160,7 +173,9 @@ async function main(): Promise<void> {
     }
     if (ONLY) continue;
     ratios.push(runs.plugin[r]!.rate / runs.bare[r]!.rate);
-    progress(`round ${r + 1}: bare ${round(runs.bare[r]!.rate, 1)}/s, plugin ${round(runs.plugin[r]!.rate, 1)}/s, single loop ${round(runs.loop[r]!.rate, 1)}/s`);
+    cpuRatios.push(runs.bare[r]!.cpuMs / runs.plugin[r]!.cpuMs);
+    const cpu = (x: RoundResult) => `${round(x.rate, 1)}/s (${round(x.cpuMs, 2)} ms CPU/msg)`;
+    progress(`round ${r + 1}: bare ${cpu(runs.bare[r]!)}, plugin ${cpu(runs.plugin[r]!)}, single loop ${cpu(runs.loop[r]!)}`);
   }
   const received = (await sink.counts()).sink!.messages - before;
   await sink.stop();
@@ -176,6 +191,8 @@ async function main(): Promise<void> {
     loop: loopRate,
     ratio: median(ratios),
     ratios,
+    cpuMs: { bare: median(runs.bare.map((x) => x.cpuMs)), plugin: median(runs.plugin.map((x) => x.cpuMs)), loop: median(runs.loop.map((x) => x.cpuMs)) },
+    cpuRatio: median(cpuRatios),
     loopRatio: loopRate / bareRate,
     acceptSeconds: median(runs.plugin.map((x) => x.acceptSeconds)),
     notDelivered: runs.plugin.reduce((a, x) => a + x.notDelivered, 0),
