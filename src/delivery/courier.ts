@@ -61,7 +61,7 @@ export class Courier {
     try {
       const mail = this.#compose(rec, tenant);
       const headers = { ...mail.headers };
-      await this.#d.hooks.run('beforeSend', { event: rec.event, tenant: rec.tenant, attempt: rec.attempts + 1, mail });
+      await untilAborted(this.#d.hooks.run('beforeSend', { event: rec.event, tenant: rec.tenant, attempt: rec.attempts + 1, mail }), signal);
       Object.assign(mail.headers, headers);
       const result = await (this.#d.send ?? sendOnce)(tenant.smtp, mail, signal, this.#d.sendContext?.(tenant));
       return this.#settle(rec, result);
@@ -147,6 +147,16 @@ export class Courier {
       attachments: planAttachments(rec, tenant).attached.map((a) => ({ filename: safeFilename(rec, a.contentType), contentType: a.contentType, path: a.path })),
     };
   }
+}
+
+/** Settles as `p` does, or rejects once `signal` aborts: a hook that never returns must not hold a session past its deadline or shutdown. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function dirOf(p: string): string {

@@ -29,6 +29,8 @@ interface Lane {
 }
 
 const MAX_TIMER_MS = 60_000;
+/** How long stop() waits for aborted sessions to unwind. */
+const ABANDON_WAIT_MS = 1_000;
 
 /**
  * Per-tenant delivery scheduling in the manner of Postfix's queue manager. Each tenant has its
@@ -119,7 +121,12 @@ export class Scheduler {
       ]);
       clearTimeout(grace);
       this.#shutdown.abort(new Error(SHUTDOWN));
-      await Promise.allSettled([...this.#inflight]);
+      // Aborted sessions close their sockets at once; still, never wait unboundedly for one.
+      await Promise.race([
+        Promise.allSettled([...this.#inflight]),
+        new Promise((r) => (grace = setTimeout(r, ABANDON_WAIT_MS))),
+      ]);
+      clearTimeout(grace);
     }
   }
 
@@ -190,6 +197,7 @@ export class Scheduler {
         lane.active.delete(seq);
         this.#active--;
         this.#inflight.delete(run);
+        if (this.#stopped) return; // the spool may be closed already
         // The message may still be queued (deferred); the spool knows when it is due next.
         lane.nextDue = Math.min(lane.nextDue ?? Infinity, this.#spool.nextDue(lane.tenant, lane.active) ?? Infinity);
         if (lane.nextDue === Infinity) lane.nextDue = undefined;

@@ -60,6 +60,31 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
     expect(healthy.mails.map((m) => m.parsed.messageId).sort()).to.deep.equal(events.map((e) => plugin!.lookup(e.id)!.messageId).sort());
   });
 
+  it('a beforeSend hook that never returns: the message deadline cuts it (deferred, retried) and deactivate() still resolves', async () => {
+    const healthy = await TestSmtp.start({ ca: testCa() });
+    closers.push(() => healthy.close());
+    host = new FakeHost(tenantConfig(testCa().cert, { [T]: { port: healthy.port } }, {
+      delivery: { retry: { initialDelayMs: 100, maxDelayMs: 200, maxAgeMs: 600_000 }, messageTimeoutMs: 1000, shutdownTimeoutMs: 100 },
+    }));
+    plugin = await activate(host.context());
+    let calls = 0;
+    plugin.addHook('beforeSend', () => (++calls === 1 ? new Promise<void>(() => undefined) : undefined));
+    const ev = voicemail(T);
+    await host.send(ev);
+    await host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === ev.id));
+    expect(host.of('email.deferred', ev.id)[0]!.payload.reason).to.match(/^SMTP_TIMEOUT\b/);
+    expect(host.of('email.delivered', ev.id)[0]!.payload.attempts).to.equal(2);
+    expect(healthy.mails).to.have.length(1);
+
+    plugin.addHook('beforeSend', () => new Promise<void>(() => undefined));
+    const stuck = voicemail(T);
+    await host.send(stuck);
+    while (calls < 2) await new Promise((r) => setTimeout(r, 20));
+    await within(plugin.deactivate(), 10_000, 'deactivate() with a hook that never returns');
+    plugin = undefined;
+    expect(host.of('email.deferred', stuck.id)).to.have.length(0);
+  });
+
   it('onConfigChange: a tenant pointing at a dead port is fixed without a restart; an invalid change is refused and the old settings stay', async () => {
     const healthy = await TestSmtp.start({ ca: testCa() });
     closers.push(() => healthy.close());
