@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as net from 'node:net';
 import { SMTPServer } from 'smtp-server';
-import { sendOnce } from '../../src/delivery/smtp-transport';
+import { sendOnce, type OutgoingMail } from '../../src/delivery/smtp-transport';
 import { TestCa } from '../../src/host/demo/test-ca';
 
 async function main(): Promise<void> {
@@ -41,10 +41,11 @@ async function main(): Promise<void> {
   const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const dkim = { domainName: 'a.example', keySelector: 's', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
   const tempDir = fs.mkdtempSync(path.join(dir, 'tmp-'));
-  const mail = (file: string, buffered = false) => ({
+  // The control passes nodemailer a Buffer instead of a path, which OutgoingMail does not allow: hence the cast.
+  const mail = (file: string, buffered = false): OutgoingMail => ({
     from: 'pbx@a.example', to: [{ name: '', address: 'x@a.example' }], envelopeFrom: 'pbx@a.example', envelopeTo: ['x@a.example'],
     subject: 'big', text: 't', html: '<p>t</p>', messageId: `<${crypto.randomUUID()}@a.example>`, date: new Date(), headers: {},
-    attachments: [buffered ? { filename: 'v.wav', contentType: 'audio/wav', content: fs.readFileSync(file) } : { filename: 'v.wav', contentType: 'audio/wav', path: file }],
+    attachments: [buffered ? ({ filename: 'v.wav', contentType: 'audio/wav', content: fs.readFileSync(file) } as unknown as OutgoingMail['attachments'][0]) : { filename: 'v.wav', contentType: 'audio/wav', path: file }],
   });
 
   const out: Record<string, number> = { fileMB: size / 1048576 };

@@ -62,7 +62,7 @@ describe('TLS certificates and versions: refused unless the tenant’s ca vouche
 
   it('TLS 1.2 is the minimum: a server that speaks at most TLS 1.1 is refused', async () => {
     const cert = ca.issue();
-    const tls11 = { mode: 'tls' as const, extra: { secure: true, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' } };
+    const tls11 = { mode: 'tls' as const, extra: { secure: true, minVersion: 'TLSv1' as const, maxVersion: 'TLSv1.1' as const, ciphers: 'DEFAULT@SECLEVEL=0' } };
     // Control: the server really does complete a TLS 1.1 handshake with a client that allows it.
     const smtp = await TestSmtp.start({ ca, cert, ...tls11 });
     const version = await new Promise<string>((resolve, reject) => {
