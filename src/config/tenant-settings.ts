@@ -46,6 +46,7 @@ export function usabilityProblems(t: TenantSettings): Problem[] {
   const smtp = t.smtp && applyProviderPreset(t.smtp);
   if (!smtp?.host) out.push({ path: '/smtp/host', message: 'is required (here or in defaults) unless smtp.provider is set' });
   if (smtp?.auth?.type === 'oauth2' && !smtp.auth.tokenUrl) out.push({ path: '/smtp/auth/tokenUrl', message: 'is required unless smtp.provider is set' });
+  else if (smtp?.auth?.type === 'oauth2' && !isSafeTokenUrl(smtp.auth.tokenUrl!)) out.push({ path: '/smtp/auth/tokenUrl', message: 'must be https (plain http only to a loopback address)' });
   if (t.dkim && !isPrivateKey(t.dkim.privateKey)) out.push({ path: '/dkim/privateKey', message: 'must be a PEM private key' });
   if (!t.from) out.push({ path: '/from', message: 'is required (here or in defaults)' });
   else if (!parseFrom(t.from)) out.push({ path: '/from', message: 'must be an address or "Name <address>"' });
@@ -75,6 +76,16 @@ export function effectiveTenant(id: string, t: TenantSettings): EffectiveTenant 
     domain,
     smtp: { ...smtp, host: smtp.host!, security, port: smtp.port ?? DEFAULT_PORT[security] },
   };
+}
+
+/** The client secret travels to the token URL: https, or http to this machine only. */
+function isSafeTokenUrl(u: string): boolean {
+  try {
+    const url = new URL(u);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(url.hostname));
+  } catch {
+    return false;
+  }
 }
 
 /** Whether a PEM parses as a private key; the key itself never appears in a problem. */

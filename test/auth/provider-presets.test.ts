@@ -44,6 +44,18 @@ describe('provider presets', () => {
     expect(err!.problems!.map((p) => p.path)).to.include.members(['/tenants/acme/smtp/host', '/tenants/acme/smtp/auth/tokenUrl']);
   });
 
+  it('refuses a plain-http token URL except to a loopback address (the client secret travels there)', () => {
+    let err: PluginError | undefined;
+    try {
+      resolveConfig({ tenants: { acme: { from: 'pbx@acme.example', smtp: { host: 'h', auth: { ...creds, tokenUrl: 'http://login.example.com/token' } } } } }, schemas);
+    } catch (e) {
+      err = e as PluginError;
+    }
+    expect(err?.code).to.equal('CONFIG_INVALID');
+    expect(err!.problems!.map((p) => p.path)).to.deep.equal(['/tenants/acme/smtp/auth/tokenUrl']);
+    expect(tenant({ host: 'h', auth: { ...creds, tokenUrl: 'http://127.0.0.1:8080/token' } }).smtp.auth).to.include({ tokenUrl: 'http://127.0.0.1:8080/token' });
+  });
+
   it('refuses an unknown provider and an auth object that is neither password nor oauth2', () => {
     let err: PluginError | undefined;
     try {
