@@ -66,7 +66,7 @@ export class Courier {
       const result = await (this.#d.send ?? sendOnce)(tenant.smtp, mail, signal, this.#d.sendContext?.(tenant));
       return this.#settle(rec, result);
     } catch (e) {
-      if (shutdown.aborted) return NO_CONTACT; // abandoned at shutdown: stays queued, no attempt counted
+      if (shutdown.aborted) return NO_CONTACT; // abandoned (shutdown, or the tenant settings changed): stays queued, no attempt counted
       const c = deadline.signal.aborted ? { ...classify({ code: 'ETIMEDOUT' }), reason: `SMTP_TIMEOUT: no final reply within ${this.#d.messageTimeoutMs()} ms` } : classify(e);
       const perRecipient = (e as { rejectedErrors?: { recipient?: string }[] }).rejectedErrors;
       if (perRecipient?.length) {

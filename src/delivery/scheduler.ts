@@ -26,6 +26,8 @@ interface Lane {
   probing: boolean;
   /** Bumped when the tenant's settings change: outcomes of sessions started before say nothing about the new server. */
   generation: number;
+  /** Aborts the lane's sessions when its settings change: they are retried at once with the new ones. */
+  cancel: AbortController;
 }
 
 const MAX_TIMER_MS = 60_000;
@@ -85,6 +87,8 @@ export class Scheduler {
     lane.probing = true;
     lane.window = [];
     lane.generation++;
+    lane.cancel.abort(new Error(SHUTDOWN));
+    lane.cancel = new AbortController();
     this.#spool.reschedule(tenant, Date.now());
     this.notify(tenant);
   }
@@ -133,7 +137,7 @@ export class Scheduler {
   #lane(tenant: string): Lane {
     let lane = this.#lanes.get(tenant);
     if (!lane) {
-      lane = { tenant, active: new Set(), window: [], nextDue: undefined, holdUntil: 0, failures: 0, probing: true, generation: 0 };
+      lane = { tenant, active: new Set(), window: [], nextDue: undefined, holdUntil: 0, failures: 0, probing: true, generation: 0, cancel: new AbortController() };
       this.#lanes.set(tenant, lane);
       this.#ring.push(lane);
     }
@@ -188,7 +192,7 @@ export class Scheduler {
     this.#active++;
     const generation = lane.generation;
     const run = this.#courier
-      .attempt(seq, this.#shutdown.signal)
+      .attempt(seq, AbortSignal.any([this.#shutdown.signal, lane.cancel.signal]))
       .then((trouble) => {
         if (generation === lane.generation && trouble !== NO_CONTACT) this.#settled(lane, trouble);
       })

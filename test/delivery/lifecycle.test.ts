@@ -85,6 +85,29 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
     expect(host.of('email.deferred', stuck.id)).to.have.length(0);
   });
 
+  it('onConfigChange: sessions stuck on the old server (a tarpit) are abandoned and the mail goes out at once with the new settings', async () => {
+    const tarpit = await FaultServer.tarpit();
+    const healthy = await TestSmtp.start({ ca: testCa() });
+    closers.push(() => tarpit.close(), () => healthy.close());
+    // Deadlines far beyond the test: only the settings change can free these sessions.
+    const c = tenantConfig(testCa().cert, { [T]: { port: tarpit.port } }, {
+      delivery: { retry: { initialDelayMs: 100, maxDelayMs: 300, maxAgeMs: 600_000 }, messageTimeoutMs: 120_000, shutdownTimeoutMs: 200 },
+    });
+    host = new FakeHost(c);
+    plugin = await activate(host.context());
+    const events = [voicemail(T), voicemail(T)];
+    for (const e of events) await host.send(e);
+    while (tarpit.open < 1) await new Promise((r) => setTimeout(r, 20));
+    const fixed = structuredClone(c);
+    fixed.tenants[T].smtp.port = healthy.port;
+    host.changeConfig(fixed);
+    await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
+    // The abandoned attempt is neither reported nor counted.
+    expect(host.of('email.deferred')).to.have.length(0);
+    for (const d of host.of('email.delivered')) expect(d.payload.attempts).to.equal(1);
+    while (tarpit.open > 0) await new Promise((r) => setTimeout(r, 20));
+  });
+
   it('onConfigChange: a tenant pointing at a dead port is fixed without a restart; an invalid change is refused and the old settings stay', async () => {
     const healthy = await TestSmtp.start({ ca: testCa() });
     closers.push(() => healthy.close());
