@@ -27,10 +27,19 @@ export function resolveConfig(raw: unknown, schemas: SchemaRegistry): ResolvedCo
     const named = problems.map((p) => p.path);
     for (const [id, t] of Object.entries(copy.tenants)) {
       if (!isObj(t)) continue;
-      const merged = mergeTenant((copy.defaults ?? {}) as never, t as never) as Record<string, unknown>;
-      if (!['string', 'undefined'].includes(typeof merged.from) || (merged.smtp !== undefined && !isObj(merged.smtp))) continue;
-      for (const p of usabilityProblems(merged as never)) {
+      const merged = { ...(mergeTenant((copy.defaults ?? {}) as never, t as never) as Record<string, unknown>) };
+      // A wrongly typed key was already named by the schema: judge the rest without it.
+      const skip = ['from', 'smtp', 'dkim'].filter((k) => merged[k] !== undefined && (k === 'from' ? typeof merged[k] !== 'string' : !isObj(merged[k])));
+      for (const k of skip) delete merged[k];
+      let found: Problem[];
+      try {
+        found = usabilityProblems(merged as never);
+      } catch {
+        continue; // shapes too broken to judge; the schema's problems stand
+      }
+      for (const p of found) {
         const path = `/tenants/${id}${p.path}`;
+        if (skip.some((k) => p.path.startsWith(`/${k}`))) continue;
         if (!named.some((n) => n === path || path.startsWith(`${n}/`))) problems.push({ ...p, path });
       }
     }
