@@ -1,5 +1,7 @@
 import * as fs from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import type { Disposable, HostContext, HostLog, PbxEvent, PluginInstance } from '../host-api';
+import { previewPage } from '../templates/preview-page';
 import { EventBus } from './event-bus';
 import { HttpIntake } from './http-intake';
 import { HOST_API_VERSION, loadPlugin, readManifest } from './load-plugin';
@@ -35,6 +37,7 @@ export class ReferenceHost {
   #http: HttpIntake | undefined;
   #stdin: { close(): void } | undefined;
   #stopping: Promise<void> | undefined;
+  #config: unknown;
   httpPort: number | undefined;
 
   private constructor(o: ReferenceHostOptions) {
@@ -43,6 +46,7 @@ export class ReferenceHost {
 
   static async start(o: ReferenceHostOptions): Promise<ReferenceHost> {
     const host = new ReferenceHost(o);
+    host.#config = o.config;
     const loaded = readManifest(o.pluginDir);
     fs.mkdirSync(o.dataDir, { recursive: true });
     const ctx: Omit<HostContext, 'manifest'> = {
@@ -94,13 +98,28 @@ export class ReferenceHost {
       this.#o.log.error('config reload failed; keeping the running configuration', { file: this.#o.configFile, error: (e as Error).message });
       return;
     }
+    this.#config = config;
     for (const l of this.#configListeners) l(config);
   }
 
+  /** GET /status, and the live template preview: GET /preview (the page), POST /preview (render). */
   #routes() {
-    const plugin = () => this.#plugin as PluginInstance & { status?: () => unknown; preview?: (req: unknown) => Promise<unknown> | unknown };
+    const plugin = () => this.#plugin as PluginInstance & { status?: () => unknown; preview?: (req: unknown) => unknown };
     return {
       '/status': async () => ({ status: 200, body: JSON.stringify(plugin().status?.() ?? {}) }),
+      '/preview': async (req: IncomingMessage, body: string) => {
+        if (req.method !== 'POST') {
+          const tenants = Object.keys((this.#config as { tenants?: object } | undefined)?.tenants ?? {});
+          return { status: 200, type: 'text/html; charset=utf-8', body: previewPage({ tenants }) };
+        }
+        let request: unknown;
+        try {
+          request = JSON.parse(body);
+        } catch (e) {
+          return { status: 400, body: JSON.stringify({ code: 'EVENT_INVALID', field: '/', message: `not JSON: ${(e as Error).message}` }) };
+        }
+        return { status: 200, body: JSON.stringify(await plugin().preview?.(request)) };
+      },
     };
   }
 

@@ -97,6 +97,21 @@ describe('reference host', () => {
       expect(((await stranger.json()) as any).code).to.equal('TENANT_NOT_CONFIGURED');
     });
 
+    it('serves the template preview page and renders previews', async () => {
+      const page = await fetch(`http://127.0.0.1:${host.httpPort}/preview`);
+      expect(page.headers.get('content-type')).to.match(/text\/html/);
+      expect(await page.text()).to.contain('a.example.com');
+      const post = (body: string) => fetch(`http://127.0.0.1:${host.httpPort}/preview`, { method: 'POST', body });
+      const ok = await post(JSON.stringify({ tenant: 'a.example.com', eventType: 'call.missed', language: 'de', sources: { subject: 'Anruf von {{caller.display}}' } }));
+      expect(ok.status).to.equal(200);
+      expect(((await ok.json()) as any).subject).to.match(/^Anruf von /);
+      const bad = await post(JSON.stringify({ tenant: 'a.example.com', eventType: 'call.answered' }));
+      expect(bad.status).to.equal(400);
+      expect(((await bad.json()) as any).code).to.equal('EVENT_TYPE_UNKNOWN');
+      const notJson = await post('{');
+      expect(notJson.status).to.equal(400);
+    });
+
     it('takes JSON lines on stdin and answers each on stdout', async () => {
       const lines: any[] = [];
       output.on('data', (c: Buffer) => lines.push(...c.toString().trim().split('\n').map((l) => JSON.parse(l))));
