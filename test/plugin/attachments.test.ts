@@ -111,6 +111,26 @@ describe('attachments: copied into the spool, attached with their content type a
     expect(Buffer.compare(m!.parsed.attachments[0]!.content, bytes)).to.equal(0);
   });
 
+  it('an attachment root that is itself a symlink accepts files inside its target', async () => {
+    const real = path.join(root, 'real');
+    fs.mkdirSync(real);
+    const linked = `${root}-link`;
+    fs.symlinkSync(real, linked);
+    try {
+      await plugin.deactivate();
+      host.cleanup();
+      host = new FakeHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [linked] }));
+      plugin = await activate(host.context());
+      const bytes = wav(1);
+      fs.writeFileSync(path.join(real, 'a.wav'), bytes);
+      await host.send(voicemail(T, {}, { recording: { path: path.join(linked, 'a.wav'), contentType: 'audio/wav' } }));
+      const [m] = await server.waitFor(1);
+      expect(Buffer.compare(m!.parsed.attachments[0]!.content, bytes)).to.equal(0);
+    } finally {
+      fs.rmSync(linked, { force: true });
+    }
+  });
+
   it("the spool's copy is removed once the mail is delivered", async () => {
     const file = path.join(root, 'msg.wav');
     fs.writeFileSync(file, wav(1));

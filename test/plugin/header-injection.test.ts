@@ -28,6 +28,7 @@ const HOSTILE: Record<string, string> = {
   long: 'A'.repeat(100_000),
   longWords: Array.from({ length: 5000 }, (_, i) => `w${i}\r\n`).join(''),
   loneSurrogate: 'x\ud800y\udc00z',
+  addressLike: 'Eve <evil@x.example>, "Bob" <bob@evil.example>; carol@evil.example',
 };
 
 describe('header injection through caller names, numbers and station ids', () => {
