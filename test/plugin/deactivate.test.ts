@@ -72,6 +72,30 @@ describe('deactivate(): idempotent, releases every handle', () => {
     expect(host.configListeners.size).to.equal(0);
   });
 
+  it('an event whose handler started before deactivate() is queued durably; one sent after it is refused', async () => {
+    const hole = await FaultServer.blackhole();
+    cleanup.push(() => hole.close());
+    const host = new FakeHost(tenantConfig(testCa().cert, { [T]: { port: hole.port } }));
+    cleanup.push(() => host.cleanup());
+    const plugin = await activate(host.context());
+    const early = missed(T);
+    const late = missed(T);
+    const accepted = host.send(early);
+    const stopping = plugin.deactivate();
+    const refused = plugin.handle(late).then(
+      () => 'accepted',
+      (e: { code?: string }) => e.code,
+    );
+    await accepted; // resolves: the event was taken before the stop
+    expect(await refused).to.equal('PLUGIN_STOPPED');
+    await stopping;
+    const again = new FakeHost(host.config, host.dataDir);
+    const p2 = await activate(again.context());
+    expect(p2.lookup(early.id)!.state).to.equal('queued');
+    expect(p2.lookup(late.id)).to.equal(undefined);
+    await p2.deactivate();
+  });
+
   it('abandons a session the server never answers and leaves the mail queued for the next run', async function () {
     this.timeout(60_000);
     const hole = await FaultServer.blackhole();
