@@ -23,7 +23,7 @@ const mail = (to: string[]): OutgoingMail => ({
 /** The error nodemailer really throws when sending to `port`, or the result when it does not throw. */
 async function capture(port: number, over: Partial<EffectiveTenant['smtp']> = {}, to = ['b@x.test'], deadlineMs = 4000): Promise<any> {
   const ca = testCa();
-  const smtp = { host: '127.0.0.1', port, security: 'starttls', tls: { ca: ca.cert, servername: 'localhost' }, connectionTimeoutMs: 800, greetingTimeoutMs: 800, socketTimeoutMs: 1500, ...over } as EffectiveTenant['smtp'];
+  const smtp = { host: '127.0.0.1', port, security: 'starttls', tls: { ca: ca.cert, servername: 'localhost' }, connectionTimeoutMs: 500, greetingTimeoutMs: 500, socketTimeoutMs: 1500, ...over } as EffectiveTenant['smtp'];
   const ac = new AbortController();
   const t = setTimeout(() => ac.abort(new Error('deadline')), deadlineMs);
   try {
@@ -63,7 +63,7 @@ describe('classify(): real nodemailer errors from misbehaving servers', function
   it('a tarpit cut by the overall deadline (abort) is SMTP_TIMEOUT', async () => {
     const server = await FaultServer.tarpit();
     try {
-      const err = await capture(server.port, {}, ['b@x.test'], 2500);
+      const err = await capture(server.port, {}, ['b@x.test'], 1500);
       expect(err.code).to.equal('EABORT');
       expect(classify(err)).to.include({ kind: 'temporary', scope: 'server', code: 'SMTP_TIMEOUT' });
     } finally {

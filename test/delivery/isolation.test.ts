@@ -40,7 +40,7 @@ export function twoTenantConfig(healthyPort: number, sickPort: number, delivery:
   const c = tenantConfig(testCa().cert, { [HEALTHY]: { port: healthyPort }, [SICK]: { port: sickPort } }, {
     delivery: { retry: { initialDelayMs: 2000, maxDelayMs: 4000, maxAgeMs: 600_000 }, messageTimeoutMs: 3000, shutdownTimeoutMs: 200, ...delivery },
   });
-  Object.assign(c.tenants[SICK].smtp, { connectionTimeoutMs: 800, greetingTimeoutMs: 800, socketTimeoutMs: 1500 });
+  Object.assign(c.tenants[SICK].smtp, { connectionTimeoutMs: 1000, greetingTimeoutMs: 1500, socketTimeoutMs: 1500 });
   return c;
 }
 

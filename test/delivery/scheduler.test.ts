@@ -77,8 +77,9 @@ describe('scheduler: circuit breaker and round robin', function () {
     await host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === one.id));
     const order = host.emitted.filter((e) => e.type === 'email.delivered');
     const floodAhead = order.findIndex((e) => e.payload.eventId === one.id) - before;
-    // At most the sessions already running when it arrived, plus one round of the ring.
-    expect(floodAhead, 'flood messages delivered after the single one was queued and before it').to.be.at.most(perTenant * 2);
+    // The sessions already running when it arrived, one turn of the ring, and some slack for a loaded machine;
+    // a ring that does not rotate lets dozens through first.
+    expect(floodAhead, 'flood messages delivered after the single one was queued and before it').to.be.at.most(perTenant * 3);
     expect(single.mails).to.have.length(1);
     expect(plugin.status().counts.queued).to.be.greaterThan(1900);
     console.log(`      round robin: ${floodAhead} flood messages went out between the single message's accept and its delivery`);
