@@ -156,15 +156,19 @@ export class Scheduler {
     for (let progressed = true; progressed && this.#active < global; ) {
       progressed = false;
       const n = this.#ring.length;
+      let last = -1;
       for (let i = 0; i < n && this.#active < global; i++) {
-        const lane = this.#ring[(this.#rr + i) % n]!;
+        const at = (this.#rr + i) % n;
+        const lane = this.#ring[at]!;
         const seq = this.#ready(lane, now) ? this.#take(lane, now) : undefined;
         if (seq !== undefined) {
           this.#launch(lane, seq);
           progressed = true;
+          last = at;
         }
       }
-      this.#rr = n > 0 ? (this.#rr + 1) % n : 0;
+      // The next turn starts after the lane served last, so a lane next to an idle one gets no extra turns.
+      if (last >= 0) this.#rr = (last + 1) % n;
     }
     this.#forgetIdleLanes(now);
     this.#armTimer(now);
