@@ -12,7 +12,7 @@ import { BenchHost, smtpTo, voicemail } from './lib/host';
 import { Sink } from './lib/sink';
 import { median, percentile, progress, report, round, sleep } from './lib/stats';
 
-const ROUNDS = Number(process.env.BENCH_ISOLATION_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ISOLATION_ROUNDS ?? 5);
 const FLOOD = Number(process.env.BENCH_FLOOD ?? 3000);
 const SICK_QUEUE = 200;
 /** Simulated network round trip of every server in the `wan` scenario (each reply held this long). */
@@ -25,7 +25,7 @@ const RTT_MS = Number(process.env.BENCH_RTT_MS ?? 10);
  * - `wan`: every server, healthy and flooded alike, answers after RTT_MS, as remote servers do.
  */
 const SCENARIOS = {
-  loopback: { samples: Number(process.env.BENCH_ISOLATION_SAMPLES ?? 150), intervalMs: 20 },
+  loopback: { samples: Number(process.env.BENCH_ISOLATION_SAMPLES ?? 100), intervalMs: 40 },
   wan: { samples: Number(process.env.BENCH_ISOLATION_SAMPLES ?? 100), intervalMs: 60 },
 } as const;
 type Scenario = keyof typeof SCENARIOS;
@@ -34,6 +34,8 @@ interface PhaseResult {
   scenario: Scenario;
   sick: boolean;
   latencies: number[];
+  /** Handler resolution -> beforeSend hook (scheduling, spool read and render: the plugin's own part of the latency). */
+  dispatch: number[];
   flooded: number;
   blackholeConnections: number;
   refusedAttempts: number;
@@ -53,10 +55,15 @@ async function freePortThenClose(): Promise<number> {
 
 async function main(): Promise<void> {
   const ca = new TestCa();
-  const sink = await Sink.start(ca.issue(), [
+  // The healthy tenant's server and the sick tenants' servers live in separate processes, as
+  // they would on separate machines: the flood's TLS handshakes must not delay the healthy server.
+  const cert = ca.issue();
+  const healthySink = await Sink.start(cert, [
     { name: 'healthy-loopback', mode: 'sink' },
-    { name: 'flood-loopback', mode: 'sink' },
     { name: 'healthy-wan', mode: 'sink', replyDelayMs: RTT_MS },
+  ]);
+  const sink = await Sink.start(cert, [
+    { name: 'flood-loopback', mode: 'sink' },
     { name: 'flood-wan', mode: 'sink', replyDelayMs: RTT_MS },
     { name: 'blackhole', mode: 'blackhole' },
   ]);
@@ -65,7 +72,7 @@ async function main(): Promise<void> {
   const configFor = (scenario: Scenario) => ({
     delivery: { retry: { initialDelayMs: 200, maxDelayMs: 2000 }, messageTimeoutMs: 5000, shutdownTimeoutMs: 0 },
     tenants: {
-      'healthy.example.com': tenant('healthy.example.com', sink.ports[`healthy-${scenario}`]!),
+      'healthy.example.com': tenant('healthy.example.com', healthySink.ports[`healthy-${scenario}`]!),
       'flood.example.com': tenant('flood.example.com', sink.ports[`flood-${scenario}`]!),
       'blackhole.example.com': tenant('blackhole.example.com', sink.ports.blackhole!, { greetingTimeoutMs: 1000 }),
       'refused.example.com': tenant('refused.example.com', refused),
@@ -78,6 +85,10 @@ async function main(): Promise<void> {
     const plugin = await EmailNotifyPlugin.activate(host.context());
     const resolvedAt = new Map<string, number>();
     const latencies: number[] = [];
+    const dispatch: number[] = [];
+    plugin.addHook('beforeSend', ({ tenant, event }) => {
+      if (tenant === 'healthy.example.com') dispatch.push(performance.now() - resolvedAt.get(event.id)!);
+    });
     let flooded = 0;
     let refusedAttempts = 0;
     let notDelivered = 0;
@@ -116,7 +127,7 @@ async function main(): Promise<void> {
     await plugin.deactivate();
     sink.drop();
     host.cleanup();
-    return { scenario, sick, latencies, flooded, blackholeConnections, refusedAttempts, notDelivered, loopDelayP99: loop.percentile(99) / 1e6, loopDelayMax: loop.max / 1e6 };
+    return { scenario, sick, latencies, dispatch, flooded, blackholeConnections, refusedAttempts, notDelivered, loopDelayP99: loop.percentile(99) / 1e6, loopDelayMax: loop.max / 1e6 };
   }
 
   progress(
@@ -132,30 +143,35 @@ async function main(): Promise<void> {
         results.push(res);
         progress(
           `round ${r + 1} ${scenario} ${sick ? 'sick ' : 'quiet'}: p50 ${round(percentile(res.latencies, 50), 1)} ms, p99 ${round(percentile(res.latencies, 99), 1)} ms, ` +
-            `loop delay p99 ${round(res.loopDelayP99, 1)} ms` +
+            `dispatch p50/p99 ${round(percentile(res.dispatch, 50), 1)}/${round(percentile(res.dispatch, 99), 1)} ms, loop delay p99 ${round(res.loopDelayP99, 1)} ms` +
             (sick ? `; flood delivered ${res.flooded}, blackhole connections ${res.blackholeConnections}, refused attempts ${res.refusedAttempts}` : ''),
         );
       }
     }
   }
   await sink.stop();
+  await healthySink.stop();
   const summary = (scenario: Scenario) => {
     const of = (sick: boolean) => results.filter((x) => x.scenario === scenario && x.sick === sick);
     const stat = (sick: boolean) => {
       const l = of(sick).flatMap((x) => x.latencies);
-      return { p50: percentile(l, 50), p99: percentile(l, 99), samples: l.length, loopDelayP99: median(of(sick).map((x) => x.loopDelayP99)) };
+      const d = of(sick).flatMap((x) => x.dispatch);
+      return { p50: percentile(l, 50), p99: percentile(l, 99), samples: l.length, dispatchP50: percentile(d, 50), dispatchP99: percentile(d, 99), loopDelayP99: median(of(sick).map((x) => x.loopDelayP99)) };
     };
     const quiet = stat(false);
     const sick = stat(true);
     const sum = (f: (x: PhaseResult) => number) => of(true).reduce((a, x) => a + f(x), 0);
+    const byRound = Array.from({ length: ROUNDS }, (_, r) => percentile(of(true)[r]!.latencies, 99) / percentile(of(false)[r]!.latencies, 99));
     return {
       ...SCENARIOS[scenario],
       quiet,
       sick,
       p50Ratio: sick.p50 / quiet.p50,
-      p99Ratio: sick.p99 / quiet.p99,
-      // per round: the p99 ratio of each adjacent quiet/sick pair, to show the spread
-      p99RatiosByRound: Array.from({ length: ROUNDS }, (_, r) => percentile(of(true)[r]!.latencies, 99) / percentile(of(false)[r]!.latencies, 99)),
+      pooledP99Ratio: sick.p99 / quiet.p99,
+      // Per round, the ratio of each adjacent quiet/sick pair; the median of these is the figure
+      // (as for throughput): a burst of load from elsewhere on the shared machine spoils one pair, not the result.
+      p99RatiosByRound: byRound,
+      p99Ratio: median(byRound),
       sickActivity: { flooded: sum((x) => x.flooded), blackholeConnections: sum((x) => x.blackholeConnections), refusedAttempts: sum((x) => x.refusedAttempts) },
     };
   };
