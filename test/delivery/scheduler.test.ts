@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { activate, type EmailNotifyPlugin } from '../../src';
 import { FakeHost } from '../helpers/fake-host';
 import { missed, tenantConfig, voicemail } from '../helpers/events';
-import { FaultServer } from '../helpers/fault-servers';
+import { FaultServer, type Tally } from '../helpers/fault-servers';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 const DEAD = 'dead.example.com';
@@ -52,10 +52,32 @@ describe('scheduler: circuit breaker and round robin', function () {
     await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
     expect(new Set(back.mails.map((m) => m.messageId)).size).to.equal(events.length);
     expect(back.mails).to.have.length(events.length);
-    expect(back.maxOpen, 'within the per-tenant cap once healthy').to.be.within(1, 4);
+    expect(back.busy.max, 'within the per-tenant cap once healthy').to.be.within(1, 4);
     expect(host.of('email.failed')).to.have.length(0);
     // Figures for the report.
-    console.log(`      blackhole: ${probes} connections for ${events.length} queued messages, max ${blackhole.maxOpen} at once; after recovery max ${back.maxOpen} at once`);
+    console.log(`      blackhole: ${probes} connections for ${events.length} queued messages, max ${blackhole.maxOpen} at once; after recovery max ${back.busy.max} transactions at once`);
+  });
+
+  it('caps: never more than perTenant sessions for a tenant, nor more than global in all', async () => {
+    const tally: Tally = { now: 0, max: 0 };
+    const tenants = ['t1.example.com', 't2.example.com', 't3.example.com'];
+    const servers = await Promise.all(tenants.map(() => FaultServer.start({ cert: testCa().issue(), tally, dataReplyDelayMs: 150 })));
+    for (const s of servers) closers.push(() => s.close());
+    const perTenant = 3;
+    const global = 5;
+    host = new FakeHost(tenantConfig(testCa().cert, Object.fromEntries(tenants.map((t, i) => [t, { port: servers[i]!.port }])), {
+      delivery: { retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAgeMs: 600_000 }, concurrency: { perTenant, global }, messageTimeoutMs: 8000, shutdownTimeoutMs: 200 },
+    }));
+    plugin = await activate(host.context());
+    const events = tenants.flatMap((t) => Array.from({ length: 10 }, () => missed(t)));
+    await Promise.all(events.map((e) => host.send(e)));
+    await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
+    for (const s of servers) {
+      expect(s.mails).to.have.length(10);
+      expect(s.busy.max, 'per-tenant cap').to.be.within(1, perTenant);
+    }
+    expect(tally.max, 'global cap').to.be.within(2, global);
+    console.log(`      caps: at most ${Math.max(...servers.map((s) => s.busy.max))} transactions per tenant (cap ${perTenant}), ${tally.max} in all (cap ${global})`);
   });
 
   it('round robin: a tenant with 2000 queued does not starve a tenant that sends one', async () => {

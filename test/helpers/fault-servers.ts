@@ -23,6 +23,20 @@ export interface FaultOptions {
   refuseAuth?: boolean;
   /** Cut the connection once DATA has started arriving, before the final dot is answered. */
   dropMidData?: boolean;
+  /** Mail transactions in progress, counted across every server sharing this object. */
+  tally?: Tally;
+  /** Wait this long before accepting a message's DATA (a slow but healthy server). */
+  dataReplyDelayMs?: number;
+}
+
+/**
+ * Mail transactions in progress (MAIL FROM to the reply to DATA) and the most at once. Unlike
+ * open connections this never lags the client: it cannot start the next transaction before it
+ * has read the reply that ends this one.
+ */
+export interface Tally {
+  now: number;
+  max: number;
 }
 
 export interface FaultMail {
@@ -41,6 +55,8 @@ export class FaultServer {
   authAttempts = 0;
   dataStarted = 0;
   tlsUpgrades = 0;
+  /** This server's own transactions in progress. */
+  readonly busy: Tally = { now: 0, max: 0 };
   readonly mails: FaultMail[] = [];
   readonly opts: FaultOptions;
   port = 0;
@@ -79,7 +95,7 @@ export class FaultServer {
   }
 
   close(): Promise<void> {
-    for (const t of this.#timers) clearInterval(t);
+    for (const t of this.#timers) clearTimeout(t);
     for (const s of this.#sockets) s.destroy();
     return new Promise((r) => this.#server.close(() => r()));
   }
@@ -109,6 +125,17 @@ export class FaultServer {
     let buf = '';
     let inData = false;
     let mail: FaultMail = { from: '', to: [], raw: '', messageId: undefined };
+    let inTransaction = false;
+    const tallies = [this.busy, ...(this.opts.tally ? [this.opts.tally] : [])];
+    const transaction = (on: boolean) => {
+      if (on === inTransaction) return;
+      inTransaction = on;
+      for (const t of tallies) {
+        t.now += on ? 1 : -1;
+        t.max = Math.max(t.max, t.now);
+      }
+    };
+    raw.once('close', () => transaction(false));
     const reply = (s: string) => io.write(`${s}\r\n`);
     const onData = (chunk: Buffer) => {
       buf += chunk.toString('latin1');
@@ -126,7 +153,17 @@ export class FaultServer {
           mail = { from: '', to: [], raw: '', messageId: undefined };
           buf = buf.slice(end + 5);
           inData = false;
-          reply('250 2.0.0 queued');
+          const accept = () => {
+            transaction(false);
+            reply('250 2.0.0 queued');
+          };
+          if (this.opts.dataReplyDelayMs) {
+            const t = setTimeout(() => {
+              this.#timers.delete(t);
+              if (!io.destroyed) accept();
+            }, this.opts.dataReplyDelayMs);
+            this.#timers.add(t);
+          } else accept();
           continue;
         }
         const nl = buf.indexOf('\r\n');
@@ -149,6 +186,7 @@ export class FaultServer {
           reply('535 5.7.8 Authentication credentials invalid');
         } else if (verb === 'MAIL') {
           mail.from = /<([^>]*)>/.exec(line)?.[1] ?? '';
+          transaction(true);
           reply('250 2.1.0 ok');
         } else if (verb === 'RCPT') {
           const addr = /<([^>]*)>/.exec(line)?.[1] ?? '';
@@ -161,6 +199,7 @@ export class FaultServer {
         } else if (verb === 'DATA') {
           this.dataStarted++;
           if (mail.to.length === 0) {
+            transaction(false);
             reply('554 5.5.1 no valid recipients');
             continue;
           }
@@ -168,6 +207,7 @@ export class FaultServer {
           reply('354 go ahead');
         } else if (verb === 'RSET') {
           mail = { from: '', to: [], raw: '', messageId: undefined };
+          transaction(false);
           reply('250 2.0.0 ok');
         } else if (verb === 'QUIT') {
           io.end('221 2.0.0 bye\r\n');
