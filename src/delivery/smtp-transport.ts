@@ -105,7 +105,7 @@ async function sendWithToken(smtp: Smtp, mail: OutgoingMail, signal: AbortSignal
   const user = smtp.auth!.user;
   if (!tokens) throw Object.assign(new Error('OAuth2 is configured but no token source was given'), { code: 'EAUTH', command: 'API' });
   const started = Date.now();
-  let token = await tokens.get();
+  let token = await abortable(tokens.get(), signal);
   redact.add(token.value, user);
   let renewed = false;
   const auth = (): NodemailerAuth => ({
@@ -130,7 +130,7 @@ async function sendWithToken(smtp: Smtp, mail: OutgoingMail, signal: AbortSignal
     const err = e as { code?: string; responseCode?: number };
     const refused = err.code === 'EAUTH' && typeof err.responseCode === 'number' && err.responseCode >= 500;
     if (!refused || renewed || token.fetchedAt >= started || signal.aborted) throw e;
-    token = await tokens.renew(token.value);
+    token = await abortable(tokens.renew(token.value), signal);
     redact.add(token.value, user);
     return await session(smtp, auth(), mail, signal, ctx);
   }
@@ -152,6 +152,16 @@ export function messageOptions(mail: OutgoingMail, ctx: SendContext = {}) {
     attachments: mail.attachments,
     ...(ctx.dkim && { dkim: { ...ctx.dkim, ...(ctx.tempDir !== undefined && { cacheDir: ctx.tempDir, cacheTreshold: 1024 * 1024 }) } }),
   };
+}
+
+/** `p`, or a rejection as soon as `signal` aborts (a token request outlives a session that gave up). */
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(Object.assign(new Error('aborted while waiting for an OAuth2 token'), { code: 'EABORT' }));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(Object.assign(new Error('aborted while waiting for an OAuth2 token'), { code: 'EABORT' }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 async function session(smtp: Smtp, auth: NodemailerAuth | undefined, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext): Promise<SendResult> {

@@ -135,4 +135,20 @@ describe('OAuth2 (XOAUTH2) with the microsoft365 preset', () => {
     oauth.mode = 'ok';
     await host.until((em) => em.some((x) => x.type === 'email.delivered'));
   });
+
+  it('deactivate() does not wait for a token endpoint that never answers: the request is abandoned, the mail stays queued', async () => {
+    await start();
+    oauth.mode = 'hang';
+    const e = voicemail('a.example.com');
+    await host.send(e);
+    while (oauth.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
+    await plugin!.deactivate();
+    plugin = undefined;
+    while (oauth.abandoned === 0) await new Promise((r) => setTimeout(r, 20));
+    expect(host.emitted.filter((x) => x.payload.eventId === e.id)).to.deep.equal([]);
+    const again = new FakeHost(host.config, host.dataDir);
+    oauth.mode = 'ok';
+    plugin = await activate(again.context());
+    await again.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
+  });
 });

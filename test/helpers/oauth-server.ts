@@ -30,8 +30,10 @@ export class OAuthServer {
   readonly requests: TokenRequest[] = [];
   readonly issued: string[] = [];
   readonly #revoked = new Set<string>();
-  /** refuse: 400 invalid_grant; fail: 503; echo: a refusal whose error_description repeats the request body; stillborn: tokens issued already revoked. */
-  mode: 'ok' | 'refuse' | 'fail' | 'echo' | 'stillborn' = 'ok';
+  /** refuse: 400 invalid_grant; fail: 503; echo: a refusal whose error_description repeats the request body; stillborn: tokens issued already revoked; hang: never answers. */
+  mode: 'ok' | 'refuse' | 'fail' | 'echo' | 'stillborn' | 'hang' = 'ok';
+  /** Requests the client gave up on (connection closed before an answer). */
+  abandoned = 0;
   expiresIn: number;
   #server!: http.Server;
   url = '';
@@ -67,6 +69,10 @@ export class OAuthServer {
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(json));
       };
+      if (this.mode === 'hang') {
+        res.on('close', () => this.abandoned++);
+        return;
+      }
       if (this.mode === 'fail') return send(503, { error: 'temporarily_unavailable' });
       if (this.mode === 'echo') return send(400, { error: 'invalid_grant', error_description: `bad request: ${body} ${p.get('client_secret')} ${p.get('refresh_token')}` });
       const ok = req.method === 'POST' && p.get('grant_type') === 'refresh_token' && p.get('client_id') === this.opts.clientId && p.get('client_secret') === this.opts.clientSecret && p.get('refresh_token') === this.opts.refreshToken;
