@@ -57,6 +57,8 @@ function tables(r: Partial<Record<Name, Result>>): string {
       `| plugin: events in -> spool -> render -> STARTTLS | ${f(t.plugin)} msg/s | bare nodemailer ${f(t.bare)} msg/s | ${f(t.ratio, 2)} | >= 0.9 | ${pass(t.ratio >= 0.9)} |`,
       `| old single loop (reference) | ${f(t.loop)} msg/s | bare nodemailer ${f(t.bare)} msg/s | ${f(t.loopRatio, 2)} | - | - |`,
       `| CPU per message in the sending process | plugin ${f(t.cpuMs.plugin, 2)} ms | bare ${f(t.cpuMs.bare, 2)} ms (single loop ${f(t.cpuMs.loop, 2)} ms) | ${f(t.cpuRatio, 2)} (bare/plugin) | - | - |`,
+      `| pipeline alone: same plugin, SMTP send stubbed out (where the plugin's own cost goes) | ${f(t.pipeline)} msg/s | - | - | - | - |`,
+      `pipeline CPU per message (intake, group commit, scheduling, render, outcome, no SMTP): ${f(t.cpuMs.pipeline, 2)} ms`,
       `per-round plugin/bare: ${t.ratios.map((x: number) => f(x, 2)).join(', ')}; sink received ${t.sinkReceived}/${t.sinkExpected}; plugin deferrals ${t.notDelivered}`,
       '',
     );

@@ -10,7 +10,7 @@ import { resolveConfig, SchemaRegistry, TenantDirectory, type EffectiveTenant } 
 import { transportOptions } from '../src/delivery';
 import { neutraliseEvent, validateEvent } from '../src/events';
 import { TestCa } from '../src/host/demo/test-ca';
-import { EmailNotifyPlugin, messageIdFor } from '../src/plugin';
+import { EmailNotifyPlugin, messageIdFor, type ActivateOptions } from '../src/plugin';
 import type { SpoolRecord } from '../src/spool';
 import { Renderer } from '../src/templates';
 import { packageRoot } from '../src/util/package-root';
@@ -122,9 +122,12 @@ async function singleLoop(c: Composer, messages: number): Promise<RoundResult> {
   return stop();
 }
 
-async function plugin(config: unknown, messages: number): Promise<RoundResult & { acceptSeconds: number; notDelivered: number }> {
+/** A send that succeeds at once, with no SMTP: the pipeline's own cost (intake, spool, scheduling, render, outcome). */
+const stubSend = async (_smtp: unknown, mail: { envelopeTo: string[] }) => ({ accepted: [...mail.envelopeTo], rejected: [], response: '250 stub' });
+
+async function plugin(config: unknown, messages: number, opts: ActivateOptions = {}): Promise<RoundResult & { acceptSeconds: number; notDelivered: number }> {
   const host = new BenchHost(config);
-  const p = await EmailNotifyPlugin.activate(host.context());
+  const p = await EmailNotifyPlugin.activate(host.context(), opts);
   let delivered = 0;
   let notDelivered = 0;
   let done!: () => void;
@@ -161,7 +164,12 @@ async function main(): Promise<void> {
   await plugin(config, 40);
   await singleLoop(c, 20);
   const before = (await sink.counts()).sink!.messages;
-  const runs: { bare: RoundResult[]; plugin: (RoundResult & { acceptSeconds: number; notDelivered: number })[]; loop: RoundResult[] } = { bare: [], plugin: [], loop: [] };
+  const runs: { bare: RoundResult[]; plugin: (RoundResult & { acceptSeconds: number; notDelivered: number })[]; loop: RoundResult[]; pipeline: RoundResult[] } = {
+    bare: [],
+    plugin: [],
+    loop: [],
+    pipeline: [],
+  };
   const ratios: number[] = [];
   const cpuRatios: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
@@ -171,6 +179,7 @@ async function main(): Promise<void> {
       if (v === 'plugin') runs.plugin.push(await plugin(config, MESSAGES));
       if (v === 'loop') runs.loop.push(await singleLoop(c, loopMessages));
     }
+    if (!ONLY || ONLY === 'pipeline') runs.pipeline.push(await plugin(config, MESSAGES, { send: stubSend }));
     if (ONLY) continue;
     ratios.push(runs.plugin[r]!.rate / runs.bare[r]!.rate);
     cpuRatios.push(runs.bare[r]!.cpuMs / runs.plugin[r]!.cpuMs);
@@ -191,7 +200,13 @@ async function main(): Promise<void> {
     loop: loopRate,
     ratio: median(ratios),
     ratios,
-    cpuMs: { bare: median(runs.bare.map((x) => x.cpuMs)), plugin: median(runs.plugin.map((x) => x.cpuMs)), loop: median(runs.loop.map((x) => x.cpuMs)) },
+    cpuMs: {
+      bare: median(runs.bare.map((x) => x.cpuMs)),
+      plugin: median(runs.plugin.map((x) => x.cpuMs)),
+      loop: median(runs.loop.map((x) => x.cpuMs)),
+      pipeline: median(runs.pipeline.map((x) => x.cpuMs)),
+    },
+    pipeline: median(runs.pipeline.map((x) => x.rate)),
     cpuRatio: median(cpuRatios),
     loopRatio: loopRate / bareRate,
     acceptSeconds: median(runs.plugin.map((x) => x.acceptSeconds)),
