@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../errors';
+import { ERROR_CATALOG, type ErrorCode } from '../errors';
 
 /**
  * How a failure is handled:
@@ -61,6 +61,11 @@ export function classify(error: unknown): Classification {
     return make('temporary', e.command === 'CONN' || e.command === 'EHLO' ? 'server' : 'message', 'SMTP_TEMPORARY');
   }
   if (e.code === 'EENVELOPE' || e.code === 'EMESSAGE') return make('temporary', 'message', 'SMTP_TEMPORARY');
+  // Not the server's fault: this message could not be built (its spooled attachment unreadable, a
+  // template or hook error). Retried until maxAgeMs like any temporary failure, but it must not
+  // hold the tenant's other mail.
+  if (e.code === 'ESTREAM') return make('temporary', 'message', /ENOENT|EACCES|EISDIR|EPERM/.test(`${e.originalCode ?? ''} ${e.message ?? ''}`) ? 'ATTACHMENT_NOT_FOUND' : 'SMTP_TEMPORARY');
+  if (typeof e.code === 'string' && Object.hasOwn(ERROR_CATALOG, e.code)) return make('temporary', 'message', e.code as ErrorCode);
   return make('temporary', 'server', 'SMTP_CONNECT');
 }
 

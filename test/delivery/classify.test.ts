@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { classify } from '../../src/delivery/classify';
 import { sendOnce, type OutgoingMail } from '../../src/delivery/smtp-transport';
 import type { EffectiveTenant } from '../../src/config';
+import { PluginError } from '../../src/errors';
 import { TestCa } from '../../src/host/demo/test-ca';
 import { FaultServer, refusedPort, type FaultOptions } from '../helpers/fault-servers';
 import { TestSmtp, testCa } from '../helpers/smtp';
@@ -148,6 +149,25 @@ describe('classify(): real nodemailer errors from misbehaving servers', function
     } finally {
       await real.close();
     }
+  });
+
+  it('a message that cannot be built (unreadable attachment, template error) is message scope: it never holds the tenant', async () => {
+    const server = await FaultServer.start({ cert: testCa().issue() });
+    try {
+      const ca = testCa();
+      const smtp = { host: '127.0.0.1', port: server.port, security: 'starttls', tls: { ca: ca.cert, servername: 'localhost' } } as EffectiveTenant['smtp'];
+      const m = { ...mail(['b@x.test']), attachments: [{ filename: 'a.wav', contentType: 'audio/wav', path: '/nonexistent/pbx/a.wav' }] };
+      const err = await sendOnce(smtp, m, new AbortController().signal).then(
+        () => undefined,
+        (e) => e,
+      );
+      expect(err.code).to.equal('ESTREAM');
+      expect(classify(err)).to.include({ kind: 'temporary', scope: 'message', code: 'ATTACHMENT_NOT_FOUND' });
+      expect(server.mails).to.have.length(0);
+    } finally {
+      await server.close();
+    }
+    expect(classify(new PluginError('TEMPLATE_INVALID', 'no default template for x.text'))).to.include({ kind: 'temporary', scope: 'message', code: 'TEMPLATE_INVALID' });
   });
 
   it('503 is temporary, other 5xx permanent; 454 during AUTH is temporary', async () => {
