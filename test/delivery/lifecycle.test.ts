@@ -108,6 +108,29 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
     while (tarpit.open > 0) await new Promise((r) => setTimeout(r, 20));
   });
 
+  it('onConfigChange: a tenant removed from the configuration keeps its queued mail (deferred TENANT_NOT_CONFIGURED) until it is back', async () => {
+    const dead = await refusedPort();
+    const healthy = await TestSmtp.start({ ca: testCa() });
+    closers.push(() => healthy.close());
+    const c = tenantConfig(testCa().cert, { [T]: { port: dead } }, {
+      delivery: { retry: { initialDelayMs: 100, maxDelayMs: 200, maxAgeMs: 600_000 }, messageTimeoutMs: 3000, shutdownTimeoutMs: 200 },
+    });
+    host = new FakeHost(c);
+    plugin = await activate(host.context());
+    const ev = voicemail(T);
+    await host.send(ev);
+    await host.until((em) => em.some((e) => e.type === 'email.deferred'));
+    host.changeConfig({ ...structuredClone(c), tenants: {} });
+    await host.until((em) => em.some((e) => e.type === 'email.deferred' && /^TENANT_NOT_CONFIGURED\b/.test(e.payload.reason)));
+    expect(host.of('email.failed')).to.have.length(0);
+    expect(plugin.lookup(ev.id)!.state).to.equal('queued');
+    const back = structuredClone(c);
+    back.tenants[T].smtp.port = healthy.port;
+    host.changeConfig(back);
+    await host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === ev.id));
+    expect(healthy.mails).to.have.length(1);
+  });
+
   it('onConfigChange: a tenant pointing at a dead port is fixed without a restart; an invalid change is refused and the old settings stay', async () => {
     const healthy = await TestSmtp.start({ ca: testCa() });
     closers.push(() => healthy.close());
