@@ -23,6 +23,13 @@ export async function openConfined(file: string, roots: readonly string[], field
     handle = await fs.promises.open(file, O_RDONLY | O_NONBLOCK | O_NOCTTY);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    // Outside the roots, a failed open is FORBIDDEN too: whether a file exists there is not for the event to learn.
+    if (!(await mayLieInside(file, roots, realRoots))) {
+      throw new PluginError('ATTACHMENT_FORBIDDEN', `${field}: ${JSON.stringify(file)} resolves outside attachmentRoots`, { field });
+    }
+    if (code === 'ENXIO') {
+      throw new PluginError('ATTACHMENT_FORBIDDEN', `${field}: ${JSON.stringify(file)} is not a regular file`, { field });
+    }
     throw new PluginError('ATTACHMENT_NOT_FOUND', `${field}: cannot open ${JSON.stringify(file)} (${code ?? 'error'})`, { field, cause: e });
   }
   try {
@@ -40,6 +47,14 @@ export async function openConfined(file: string, roots: readonly string[], field
     await handle.close();
     throw e;
   }
+}
+
+/** For a path that could not be opened: whether it would lie inside a root (its parent resolved, or lexically). */
+async function mayLieInside(file: string, roots: readonly string[], realRoots: (string | undefined)[]): Promise<boolean> {
+  const lexical = path.resolve(file);
+  const parent = await fs.promises.realpath(path.dirname(lexical)).catch(() => undefined);
+  const candidate = parent === undefined ? lexical : path.join(parent, path.basename(lexical));
+  return [...realRoots, ...roots.map((r) => path.resolve(r))].some((r) => r !== undefined && candidate.startsWith(r.endsWith(path.sep) ? r : r + path.sep));
 }
 
 /** The path the kernel holds for an open descriptor; elsewhere than Linux, realpath plus an inode check. */

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
@@ -142,6 +143,8 @@ describe('events: every refusal code, nothing queued, nothing sent', () => {
     fs.symlinkSync('/dev/zero', path.join(root, 'zero.wav'));
     execFileSync('mkfifo', [path.join(root, 'pipe.wav')]);
     fs.mkdirSync(path.join(root, 'dir.wav'));
+    const sock = net.createServer();
+    await new Promise<void>((r) => sock.listen(path.join(root, 'sock.wav'), r));
     fs.mkdirSync(`${root}-evil`);
     fs.writeFileSync(`${root}-evil/x.wav`, 'x');
     const cases: [string, string][] = [
@@ -153,12 +156,18 @@ describe('events: every refusal code, nothing queued, nothing sent', () => {
       ['/dev/zero via a symlink inside the root', path.join(root, 'zero.wav')],
       ['directory', path.join(root, 'dir.wav')],
       ['/etc/passwd', '/etc/passwd'],
+      ['a unix socket', path.join(root, 'sock.wav')],
+      // Outside the roots, whether the file exists is nobody's business: no NOT_FOUND oracle.
+      ['missing file outside the roots', path.join(outside, 'no-such.wav')],
+      ['missing file outside via ..', `${root}/../elsewhere/no-such.wav`],
+      ['missing directory outside the roots', '/no/such/dir/x.wav'],
     ];
     for (const [name, p] of cases) {
       const e = await refused(host.send(voicemail(T, {}, { recording: { path: p, contentType: 'audio/wav' } })));
       expect(e.code, name).to.equal('ATTACHMENT_FORBIDDEN');
       expect(e.field, name).to.equal('/data/recording/path');
     }
+    sock.close();
     const f = await refused(host.send(fax(T, {}, { document: { path: path.join(outside, 'secret.wav'), contentType: 'application/pdf' } })));
     expect(f.code).to.equal('ATTACHMENT_FORBIDDEN');
     expect(f.field).to.equal('/data/document/path');
