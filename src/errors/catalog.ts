@@ -10,7 +10,7 @@ export const ERROR_CATALOG = {
   EVENT_TYPE_UNKNOWN: 'The event type is not one this plugin handles.',
   TENANT_NOT_CONFIGURED: 'The tenant has no usable `from` or `smtp.host`, even after merging defaults.',
   ATTACHMENT_FORBIDDEN: 'The attachment resolves outside attachmentRoots, or is not a regular file.',
-  ATTACHMENT_NOT_FOUND: 'The attachment file does not exist or cannot be read.',
+  ATTACHMENT_NOT_FOUND: 'The attachment file, inside attachmentRoots, does not exist or cannot be read.',
   PLUGIN_STOPPED: 'The plugin instance is deactivated and takes no more events.',
   SPOOL_FAILURE: 'The durable spool could not store the event; nothing was queued.',
   HOOK_INVALID: 'An unknown hook name, or a hook that is not a function.',
