@@ -143,7 +143,7 @@ describe('templates: preview', () => {
         await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/preview`);
         await page.selectOption('#eventType', 'call.missed');
         await page.selectOption('#language', 'de');
-        await page.waitForFunction(() => document.getElementById('subject')!.textContent!.includes('[de]'));
+        await page.waitForFunction(`document.getElementById('subject').textContent.includes('[de]')`);
         expect(await page.textContent('#subject')).to.equal('Gespeichert: Dave Caller  [de]');
         const frame = page.frameLocator('#html');
         expect(await frame.locator('h1').textContent()).to.equal('Verpasster Anruf');
