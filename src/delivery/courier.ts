@@ -60,9 +60,11 @@ export class Courier {
     const signal = AbortSignal.any([shutdown, deadline.signal]);
     try {
       const mail = this.#compose(rec, tenant);
-      const headers = { ...mail.headers };
-      await untilAborted(this.#d.hooks.run('beforeSend', { event: rec.event, tenant: rec.tenant, attempt: rec.attempts + 1, mail }), signal);
-      Object.assign(mail.headers, headers);
+      // The hook works on a copy: only the headers it adds are taken back, so recipients, sender,
+      // subject, body and attachments stay as composed whatever it does.
+      const forHook: OutgoingMail = { ...mail, to: mail.to.map((a) => ({ ...a })), envelopeTo: [...mail.envelopeTo], headers: { ...mail.headers }, attachments: mail.attachments.map((a) => ({ ...a })) };
+      await untilAborted(this.#d.hooks.run('beforeSend', { event: rec.event, tenant: rec.tenant, attempt: rec.attempts + 1, mail: forHook }), signal);
+      mail.headers = { ...addedHeaders(mail.headers, forHook.headers), ...mail.headers };
       const result = await (this.#d.send ?? sendOnce)(tenant.smtp, mail, signal, this.#d.sendContext?.(tenant));
       return this.#settle(rec, result);
     } catch (e) {
@@ -157,6 +159,20 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true });
     p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+/** Headers a beforeSend hook may add: new names only, none that addresses, dates, identifies or structures the message, one-line values. */
+const RESERVED_HEADER = /^(to|cc|bcc|from|sender|reply-to|subject|date|message-id|in-reply-to|references|mime-version|return-path|received|dkim-signature|content-.*|resent-.*)$/i;
+function addedHeaders(own: Record<string, string>, fromHook: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!fromHook || typeof fromHook !== 'object') return out;
+  const taken = new Set(Object.keys(own).map((k) => k.toLowerCase()));
+  for (const [k, v] of Object.entries(fromHook)) {
+    if (taken.has(k.toLowerCase()) || RESERVED_HEADER.test(k) || !/^[A-Za-z0-9-]{1,76}$/.test(k)) continue;
+    if (typeof v !== 'string' || v.length > 900 || /[\u0000-\u001f\u007f]/.test(v)) continue;
+    out[k] = v;
+  }
+  return out;
 }
 
 function dirOf(p: string): string {

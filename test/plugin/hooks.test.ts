@@ -1,0 +1,88 @@
+import { expect } from 'chai';
+import { activate } from '../../src';
+import type { EmailNotifyPlugin } from '../../src';
+import { FakeHost } from '../helpers/fake-host';
+import { missed, tenantConfig } from '../helpers/events';
+import { TestSmtp, testCa } from '../helpers/smtp';
+
+const T = 'a.example.com';
+
+describe('hooks: the closed set (onAccepted, beforeSend, onOutcome)', () => {
+  let server: TestSmtp;
+  let host: FakeHost;
+  let plugin: EmailNotifyPlugin;
+
+  beforeEach(async () => {
+    server = await TestSmtp.start({ ca: testCa() });
+    host = new FakeHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }));
+    plugin = await activate(host.context());
+  });
+
+  afterEach(async () => {
+    await plugin.deactivate();
+    await server.close();
+    host.cleanup();
+  });
+
+  async function deliver(e: Record<string, any>) {
+    await host.send(e);
+    await host.until((em) => em.some((x) => x.payload.eventId === e.id && x.type !== 'email.deferred'));
+    return server.mails.find((m) => m.parsed.headers.get('x-pbx-event-id') === e.id)!;
+  }
+
+  it('onAccepted, beforeSend and onOutcome each see their event; a disposed hook is not called', async () => {
+    const seen: string[] = [];
+    plugin.addHook('onAccepted', (s) => void seen.push(`accepted ${s.event.id} ${s.tenant}`));
+    plugin.addHook('beforeSend', (s) => void seen.push(`beforeSend ${s.event.id} ${s.attempt}`));
+    const d = plugin.addHook('onOutcome', (s) => void seen.push(`${s.type} ${s.payload.eventId}`));
+    const e = missed(T);
+    await deliver(e);
+    await host.until(() => seen.length >= 3);
+    expect(seen).to.have.members([`accepted ${e.id} ${T}`, `beforeSend ${e.id} 1`, `email.delivered ${e.id}`]);
+    d.dispose();
+    const e2 = missed(T);
+    await deliver(e2);
+    expect(seen.filter((s) => s.startsWith('email.delivered'))).to.have.length(1);
+  });
+
+  it('a throwing hook is logged and the mail still goes out', async () => {
+    plugin.addHook('beforeSend', () => {
+      throw new Error('integrator bug');
+    });
+    const m = await deliver(missed(T));
+    expect(m).to.not.equal(undefined);
+    expect(host.logs.some((l) => l.level === 'error' && l.fields?.hook === 'beforeSend')).to.equal(true);
+  });
+
+  it('beforeSend may add an X- header; it cannot change recipients, sender, subject, body or attachments', async () => {
+    plugin.addHook('beforeSend', ({ mail }) => {
+      const m = mail as any;
+      m.headers['X-Ticket'] = 'T-42';
+      m.headers['Bcc'] = 'evil@x.example';
+      m.headers['X-Bad'] = 'a\r\nBcc: evil@x.example';
+      m.headers['Content-Type'] = 'text/html';
+      m.to = [{ name: 'Evil', address: 'evil@x.example' }];
+      m.envelopeTo = ['evil@x.example'];
+      m.envelopeFrom = 'ceo@x.example';
+      m.from = 'CEO <ceo@x.example>';
+      m.subject = 'Reset your password';
+      m.html = '<a href="https://phish.example">login</a>';
+      m.text = 'phish';
+      m.attachments = [{ filename: 'passwd', contentType: 'text/plain', path: '/etc/passwd' }];
+    });
+    const e = missed(T);
+    const m = await deliver(e);
+    expect(m.to).to.deep.equal(['bob@a.example.com']);
+    expect(m.from).to.equal(`pbx@${T}`);
+    expect((m.parsed.to as { value: { address: string }[] }).value.map((a) => a.address)).to.deep.equal(['bob@a.example.com']);
+    expect(m.parsed.from!.value[0]!.address).to.equal(`pbx@${T}`);
+    expect(m.parsed.subject).to.not.contain('password');
+    expect(m.parsed.text).to.not.equal('phish');
+    expect(String(m.parsed.html)).to.not.contain('phish.example');
+    expect(m.parsed.attachments).to.deep.equal([]);
+    expect(m.parsed.bcc).to.equal(undefined);
+    expect(m.parsed.headers.get('x-ticket')).to.equal('T-42');
+    expect(m.parsed.headers.has('x-bad') && /bcc/i.test(String(m.parsed.headers.get('x-bad'))) && /\n/.test(String(m.parsed.headers.get('x-bad')))).to.equal(false);
+    expect(m.raw.toString('latin1').split('\r\n\r\n')[0]).to.not.match(/^bcc:/im);
+  });
+});
