@@ -23,8 +23,14 @@ export function validateEvent(raw: unknown, schemas: SchemaRegistry): KnownEvent
     const list = problems.map((p) => `${p.path} ${p.message}`).join('; ');
     throw new PluginError('EVENT_INVALID', `invalid ${type} event: ${list}`, { field: problems[0]!.path, problems });
   }
-  if (Number.isNaN(Date.parse((raw as { occurredAt: string }).occurredAt))) {
-    throw new PluginError('EVENT_INVALID', 'invalid event: /occurredAt is not a real date', { field: '/occurredAt' });
+  const occurredAt = (raw as { occurredAt: string }).occurredAt;
+  if (Number.isNaN(Date.parse(occurredAt))) {
+    // RFC 3339 allows a leap second (23:59:60), which Date cannot hold: read it as :59 rather than refuse the event.
+    const leap = occurredAt.replace(/^(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):60/, '$1:59');
+    if (leap === occurredAt || Number.isNaN(Date.parse(leap))) {
+      throw new PluginError('EVENT_INVALID', 'invalid event: /occurredAt is not a real date', { field: '/occurredAt' });
+    }
+    return { ...(raw as KnownEvent), occurredAt: leap };
   }
   return raw as KnownEvent;
 }
