@@ -21,6 +21,8 @@ export interface ChildOptions {
   prefix: string;
   count: number;
   parallel: number;
+  /** Each sender pauses up to this long (random) between events, so a kill lands mid-intake with handlers in flight. */
+  paceMs?: number;
   /** Exit once everything queued is delivered. */
   drain: boolean;
 }
@@ -49,6 +51,7 @@ async function main(): Promise<void> {
       const id = `${o.prefix}-${next++}`;
       await host.send(voicemail(o.tenant, { id }));
       out(`ACK ${id}`);
+      if (o.paceMs) await new Promise((r) => setTimeout(r, Math.random() * o.paceMs!));
     }
   };
   await Promise.all(Array.from({ length: o.parallel }, worker));
