@@ -90,6 +90,8 @@ describe('events: every refusal code, nothing queued, nothing sent', () => {
       ['extra data property', voicemail(T, {}, { evil: 1 }), '/data/evil'],
       ['extra envelope property', voicemail(T, { extra: true }), '/extra'],
       ['extra caller property', voicemail(T, {}, { caller: { number: '1', x: 1 } }), '/data/caller/x'],
+      ['missing data', (() => { const e = missed(T) as Record<string, unknown>; delete e.data; return e; })(), '/data'],
+      ['data null', missed(T, { data: null }), '/data'],
       ['missing id', (() => { const e = missed(T) as Record<string, unknown>; delete e.id; return e; })(), '/id'],
       ['id with spaces', missed(T, { id: 'a b' }), '/id'],
       ['fax status', fax(T, {}, { status: 'lost' }), '/data/status'],
