@@ -96,6 +96,16 @@ describe('TLS modes (CONTRACT.md section 5: starttls | tls | none)', () => {
     expect(auths).to.equal(0);
   });
 
+  it('tls against a server that greets in plaintext is deferred with SMTP_TLS, nothing sent', async () => {
+    const counter = mailFromCounter();
+    const server = await start({ ca: ca(), extra: counter.extra as never });
+    const { outcome } = await attempt(server, { security: 'tls', tls: tlsOpts() });
+    expect(outcome.type).to.equal('email.deferred');
+    expect(outcome.payload.reason).to.match(/^SMTP_TLS/);
+    expect(server.mails).to.have.length(0);
+    expect(counter.count).to.equal(0);
+  });
+
   it('a server certificate from an unknown CA (no tenant ca) is deferred with SMTP_TLS, for starttls and tls', async () => {
     const counter = mailFromCounter();
     const starttls = await start({ ca: ca(), extra: counter.extra as never });
