@@ -216,7 +216,7 @@ export interface SmtpOAuth2Auth {
  */
 export interface SmtpTls {
   /**
-   * PEM certificate(s) trusted in addition to the system store, for private CAs.
+   * PEM certificate(s) trusted for this tenant's server instead of the system store: a private CA, or a pinned self-signed certificate.
    */
   ca?: string;
   /**
