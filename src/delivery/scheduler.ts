@@ -99,6 +99,11 @@ export class Scheduler {
     this.#schedulePump();
   }
 
+  /** The spool records being delivered right now (their outcome is the session's to write). */
+  inFlight(): ReadonlySet<number> {
+    return new Set([...this.#lanes.values()].flatMap((l) => [...l.active]));
+  }
+
   /** A snapshot for status queries. */
   status(): { active: number; tenants: { tenant: string; active: number; held: boolean; failures: number }[] } {
     const now = Date.now();

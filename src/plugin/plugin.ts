@@ -182,7 +182,7 @@ export class EmailNotifyPlugin implements PluginInstance {
     const { retry } = this.#tenants.config.delivery;
     const { retainDeliveredMs, retainFailedMs } = this.#tenants.config.spool;
     const now = Date.now();
-    for (let batch; (batch = this.#spool.expire(now - retry.maxAgeMs, `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms`, 500)).length > 0; ) {
+    for (let batch; (batch = this.#spool.expire(now - retry.maxAgeMs, `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms`, 500, this.#scheduler.inFlight())).length > 0; ) {
       for (const r of batch) {
         this.#reporter.report('email.failed', { eventId: r.eventId, tenant: r.tenant, attempts: r.attempts, reason: `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms; last: ${r.lastError ?? 'never attempted'}` });
       }

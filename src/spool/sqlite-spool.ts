@@ -216,8 +216,11 @@ export class SqliteSpool implements Spool {
     });
   }
 
-  expire(createdBefore: number, reason: string, limit: number): SpoolRecord[] {
-    const rows = (this.#stmt.expire.all(createdBefore, limit) as Row[]).map(fromRow);
+  expire(createdBefore: number, reason: string, limit: number, exclude: ReadonlySet<number>): SpoolRecord[] {
+    const rows = (this.#stmt.expire.all(createdBefore, limit + exclude.size) as Row[])
+      .filter((r) => !exclude.has(r.seq))
+      .slice(0, limit)
+      .map(fromRow);
     const now = Date.now();
     this.#db.transaction(() => {
       for (const r of rows) this.#stmt.fail.run({ seq: r.seq, failed: JSON.stringify([...r.failed, ...r.pending]), reason, now });
