@@ -70,7 +70,12 @@ async function main(): Promise<void> {
   const refused = await freePortThenClose();
   const tenant = (id: string, port: number, over: Record<string, unknown> = {}) => ({ from: `PBX <pbx@${id}>`, smtp: smtpTo(port, ca.cert, over) });
   const configFor = (scenario: Scenario) => ({
-    delivery: { retry: { initialDelayMs: 200, maxDelayMs: 2000 }, messageTimeoutMs: 5000, shutdownTimeoutMs: 0 },
+    delivery: {
+      retry: { initialDelayMs: 200, maxDelayMs: 2000 },
+      messageTimeoutMs: 5000,
+      shutdownTimeoutMs: 0,
+      ...(process.env.BENCH_PER_TENANT && { concurrency: { perTenant: Number(process.env.BENCH_PER_TENANT) } }), // diagnosis
+    },
     tenants: {
       'healthy.example.com': tenant('healthy.example.com', healthySink.ports[`healthy-${scenario}`]!),
       'flood.example.com': tenant('flood.example.com', sink.ports[`flood-${scenario}`]!),
@@ -104,10 +109,11 @@ async function main(): Promise<void> {
     };
     const blackholeBefore = (await sink.counts()).blackhole!.connections;
     if (sick) {
+      const only = process.env.BENCH_SICK; // diagnosis: 'flood' or 'dead' (blackhole + refused) alone
       const queued = [
-        ...Array.from({ length: FLOOD }, () => voicemail('flood.example.com')),
-        ...Array.from({ length: SICK_QUEUE }, () => voicemail('blackhole.example.com')),
-        ...Array.from({ length: SICK_QUEUE }, () => voicemail('refused.example.com')),
+        ...(only === 'dead' ? [] : Array.from({ length: FLOOD }, () => voicemail('flood.example.com'))),
+        ...(only === 'flood' ? [] : Array.from({ length: SICK_QUEUE }, () => voicemail('blackhole.example.com'))),
+        ...(only === 'flood' ? [] : Array.from({ length: SICK_QUEUE }, () => voicemail('refused.example.com'))),
       ];
       await Promise.all(queued.map((e) => host.send(e)));
     }
