@@ -5,32 +5,12 @@ import * as path from 'node:path';
 import { expect } from 'chai';
 import { activate } from '../../src';
 import type { EmailNotifyPlugin } from '../../src';
+import { toneWav } from '../../src/host/demo/samples';
 import { FakeHost } from '../helpers/fake-host';
 import { fax, tenantConfig, voicemail } from '../helpers/events';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 const T = 'a.example.com';
-
-/** A small but real RIFF/WAVE file (8 kHz mono 16-bit, `seconds` of a tone). */
-function wav(seconds: number): Buffer {
-  const rate = 8000;
-  const samples = rate * seconds;
-  const b = Buffer.alloc(44 + samples * 2);
-  b.write('RIFF', 0);
-  b.writeUInt32LE(36 + samples * 2, 4);
-  b.write('WAVEfmt ', 8);
-  b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(1, 20);
-  b.writeUInt16LE(1, 22);
-  b.writeUInt32LE(rate, 24);
-  b.writeUInt32LE(rate * 2, 28);
-  b.writeUInt16LE(2, 32);
-  b.writeUInt16LE(16, 34);
-  b.write('data', 36);
-  b.writeUInt32LE(samples * 2, 40);
-  for (let i = 0; i < samples; i++) b.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
-  return b;
-}
 
 function pdf(): Buffer {
   return Buffer.from('%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n' + crypto.randomBytes(2048).toString('base64'));
@@ -57,7 +37,7 @@ describe('attachments: copied into the spool, attached with their content type a
   });
 
   it('voicemail: the WAV recording arrives attached, though the PBX deleted it as soon as the handler resolved', async () => {
-    const bytes = wav(1);
+    const bytes = toneWav(1);
     const file = path.join(root, 'msg0001.wav');
     fs.writeFileSync(file, bytes);
     const e = voicemail(T, {}, { recording: { path: file, contentType: 'audio/wav', filename: '../../etc/passwd\r\nX: y' } });
@@ -102,7 +82,7 @@ describe('attachments: copied into the spool, attached with their content type a
 
   it('a file replaced after the handler resolved does not change what is sent (it is a copy, not a link)', async () => {
     const file = path.join(root, 'msg.wav');
-    const bytes = wav(1);
+    const bytes = toneWav(1);
     fs.writeFileSync(file, bytes);
     await host.send(voicemail(T, {}, { recording: { path: file, contentType: 'audio/wav' } }));
     // Overwrite in place: a hard link would carry the new bytes.
@@ -121,7 +101,7 @@ describe('attachments: copied into the spool, attached with their content type a
       host.cleanup();
       host = new FakeHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [linked] }));
       plugin = await activate(host.context());
-      const bytes = wav(1);
+      const bytes = toneWav(1);
       fs.writeFileSync(path.join(real, 'a.wav'), bytes);
       await host.send(voicemail(T, {}, { recording: { path: path.join(linked, 'a.wav'), contentType: 'audio/wav' } }));
       const [m] = await server.waitFor(1);
@@ -133,7 +113,7 @@ describe('attachments: copied into the spool, attached with their content type a
 
   it("the spool's copy is removed once the mail is delivered", async () => {
     const file = path.join(root, 'msg.wav');
-    fs.writeFileSync(file, wav(1));
+    fs.writeFileSync(file, toneWav(1));
     const e = voicemail(T, {}, { recording: { path: file, contentType: 'audio/wav' } });
     await host.send(e);
     expect(fs.readdirSync(path.join(host.dataDir, 'files'))).to.have.length(1);

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** A one-second 440 Hz WAV, made on the spot so the demo ships no binary. */
-export function writeToneWav(file: string, seconds = 1, rate = 8000): void {
+/** A small but real RIFF/WAVE file: mono 16-bit PCM, `seconds` of a 440 Hz tone at `rate` Hz. */
+export function toneWav(seconds = 1, rate = 8000): Buffer {
   const samples = seconds * rate;
   const buf = Buffer.alloc(44 + samples * 2);
   buf.write('RIFF', 0);
@@ -18,8 +18,13 @@ export function writeToneWav(file: string, seconds = 1, rate = 8000): void {
   buf.write('data', 36);
   buf.writeUInt32LE(samples * 2, 40);
   for (let i = 0; i < samples; i++) buf.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
+  return buf;
+}
+
+/** A one-second 440 Hz WAV, made on the spot so the demo ships no binary. */
+export function writeToneWav(file: string, seconds = 1, rate = 8000): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, buf);
+  fs.writeFileSync(file, toneWav(seconds, rate));
 }
 
 /** A one-page PDF saying "Fax", small and valid enough for any viewer. */
