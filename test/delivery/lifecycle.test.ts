@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { activate, type EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
 import { tenantConfig, voicemail } from '../helpers/events';
 import { FaultServer, refusedPort } from '../helpers/fault-servers';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 const T = 'acme.example.com';
@@ -17,153 +16,139 @@ function within<V>(p: Promise<V>, ms: number, what: string): Promise<V> {
 
 describe('delivery lifecycle: bounded deactivate, config changes', function () {
   this.timeout(30_000);
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin | undefined;
-  const closers: (() => Promise<void>)[] = [];
-
-  afterEach(async () => {
-    await plugin?.deactivate();
-    plugin = undefined;
-    for (const c of closers.splice(0)) await c();
-    host?.cleanup();
-  });
+  const h = new Harness();
+  afterEach(() => h.dispose());
 
   it('deactivate() with sessions hanging on a blackhole resolves, leaves the mail queued, and a restart delivers it', async () => {
     const blackhole = await FaultServer.blackhole();
     const healthy = await TestSmtp.start({ ca: testCa() });
-    closers.push(() => blackhole.close(), () => healthy.close());
+    h.defer(() => blackhole.close(), () => healthy.close());
     // Timeouts far beyond the test: only deactivate() can end these sessions.
     const c = tenantConfig(testCa().cert, { [T]: { port: blackhole.port } }, {
       delivery: { retry: { initialDelayMs: 100, maxDelayMs: 300, maxAgeMs: 600_000 }, messageTimeoutMs: 120_000, shutdownTimeoutMs: 300 },
     });
     Object.assign(c.tenants[T].smtp, { connectionTimeoutMs: 120_000, greetingTimeoutMs: 120_000, socketTimeoutMs: 120_000 });
-    host = new FakeHost(c);
-    plugin = await activate(host.context());
+    await h.start(c);
     const events = [voicemail(T), voicemail(T), voicemail(T)];
-    for (const e of events) await host.send(e);
+    for (const e of events) await h.host.send(e);
     while (blackhole.open < 1) await new Promise((r) => setTimeout(r, 20));
 
-    await within(plugin.deactivate(), 10_000, 'deactivate()');
-    await within(plugin.deactivate(), 1_000, 'a second deactivate()');
-    plugin = undefined;
+    const first = h.plugin;
+    await within(h.deactivate(), 10_000, 'deactivate()');
+    await within(first.deactivate(), 1_000, 'a second deactivate()');
     // The abandoned session's socket was closed by us, and nothing was reported for it.
     while (blackhole.open > 0) await new Promise((r) => setTimeout(r, 20));
-    expect(host.emitted.filter((e) => e.type.startsWith('email.'))).to.have.length(0);
+    expect(h.host.emitted.filter((e) => e.type.startsWith('email.'))).to.have.length(0);
 
     // A fresh instance on the same dataDir, with the tenant's server fixed, delivers all of it.
     c.tenants[T].smtp.port = healthy.port;
-    plugin = await activate(host.context());
-    expect(plugin.status().counts.queued).to.equal(events.length);
-    await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
+    await h.activate();
+    expect(h.plugin.status().counts.queued).to.equal(events.length);
+    await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
     // The abandoned attempt was not counted against the message.
-    for (const d of host.of('email.delivered')) expect(d.payload.attempts).to.equal(1);
-    expect(healthy.mails.map((m) => m.parsed.messageId).sort()).to.deep.equal(events.map((e) => plugin!.lookup(e.id)!.messageId).sort());
+    for (const d of h.host.of('email.delivered')) expect(d.payload.attempts).to.equal(1);
+    expect(healthy.mails.map((m) => m.parsed.messageId).sort()).to.deep.equal(events.map((e) => h.plugin.lookup(e.id)!.messageId).sort());
   });
 
   it('a beforeSend hook that never returns: the message deadline cuts it (deferred, retried) and deactivate() still resolves', async () => {
     const healthy = await TestSmtp.start({ ca: testCa() });
-    closers.push(() => healthy.close());
-    host = new FakeHost(tenantConfig(testCa().cert, { [T]: { port: healthy.port } }, {
+    h.defer(() => healthy.close());
+    await h.start(tenantConfig(testCa().cert, { [T]: { port: healthy.port } }, {
       delivery: { retry: { initialDelayMs: 100, maxDelayMs: 200, maxAgeMs: 600_000 }, messageTimeoutMs: 1000, shutdownTimeoutMs: 100 },
     }));
-    plugin = await activate(host.context());
     let calls = 0;
-    plugin.addHook('beforeSend', () => (++calls === 1 ? new Promise<void>(() => undefined) : undefined));
+    h.plugin.addHook('beforeSend', () => (++calls === 1 ? new Promise<void>(() => undefined) : undefined));
     const ev = voicemail(T);
-    await host.send(ev);
-    await host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === ev.id));
-    expect(host.of('email.deferred', ev.id)[0]!.payload.reason).to.match(/^SMTP_TIMEOUT\b/);
-    expect(host.of('email.delivered', ev.id)[0]!.payload.attempts).to.equal(2);
+    await h.host.send(ev);
+    await h.host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === ev.id));
+    expect(h.host.of('email.deferred', ev.id)[0]!.payload.reason).to.match(/^SMTP_TIMEOUT\b/);
+    expect(h.host.of('email.delivered', ev.id)[0]!.payload.attempts).to.equal(2);
     expect(healthy.mails).to.have.length(1);
 
-    plugin.addHook('beforeSend', () => new Promise<void>(() => undefined));
+    h.plugin.addHook('beforeSend', () => new Promise<void>(() => undefined));
     const stuck = voicemail(T);
-    await host.send(stuck);
+    await h.host.send(stuck);
     while (calls < 2) await new Promise((r) => setTimeout(r, 20));
-    await within(plugin.deactivate(), 10_000, 'deactivate() with a hook that never returns');
-    plugin = undefined;
-    expect(host.of('email.deferred', stuck.id)).to.have.length(0);
+    await within(h.deactivate(), 10_000, 'deactivate() with a hook that never returns');
+    expect(h.host.of('email.deferred', stuck.id)).to.have.length(0);
   });
 
   it('onConfigChange: sessions stuck on the old server (a tarpit) are abandoned and the mail goes out at once with the new settings', async () => {
     const tarpit = await FaultServer.tarpit();
     const healthy = await TestSmtp.start({ ca: testCa() });
-    closers.push(() => tarpit.close(), () => healthy.close());
+    h.defer(() => tarpit.close(), () => healthy.close());
     // Deadlines far beyond the test: only the settings change can free these sessions.
     const c = tenantConfig(testCa().cert, { [T]: { port: tarpit.port } }, {
       delivery: { retry: { initialDelayMs: 100, maxDelayMs: 300, maxAgeMs: 600_000 }, messageTimeoutMs: 120_000, shutdownTimeoutMs: 200 },
     });
-    host = new FakeHost(c);
-    plugin = await activate(host.context());
+    await h.start(c);
     const events = [voicemail(T), voicemail(T)];
-    for (const e of events) await host.send(e);
+    for (const e of events) await h.host.send(e);
     while (tarpit.open < 1) await new Promise((r) => setTimeout(r, 20));
     const fixed = structuredClone(c);
     fixed.tenants[T].smtp.port = healthy.port;
-    host.changeConfig(fixed);
-    await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
+    h.host.changeConfig(fixed);
+    await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
     // The abandoned attempt is neither reported nor counted.
-    expect(host.of('email.deferred')).to.have.length(0);
-    for (const d of host.of('email.delivered')) expect(d.payload.attempts).to.equal(1);
+    expect(h.host.of('email.deferred')).to.have.length(0);
+    for (const d of h.host.of('email.delivered')) expect(d.payload.attempts).to.equal(1);
     while (tarpit.open > 0) await new Promise((r) => setTimeout(r, 20));
   });
 
   it('onConfigChange: a tenant removed from the configuration keeps its queued mail (deferred TENANT_NOT_CONFIGURED) until it is back', async () => {
     const dead = await refusedPort();
     const healthy = await TestSmtp.start({ ca: testCa() });
-    closers.push(() => healthy.close());
+    h.defer(() => healthy.close());
     const c = tenantConfig(testCa().cert, { [T]: { port: dead } }, {
       delivery: { retry: { initialDelayMs: 100, maxDelayMs: 200, maxAgeMs: 600_000 }, messageTimeoutMs: 3000, shutdownTimeoutMs: 200 },
     });
-    host = new FakeHost(c);
-    plugin = await activate(host.context());
+    await h.start(c);
     const ev = voicemail(T);
-    await host.send(ev);
-    await host.until((em) => em.some((e) => e.type === 'email.deferred'));
-    host.changeConfig({ ...structuredClone(c), tenants: {} });
-    await host.until((em) => em.some((e) => e.type === 'email.deferred' && /^TENANT_NOT_CONFIGURED\b/.test(e.payload.reason)));
-    expect(host.of('email.failed')).to.have.length(0);
-    expect(plugin.lookup(ev.id)!.state).to.equal('queued');
+    await h.host.send(ev);
+    await h.host.until((em) => em.some((e) => e.type === 'email.deferred'));
+    h.host.changeConfig({ ...structuredClone(c), tenants: {} });
+    await h.host.until((em) => em.some((e) => e.type === 'email.deferred' && /^TENANT_NOT_CONFIGURED\b/.test(e.payload.reason)));
+    expect(h.host.of('email.failed')).to.have.length(0);
+    expect(h.plugin.lookup(ev.id)!.state).to.equal('queued');
     const back = structuredClone(c);
     back.tenants[T].smtp.port = healthy.port;
-    host.changeConfig(back);
-    await host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === ev.id));
+    h.host.changeConfig(back);
+    await h.host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === ev.id));
     expect(healthy.mails).to.have.length(1);
   });
 
   it('onConfigChange: a tenant pointing at a dead port is fixed without a restart; an invalid change is refused and the old settings stay', async () => {
     const healthy = await TestSmtp.start({ ca: testCa() });
-    closers.push(() => healthy.close());
+    h.defer(() => healthy.close());
     const dead = await refusedPort();
     const c = tenantConfig(testCa().cert, { [T]: { port: dead } }, {
       delivery: { retry: { initialDelayMs: 100, maxDelayMs: 200, maxAgeMs: 600_000 }, messageTimeoutMs: 3000, shutdownTimeoutMs: 200 },
     });
-    host = new FakeHost(c);
-    plugin = await activate(host.context());
+    await h.start(c);
     const events = [voicemail(T), voicemail(T)];
-    for (const e of events) await host.send(e);
-    await host.until((em) => em.some((e) => e.type === 'email.deferred'));
+    for (const e of events) await h.host.send(e);
+    await h.host.until((em) => em.some((e) => e.type === 'email.deferred'));
 
     // Invalid: it would point the tenant at the working server, but carries a key the schema forbids.
     const invalid = structuredClone(c) as any;
     invalid.tenants[T].smtp = { ...invalid.tenants[T].smtp, port: healthy.port, bogus: true };
     invalid.delivery.retry.initialDelayMs = -1;
-    host.changeConfig(invalid);
-    const refusal = host.logs.find((l) => l.level === 'error' && l.fields?.code === 'CONFIG_INVALID');
+    h.host.changeConfig(invalid);
+    const refusal = h.host.logs.find((l) => l.level === 'error' && l.fields?.code === 'CONFIG_INVALID');
     expect(refusal, 'the refusal is logged with its code').to.not.equal(undefined);
     expect(JSON.stringify(refusal!.fields!.problems)).to.match(/bogus|initialDelayMs/);
     // The old settings stay: more attempts against the dead port, none reach the server the invalid config named.
-    const seen = host.of('email.deferred').length;
-    await host.until((em) => em.filter((e) => e.type === 'email.deferred').length >= seen + 2);
-    for (const d of host.of('email.deferred')) expect(d.payload.reason).to.match(/^SMTP_CONNECT\b/);
+    const seen = h.host.of('email.deferred').length;
+    await h.host.until((em) => em.filter((e) => e.type === 'email.deferred').length >= seen + 2);
+    for (const d of h.host.of('email.deferred')) expect(d.payload.reason).to.match(/^SMTP_CONNECT\b/);
     expect(healthy.connections).to.equal(0);
 
     const fixed = structuredClone(c);
     fixed.tenants[T].smtp.port = healthy.port;
-    host.changeConfig(fixed);
-    expect(host.logs.some((l) => l.msg === 'configuration change applied')).to.equal(true);
-    await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
+    h.host.changeConfig(fixed);
+    expect(h.host.logs.some((l) => l.msg === 'configuration change applied')).to.equal(true);
+    await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
     expect(healthy.mails).to.have.length(events.length);
-    expect(plugin.status().counts).to.include({ queued: 0, delivered: events.length });
+    expect(h.plugin.status().counts).to.include({ queued: 0, delivered: events.length });
   });
 });

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { activate, type EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
 import { tenantConfig, voicemail } from '../helpers/events';
 import { FaultServer, refusedPort } from '../helpers/fault-servers';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 const T = 'acme.example.com';
@@ -17,44 +16,35 @@ function config(port: number, retry: Record<string, number> = {}, smtp: Record<s
 
 describe('delivery outcomes: per recipient, auth failures, expiry', function () {
   this.timeout(20_000);
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin | undefined;
-  const closers: (() => Promise<void>)[] = [];
-
-  afterEach(async () => {
-    await plugin?.deactivate();
-    plugin = undefined;
-    for (const c of closers.splice(0)) await c();
-    host?.cleanup();
-  });
+  const h = new Harness();
+  afterEach(() => h.dispose());
 
   it('per recipient: the good address is delivered once, the 550 one failed, the 451 one retried until delivered', async () => {
     const good = `good@${T}`;
     const gone = `gone@${T}`;
     const later = `later@${T}`;
     const server = await FaultServer.start({ cert: testCa().issue(), rcpt: { [gone]: 550, [later]: 451 } });
-    closers.push(() => server.close());
-    host = new FakeHost(config(server.port));
-    plugin = await activate(host.context());
+    h.defer(() => server.close());
+    await h.start(config(server.port));
     const ev = voicemail(T, {}, { recipient: { extension: '201', name: 'Team', email: [good, gone, later] } });
-    await host.send(ev);
+    await h.host.send(ev);
 
-    await host.until((em) => em.some((e) => e.type === 'email.deferred' && e.payload.eventId === ev.id));
-    const [first] = host.of('email.delivered', ev.id);
+    await h.host.until((em) => em.some((e) => e.type === 'email.deferred' && e.payload.eventId === ev.id));
+    const [first] = h.host.of('email.delivered', ev.id);
     expect(first!.payload).to.deep.include({ eventId: ev.id, tenant: T, to: [good], attempts: 1 });
-    const failed = host.of('email.failed', ev.id);
+    const failed = h.host.of('email.failed', ev.id);
     expect(failed).to.have.length(1);
     expect(failed[0]!.payload.reason).to.match(new RegExp(`^${gone}: SMTP_PERMANENT \\(RCPT TO\\): 550 `));
-    const deferred = host.of('email.deferred', ev.id)[0]!;
+    const deferred = h.host.of('email.deferred', ev.id)[0]!;
     expect(deferred.payload.reason).to.match(new RegExp(`^${later}: SMTP_TEMPORARY \\(RCPT TO\\): 451 `));
     expect(Date.parse(deferred.payload.nextAttemptAt)).to.be.greaterThan(0);
-    expect(plugin.lookup(ev.id)).to.deep.include({ state: 'queued', pending: [later], delivered: [good], failed: [gone] });
+    expect(h.plugin.lookup(ev.id)).to.deep.include({ state: 'queued', pending: [later], delivered: [good], failed: [gone] });
 
     // Let the server refuse it a few more times, then accept it.
-    await host.until((em) => em.filter((e) => e.type === 'email.deferred' && e.payload.eventId === ev.id).length >= 3);
+    await h.host.until((em) => em.filter((e) => e.type === 'email.deferred' && e.payload.eventId === ev.id).length >= 3);
     delete server.opts.rcpt![later];
-    await host.until((em) => em.filter((e) => e.type === 'email.delivered' && e.payload.eventId === ev.id).length === 2);
-    const second = host.of('email.delivered', ev.id)[1]!;
+    await h.host.until((em) => em.filter((e) => e.type === 'email.delivered' && e.payload.eventId === ev.id).length === 2);
+    const second = h.host.of('email.delivered', ev.id)[1]!;
     expect(second.payload.to).to.deep.equal([later]);
     expect(second.payload.attempts).to.be.greaterThan(3);
     expect(second.payload.messageId).to.equal(first!.payload.messageId);
@@ -63,82 +53,79 @@ describe('delivery outcomes: per recipient, auth failures, expiry', function () 
     expect(copies.filter((a) => a === good)).to.have.length(1);
     expect(copies.filter((a) => a === later)).to.have.length(1);
     expect(copies).to.not.include(gone);
-    expect(host.of('email.failed', ev.id)).to.have.length(1);
-    expect(plugin.lookup(ev.id)).to.deep.include({ state: 'delivered', pending: [], delivered: [good, later], failed: [gone] });
+    expect(h.host.of('email.failed', ev.id)).to.have.length(1);
+    expect(h.plugin.lookup(ev.id)).to.deep.include({ state: 'delivered', pending: [], delivered: [good, later], failed: [gone] });
   });
 
   it('535 on AUTH: SMTP_AUTH, the tenant is held for authFailureDelayMs, not retried hot', async () => {
     const server = await FaultServer.start({ cert: testCa().issue(), refuseAuth: true });
     const healthy = await TestSmtp.start({ ca: testCa() });
-    closers.push(() => server.close(), () => healthy.close());
+    h.defer(() => server.close(), () => healthy.close());
     const authFailureDelayMs = 600_000;
     const c = config(server.port, { authFailureDelayMs }, { auth: { user: 'pbx', pass: 'wrong' } });
-    host = new FakeHost(c);
-    plugin = await activate(host.context());
+    await h.start(c);
     const events = [voicemail(T), voicemail(T), voicemail(T)];
-    for (const e of events) await host.send(e);
+    for (const e of events) await h.host.send(e);
 
-    await host.until((em) => em.some((e) => e.type === 'email.deferred'));
-    const d = host.of('email.deferred')[0]!;
+    await h.host.until((em) => em.some((e) => e.type === 'email.deferred'));
+    const d = h.host.of('email.deferred')[0]!;
     expect(d.payload.reason).to.match(/^SMTP_AUTH \(AUTH PLAIN\): 535 /);
     expect(d.payload.reason).to.not.include('wrong');
     // The message waits the auth delay, not the 100 ms backoff.
     expect(Date.parse(d.payload.nextAttemptAt) - Date.now()).to.be.greaterThan(authFailureDelayMs / 2);
-    expect(plugin.status().tenants.find((t) => t.tenant === T)).to.include({ held: true });
+    expect(h.plugin.status().tenants.find((t) => t.tenant === T)).to.include({ held: true });
     // Many initialDelayMs later: still that one attempt. A hot retry loop would have tried dozens of times.
     await new Promise((r) => setTimeout(r, 1500));
     expect(server.authAttempts).to.equal(1);
     expect(server.connections).to.equal(1);
-    expect(host.of('email.deferred')).to.have.length(1);
-    expect(host.logs.some((l) => l.level === 'warn' && /holding its queue/.test(l.msg) && l.fields?.holdMs === authFailureDelayMs)).to.equal(true);
+    expect(h.host.of('email.deferred')).to.have.length(1);
+    expect(h.host.logs.some((l) => l.level === 'warn' && /holding its queue/.test(l.msg) && l.fields?.holdMs === authFailureDelayMs)).to.equal(true);
 
     // Fixing the credentials (here: another server) releases the hold at once; nothing was lost.
     const fixed = structuredClone(c);
     fixed.tenants[T].smtp = { ...fixed.tenants[T].smtp, port: healthy.port };
     delete fixed.tenants[T].smtp.auth;
-    host.changeConfig(fixed);
-    await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
+    h.host.changeConfig(fixed);
+    await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
     expect(healthy.mails).to.have.length(events.length);
   });
 
   it('maxAgeMs: mail for a dead tenant becomes email.failed MESSAGE_EXPIRED and stays as a dead letter', async () => {
     const dead = await refusedPort();
-    host = new FakeHost(config(dead, { initialDelayMs: 150, maxDelayMs: 300, maxAgeMs: 1200 }));
-    plugin = await activate(host.context());
+    await h.start(config(dead, { initialDelayMs: 150, maxDelayMs: 300, maxAgeMs: 1200 }));
     const ev = voicemail(T);
-    await host.send(ev);
-    await host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === ev.id));
-    const deferred = host.of('email.deferred', ev.id);
+    await h.host.send(ev);
+    await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === ev.id));
+    const deferred = h.host.of('email.deferred', ev.id);
     expect(deferred.length).to.be.greaterThan(0);
     for (const d of deferred) expect(d.payload.reason).to.match(/^SMTP_CONNECT\b/);
-    const [f] = host.of('email.failed', ev.id);
+    const [f] = h.host.of('email.failed', ev.id);
     expect(f!.payload.reason).to.match(/^MESSAGE_EXPIRED\b/);
     expect(f!.payload.reason).to.include('SMTP_CONNECT');
-    expect(host.of('email.delivered', ev.id)).to.have.length(0);
-    const rec = plugin.lookup(ev.id)!;
+    expect(h.host.of('email.delivered', ev.id)).to.have.length(0);
+    const rec = h.plugin.lookup(ev.id)!;
     expect(rec.state).to.equal('failed');
     expect(rec.failed).to.deep.equal([`alice@${T}`]);
     expect(rec.lastError).to.match(/^MESSAGE_EXPIRED\b/);
-    expect(plugin.status().counts).to.include({ failed: 1, queued: 0 });
+    expect(h.plugin.status().counts).to.include({ failed: 1, queued: 0 });
   });
 
   it('maxAgeMs on restart: mail that aged while the plugin was down is failed at start-up, never sent', async () => {
     const server = await FaultServer.start({ cert: testCa().issue() });
-    closers.push(() => server.close());
+    h.defer(() => server.close());
     const dead = await refusedPort();
-    host = new FakeHost(config(dead, { initialDelayMs: 60_000, maxDelayMs: 60_000 }));
-    plugin = await activate(host.context());
+    await h.start(config(dead, { initialDelayMs: 60_000, maxDelayMs: 60_000 }));
     const ev = voicemail(T);
-    await host.send(ev);
-    await host.until((em) => em.some((e) => e.type === 'email.deferred'));
-    await plugin.deactivate();
+    await h.host.send(ev);
+    await h.host.until((em) => em.some((e) => e.type === 'email.deferred'));
+    await h.deactivate();
     await new Promise((r) => setTimeout(r, 300));
     // Back up with a reachable server but a maxAgeMs the message has outlived.
-    host.config = config(server.port, { maxAgeMs: 200 });
-    plugin = await activate(host.context());
-    await host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === ev.id));
-    expect(host.of('email.failed', ev.id)[0]!.payload.reason).to.match(/^MESSAGE_EXPIRED\b.*SMTP_CONNECT/);
+    h.host.config = config(server.port, { maxAgeMs: 200 });
+    await h.activate();
+    await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === ev.id));
+    expect(h.host.of('email.failed', ev.id)[0]!.payload.reason).to.match(/^MESSAGE_EXPIRED\b.*SMTP_CONNECT/);
     expect(server.connections).to.equal(0);
-    expect(plugin.lookup(ev.id)!.state).to.equal('failed');
+    expect(h.plugin.lookup(ev.id)!.state).to.equal('failed');
   });
 });

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { activate, type EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
 import { missed, tenantConfig, voicemail } from '../helpers/events';
 import { FaultServer, type Tally } from '../helpers/fault-servers';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 const DEAD = 'dead.example.com';
@@ -11,49 +10,40 @@ const SINGLE = 'single.example.com';
 
 describe('scheduler: circuit breaker and round robin', function () {
   this.timeout(30_000);
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin | undefined;
-  const closers: (() => Promise<void>)[] = [];
-
-  afterEach(async () => {
-    await plugin?.deactivate();
-    plugin = undefined;
-    for (const c of closers.splice(0)) await c();
-    host?.cleanup();
-  });
+  const h = new Harness();
+  afterEach(() => h.dispose());
 
   it('holds a blackholed tenant: one probe connection at a time, never one per queued message; all 20 go out once the server is back', async () => {
     const blackhole = await FaultServer.blackhole();
-    closers.push(() => blackhole.close());
+    h.defer(() => blackhole.close());
     const port = blackhole.port;
     const config = tenantConfig(testCa().cert, { [DEAD]: { port } }, {
       delivery: { retry: { initialDelayMs: 600, maxDelayMs: 1200, maxAgeMs: 600_000 }, concurrency: { perTenant: 4, global: 32 }, messageTimeoutMs: 3000, shutdownTimeoutMs: 200 },
     });
     Object.assign(config.tenants[DEAD].smtp, { connectionTimeoutMs: 400, greetingTimeoutMs: 400 });
-    host = new FakeHost(config);
-    plugin = await activate(host.context());
+    await h.start(config);
     const events = Array.from({ length: 20 }, () => voicemail(DEAD));
-    await Promise.all(events.map((e) => host.send(e)));
+    await Promise.all(events.map((e) => h.host.send(e)));
 
-    const deferred = () => host.of('email.deferred').length;
-    await host.until(() => deferred() >= 3);
+    const deferred = () => h.host.of('email.deferred').length;
+    await h.host.until(() => deferred() >= 3);
     // Every connection so far was a probe that ended in a deferral (plus at most the one in flight now).
     expect(blackhole.maxOpen, 'concurrent connections to the dead server').to.equal(1);
     expect(blackhole.connections).to.be.within(deferred(), deferred() + 1);
     expect(blackhole.connections).to.be.lessThan(events.length);
-    for (const d of host.of('email.deferred')) expect(d.payload.reason).to.match(/^SMTP_TIMEOUT\b/);
-    expect(plugin.status().tenants.find((t) => t.tenant === DEAD)!.failures).to.be.greaterThan(0);
+    for (const d of h.host.of('email.deferred')) expect(d.payload.reason).to.match(/^SMTP_TIMEOUT\b/);
+    expect(h.plugin.status().tenants.find((t) => t.tenant === DEAD)!.failures).to.be.greaterThan(0);
     const probes = blackhole.connections;
 
     // The server comes back on the same port: the next probe succeeds and the window reopens.
     await blackhole.close();
     const back = await FaultServer.start({ cert: testCa().issue() }, port);
-    closers.push(() => back.close());
-    await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
+    h.defer(() => back.close());
+    await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
     expect(new Set(back.mails.map((m) => m.messageId)).size).to.equal(events.length);
     expect(back.mails).to.have.length(events.length);
     expect(back.busy.max, 'within the per-tenant cap once healthy').to.be.within(1, 4);
-    expect(host.of('email.failed')).to.have.length(0);
+    expect(h.host.of('email.failed')).to.have.length(0);
     // Figures for the report.
     console.log(`      blackhole: ${probes} connections for ${events.length} queued messages, max ${blackhole.maxOpen} at once; after recovery max ${back.busy.max} transactions at once`);
   });
@@ -62,16 +52,15 @@ describe('scheduler: circuit breaker and round robin', function () {
     const tally: Tally = { now: 0, max: 0 };
     const tenants = ['t1.example.com', 't2.example.com', 't3.example.com'];
     const servers = await Promise.all(tenants.map(() => FaultServer.start({ cert: testCa().issue(), tally, dataReplyDelayMs: 150 })));
-    for (const s of servers) closers.push(() => s.close());
+    for (const s of servers) h.defer(() => s.close());
     const perTenant = 3;
     const global = 5;
-    host = new FakeHost(tenantConfig(testCa().cert, Object.fromEntries(tenants.map((t, i) => [t, { port: servers[i]!.port }])), {
+    await h.start(tenantConfig(testCa().cert, Object.fromEntries(tenants.map((t, i) => [t, { port: servers[i]!.port }])), {
       delivery: { retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAgeMs: 600_000 }, concurrency: { perTenant, global }, messageTimeoutMs: 8000, shutdownTimeoutMs: 200 },
     }));
-    plugin = await activate(host.context());
     const events = tenants.flatMap((t) => Array.from({ length: 10 }, () => missed(t)));
-    await Promise.all(events.map((e) => host.send(e)));
-    await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
+    await Promise.all(events.map((e) => h.host.send(e)));
+    await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
     for (const s of servers) {
       expect(s.mails).to.have.length(10);
       expect(s.busy.max, 'per-tenant cap').to.be.within(1, perTenant);
@@ -83,27 +72,26 @@ describe('scheduler: circuit breaker and round robin', function () {
   it('round robin: a tenant with 2000 queued does not starve a tenant that sends one', async () => {
     const ca = testCa();
     const [flood, single] = await Promise.all([TestSmtp.start({ ca }), TestSmtp.start({ ca })]);
-    closers.push(() => flood.close(), () => single.close());
+    h.defer(() => flood.close(), () => single.close());
     const perTenant = 2;
     // The global cap equals the flood's own cap: the single message has to win a freed slot by round robin.
-    host = new FakeHost(tenantConfig(ca.cert, { [FLOOD]: { port: flood.port }, [SINGLE]: { port: single.port } }, {
+    await h.start(tenantConfig(ca.cert, { [FLOOD]: { port: flood.port }, [SINGLE]: { port: single.port } }, {
       delivery: { retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAgeMs: 600_000 }, concurrency: { perTenant, global: perTenant }, messageTimeoutMs: 8000, shutdownTimeoutMs: 200 },
     }));
-    plugin = await activate(host.context());
     const floodEvents = Array.from({ length: 2000 }, () => missed(FLOOD));
-    for (let i = 0; i < floodEvents.length; i += 200) await Promise.all(floodEvents.slice(i, i + 200).map((e) => host.send(e)));
-    await host.until((em) => em.filter((e) => e.type === 'email.delivered').length >= perTenant * 2);
+    for (let i = 0; i < floodEvents.length; i += 200) await Promise.all(floodEvents.slice(i, i + 200).map((e) => h.host.send(e)));
+    await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length >= perTenant * 2);
     const one = voicemail(SINGLE);
-    const before = host.of('email.delivered').length;
-    await host.send(one);
-    await host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === one.id));
-    const order = host.emitted.filter((e) => e.type === 'email.delivered');
+    const before = h.host.of('email.delivered').length;
+    await h.host.send(one);
+    await h.host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === one.id));
+    const order = h.host.emitted.filter((e) => e.type === 'email.delivered');
     const floodAhead = order.findIndex((e) => e.payload.eventId === one.id) - before;
     // The sessions already running when it arrived, one turn of the ring, and some slack for a loaded machine;
     // a ring that does not rotate lets dozens through first.
     expect(floodAhead, 'flood messages delivered after the single one was queued and before it').to.be.at.most(perTenant * 3);
     expect(single.mails).to.have.length(1);
-    expect(plugin.status().counts.queued).to.be.greaterThan(1900);
+    expect(h.plugin.status().counts.queued).to.be.greaterThan(1900);
     console.log(`      round robin: ${floodAhead} flood messages went out between the single message's accept and its delivery`);
   });
 });

@@ -1,13 +1,10 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { activate } from '../../src';
-import type { EmailNotifyPlugin } from '../../src';
 import { toneWav } from '../../src/host/demo/samples';
-import { FakeHost } from '../helpers/fake-host';
 import { fax, tenantConfig, voicemail } from '../helpers/events';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 const T = 'a.example.com';
@@ -18,30 +15,24 @@ function pdf(): Buffer {
 
 describe('attachments: copied into the spool, attached with their content type and a safe name', () => {
   let server: TestSmtp;
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin;
   let root: string;
+  const h = new Harness();
 
   beforeEach(async () => {
     server = await TestSmtp.start({ ca: testCa() });
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-att-'));
-    host = new FakeHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [root] }));
-    plugin = await activate(host.context());
+    h.defer(() => server.close());
+    root = h.tmpdir('pbx-att-');
+    await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [root] }));
   });
 
-  afterEach(async () => {
-    await plugin.deactivate();
-    await server.close();
-    host.cleanup();
-    fs.rmSync(root, { recursive: true, force: true });
-  });
+  afterEach(() => h.dispose());
 
   it('voicemail: the WAV recording arrives attached, though the PBX deleted it as soon as the handler resolved', async () => {
     const bytes = toneWav(1);
     const file = path.join(root, 'msg0001.wav');
     fs.writeFileSync(file, bytes);
     const e = voicemail(T, {}, { recording: { path: file, contentType: 'audio/wav', filename: '../../etc/passwd\r\nX: y' } });
-    await host.send(e);
+    await h.host.send(e);
     fs.unlinkSync(file); // the PBX may delete its file the moment the handler resolves
     const [m] = await server.waitFor(1);
     const atts = m!.parsed.attachments;
@@ -58,7 +49,7 @@ describe('attachments: copied into the spool, attached with their content type a
     const file = path.join(root, 'fax-17.pdf');
     fs.writeFileSync(file, bytes);
     const e = fax(T, {}, { document: { path: file, contentType: 'application/pdf' } });
-    await host.send(e);
+    await h.host.send(e);
     fs.rmSync(file);
     const [m] = await server.waitFor(1);
     const atts = m!.parsed.attachments;
@@ -71,7 +62,7 @@ describe('attachments: copied into the spool, attached with their content type a
   it('an unrecognised file gets a .bin name (never one from the PBX path or the caller) and application/octet-stream', async () => {
     const file = path.join(root, 'evil name.exe');
     fs.writeFileSync(file, 'abc');
-    await host.send(voicemail(T, {}, { caller: { number: '<script>', name: 'x' }, recording: { path: file, contentType: 'application/x-msdownload', filename: 'invoice.pdf.exe' } }));
+    await h.host.send(voicemail(T, {}, { caller: { number: '<script>', name: 'x' }, recording: { path: file, contentType: 'application/x-msdownload', filename: 'invoice.pdf.exe' } }));
     const [m] = await server.waitFor(1);
     const a = m!.parsed.attachments[0]!;
     expect(a.filename).to.equal('voicemail-20261128-120000.bin');
@@ -84,7 +75,7 @@ describe('attachments: copied into the spool, attached with their content type a
     const file = path.join(root, 'msg.wav');
     const bytes = toneWav(1);
     fs.writeFileSync(file, bytes);
-    await host.send(voicemail(T, {}, { recording: { path: file, contentType: 'audio/wav' } }));
+    await h.host.send(voicemail(T, {}, { recording: { path: file, contentType: 'audio/wav' } }));
     // Overwrite in place: a hard link would carry the new bytes.
     fs.writeFileSync(file, Buffer.alloc(bytes.length, 0));
     const [m] = await server.waitFor(1);
@@ -97,13 +88,10 @@ describe('attachments: copied into the spool, attached with their content type a
     const linked = `${root}-link`;
     fs.symlinkSync(real, linked);
     try {
-      await plugin.deactivate();
-      host.cleanup();
-      host = new FakeHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [linked] }));
-      plugin = await activate(host.context());
+      await h.replaceHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [linked] }));
       const bytes = toneWav(1);
       fs.writeFileSync(path.join(real, 'a.wav'), bytes);
-      await host.send(voicemail(T, {}, { recording: { path: path.join(linked, 'a.wav'), contentType: 'audio/wav' } }));
+      await h.host.send(voicemail(T, {}, { recording: { path: path.join(linked, 'a.wav'), contentType: 'audio/wav' } }));
       const [m] = await server.waitFor(1);
       expect(Buffer.compare(m!.parsed.attachments[0]!.content, bytes)).to.equal(0);
     } finally {
@@ -115,11 +103,11 @@ describe('attachments: copied into the spool, attached with their content type a
     const file = path.join(root, 'msg.wav');
     fs.writeFileSync(file, toneWav(1));
     const e = voicemail(T, {}, { recording: { path: file, contentType: 'audio/wav' } });
-    await host.send(e);
-    expect(fs.readdirSync(path.join(host.dataDir, 'files'))).to.have.length(1);
-    await host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
+    await h.host.send(e);
+    expect(fs.readdirSync(path.join(h.host.dataDir, 'files'))).to.have.length(1);
+    await h.host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
     const end = Date.now() + 10_000;
-    while (fs.readdirSync(path.join(host.dataDir, 'files')).length > 0) {
+    while (fs.readdirSync(path.join(h.host.dataDir, 'files')).length > 0) {
       if (Date.now() > end) throw new Error('attachment copy not removed after delivery');
       await new Promise((r) => setTimeout(r, 50));
     }

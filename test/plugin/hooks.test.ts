@@ -1,43 +1,36 @@
 import { expect } from 'chai';
-import { activate } from '../../src';
-import type { EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
 import { missed, tenantConfig } from '../helpers/events';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 const T = 'a.example.com';
 
 describe('hooks: the closed set (onAccepted, beforeSend, onOutcome)', () => {
   let server: TestSmtp;
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin;
+  const h = new Harness();
 
   beforeEach(async () => {
     server = await TestSmtp.start({ ca: testCa() });
-    host = new FakeHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }));
-    plugin = await activate(host.context());
+    h.defer(() => server.close());
+    await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }));
   });
 
-  afterEach(async () => {
-    await plugin.deactivate();
-    await server.close();
-    host.cleanup();
-  });
+  afterEach(() => h.dispose());
 
   async function deliver(e: Record<string, any>) {
-    await host.send(e);
-    await host.until((em) => em.some((x) => x.payload.eventId === e.id && x.type !== 'email.deferred'));
+    await h.host.send(e);
+    await h.host.until((em) => em.some((x) => x.payload.eventId === e.id && x.type !== 'email.deferred'));
     return server.mails.find((m) => m.parsed.headers.get('x-pbx-event-id') === e.id)!;
   }
 
   it('onAccepted, beforeSend and onOutcome each see their event; a disposed hook is not called', async () => {
     const seen: string[] = [];
-    plugin.addHook('onAccepted', (s) => void seen.push(`accepted ${s.event.id} ${s.tenant}`));
-    plugin.addHook('beforeSend', (s) => void seen.push(`beforeSend ${s.event.id} ${s.attempt}`));
-    const d = plugin.addHook('onOutcome', (s) => void seen.push(`${s.type} ${s.payload.eventId}`));
+    h.plugin.addHook('onAccepted', (s) => void seen.push(`accepted ${s.event.id} ${s.tenant}`));
+    h.plugin.addHook('beforeSend', (s) => void seen.push(`beforeSend ${s.event.id} ${s.attempt}`));
+    const d = h.plugin.addHook('onOutcome', (s) => void seen.push(`${s.type} ${s.payload.eventId}`));
     const e = missed(T);
     await deliver(e);
-    await host.until(() => seen.length >= 3);
+    await h.host.until(() => seen.length >= 3);
     expect(seen).to.have.members([`accepted ${e.id} ${T}`, `beforeSend ${e.id} 1`, `email.delivered ${e.id}`]);
     d.dispose();
     const e2 = missed(T);
@@ -46,16 +39,16 @@ describe('hooks: the closed set (onAccepted, beforeSend, onOutcome)', () => {
   });
 
   it('a throwing hook is logged and the mail still goes out', async () => {
-    plugin.addHook('beforeSend', () => {
+    h.plugin.addHook('beforeSend', () => {
       throw new Error('integrator bug');
     });
     const m = await deliver(missed(T));
     expect(m).to.not.equal(undefined);
-    expect(host.logs.some((l) => l.level === 'error' && l.fields?.hook === 'beforeSend')).to.equal(true);
+    expect(h.host.logs.some((l) => l.level === 'error' && l.fields?.hook === 'beforeSend')).to.equal(true);
   });
 
   it('beforeSend may add an X- header; it cannot change recipients, sender, subject, body or attachments', async () => {
-    plugin.addHook('beforeSend', ({ mail }) => {
+    h.plugin.addHook('beforeSend', ({ mail }) => {
       const m = mail as any;
       m.headers['X-Ticket'] = 'T-42';
       m.headers['Bcc'] = 'evil@x.example';

@@ -1,34 +1,25 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { activate } from '../../src';
-import type { EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
 import { missed, tenantConfig, voicemail } from '../helpers/events';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 const T = 'a.example.com';
 
 describe('idempotency: the same event id never makes a second mail', () => {
   let server: TestSmtp;
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin;
   let root: string;
+  const h = new Harness();
 
   beforeEach(async () => {
     server = await TestSmtp.start({ ca: testCa() });
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-idem-'));
-    host = new FakeHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [root] }));
-    plugin = await activate(host.context());
+    h.defer(() => server.close());
+    root = h.tmpdir('pbx-idem-');
+    await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [root] }));
   });
 
-  afterEach(async () => {
-    await plugin.deactivate();
-    await server.close();
-    host.cleanup();
-    fs.rmSync(root, { recursive: true, force: true });
-  });
+  afterEach(() => h.dispose());
 
   /**
    * Sends a fresh marker event and waits for its mail: everything accepted before it has had its
@@ -36,59 +27,57 @@ describe('idempotency: the same event id never makes a second mail', () => {
    */
   async function settle(expectedMails: number): Promise<void> {
     const marker = missed(T);
-    await host.send(marker);
-    await host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === marker.id));
+    await h.host.send(marker);
+    await h.host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === marker.id));
     await server.waitFor(expectedMails);
-    expect(plugin.status().counts.queued).to.equal(0);
+    expect(h.plugin.status().counts.queued).to.equal(0);
     expect(server.mails).to.have.length(expectedMails);
   }
 
   it('sequentially: the second send resolves (a host retry is not an error) and sends nothing', async () => {
     const e = voicemail(T);
-    await host.send(e);
+    await h.host.send(e);
     await server.waitFor(1);
-    await host.send(e);
-    await host.send({ ...e, data: { ...e.data, durationSeconds: 1 } }); // even with other content
+    await h.host.send(e);
+    await h.host.send({ ...e, data: { ...e.data, durationSeconds: 1 } }); // even with other content
     await settle(2);
     expect(server.mails.filter((m) => m.parsed.headers.get('x-pbx-event-id') === e.id)).to.have.length(1);
-    expect(host.of('email.delivered', e.id)).to.have.length(1);
-    expect(plugin.status().counts.delivered).to.equal(2);
+    expect(h.host.of('email.delivered', e.id)).to.have.length(1);
+    expect(h.plugin.status().counts.delivered).to.equal(2);
   });
 
   it('sequentially while the first is still queued', async () => {
     const e = missed(T);
-    await host.send(e);
-    await host.send(e);
+    await h.host.send(e);
+    await h.host.send(e);
     await settle(2);
-    expect(host.of('email.delivered', e.id)).to.have.length(1);
+    expect(h.host.of('email.delivered', e.id)).to.have.length(1);
   });
 
   it('concurrently: ten sends of one id, each with an attachment, give one mail and one spool copy', async () => {
     const file = path.join(root, 'm.wav');
     fs.writeFileSync(file, Buffer.concat([Buffer.from('RIFF\0\0\0\0WAVE'), Buffer.alloc(100)]));
     const e = voicemail(T, {}, { recording: { path: file, contentType: 'audio/wav' } });
-    const results = await Promise.allSettled(Array.from({ length: 10 }, () => host.send(structuredClone(e))));
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => h.host.send(structuredClone(e))));
     expect(results.map((r) => r.status)).to.deep.equal(Array(10).fill('fulfilled'));
-    expect(plugin.status().counts.queued + plugin.status().counts.delivered).to.equal(1);
+    expect(h.plugin.status().counts.queued + h.plugin.status().counts.delivered).to.equal(1);
     // Copies staged by the losing sends were removed; only the winner's remains (or none, once delivered).
-    expect(fs.readdirSync(path.join(host.dataDir, 'files')).length).to.be.at.most(1);
+    expect(fs.readdirSync(path.join(h.host.dataDir, 'files')).length).to.be.at.most(1);
     await settle(2);
     expect(server.mails.filter((m) => m.parsed.headers.get('x-pbx-event-id') === e.id)).to.have.length(1);
-    expect(host.of('email.delivered', e.id)).to.have.length(1);
+    expect(h.host.of('email.delivered', e.id)).to.have.length(1);
   });
 
   it('across deactivate and re-activate on the same dataDir', async () => {
     const e = voicemail(T);
-    await host.send(e);
-    await host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
-    await plugin.deactivate();
+    await h.host.send(e);
+    await h.host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
+    await h.deactivate();
 
-    const again = new FakeHost(host.config, host.dataDir);
-    plugin = await activate(again.context());
-    host = again;
-    await host.send(e);
+    await h.replaceHost(h.host.config, { sameDataDir: true });
+    await h.host.send(e);
     await settle(2);
     expect(server.mails.filter((m) => m.parsed.headers.get('x-pbx-event-id') === e.id)).to.have.length(1);
-    expect(again.of('email.delivered', e.id)).to.have.length(0);
+    expect(h.host.of('email.delivered', e.id)).to.have.length(0);
   });
 });
