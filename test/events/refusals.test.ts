@@ -1,13 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { activate, PluginError } from '../../src';
-import type { EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
+import { PluginError } from '../../src';
 import { fax, missed, tenantConfig, voicemail } from '../helpers/events';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 const T = 'a.example.com';
@@ -35,8 +33,7 @@ function thrown(fn: () => unknown): PluginError {
 
 describe('events: every refusal code, nothing queued, nothing sent', () => {
   let server: TestSmtp;
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin;
+  const h = new Harness();
   let work: string;
   let root: string;
   let outside: string;
@@ -48,34 +45,29 @@ describe('events: every refusal code, nothing queued, nothing sent', () => {
 
   beforeEach(async () => {
     server.mails.length = 0;
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-refusals-'));
+    work = h.tmpdir('pbx-refusals-');
     root = path.join(work, 'recordings');
     outside = path.join(work, 'elsewhere');
     fs.mkdirSync(root);
     fs.mkdirSync(outside);
     fs.writeFileSync(path.join(root, 'ok.wav'), Buffer.alloc(64, 1));
     fs.writeFileSync(path.join(outside, 'secret.wav'), 'not yours');
-    host = new FakeHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [root] }));
-    plugin = await activate(host.context());
+    await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [root] }));
   });
 
-  afterEach(async () => {
-    await plugin.deactivate();
-    host.cleanup();
-    fs.rmSync(work, { recursive: true, force: true });
-  });
+  afterEach(() => h.dispose());
 
   /** Nothing queued, no attachment copy left behind, and the next valid event is the only mail sent. */
   async function assertNothingQueuedOrSent(): Promise<void> {
-    expect(plugin.status().counts).to.deep.equal({ queued: 0, delivered: 0, failed: 0 });
-    expect(fs.readdirSync(path.join(host.dataDir, 'files'))).to.deep.equal([]);
+    expect(h.plugin.status().counts).to.deep.equal({ queued: 0, delivered: 0, failed: 0 });
+    expect(fs.readdirSync(path.join(h.host.dataDir, 'files'))).to.deep.equal([]);
     const ok = missed(T);
-    await host.send(ok);
+    await h.host.send(ok);
     await server.waitFor(1);
-    await host.until((em) => em.some((e) => e.type === 'email.delivered'));
+    await h.host.until((em) => em.some((e) => e.type === 'email.delivered'));
     expect(server.mails).to.have.length(1);
     expect(server.mails[0]!.parsed.headers.get('x-pbx-event-id')).to.equal(ok.id);
-    expect(host.emitted.map((e) => [e.type, e.payload.eventId])).to.deep.equal([['email.delivered', ok.id]]);
+    expect(h.host.emitted.map((e) => [e.type, e.payload.eventId])).to.deep.equal([['email.delivered', ok.id]]);
   }
 
   it('EVENT_INVALID for each malformed shape, with field naming the offending value', async () => {
@@ -102,13 +94,13 @@ describe('events: every refusal code, nothing queued, nothing sent', () => {
       ['eleven recipients', missed(T, {}, { recipient: { extension: '1', email: Array.from({ length: 11 }, (_, i) => `u${i}@a.example.com`) } }), '/data/recipient/email'],
     ];
     for (const [name, event, field] of cases) {
-      const e = await refused(host.send(event));
+      const e = await refused(h.host.send(event));
       expect(e.code, name).to.equal('EVENT_INVALID');
       expect(e.field, name).to.equal(field);
       expect(e.message, name).to.contain(field);
     }
     for (const raw of [null, 'a string', 42, []]) {
-      const e = await refused(plugin.handle(raw));
+      const e = await refused(h.plugin.handle(raw));
       expect(e.code).to.equal('EVENT_INVALID');
       expect(e.field).to.equal('/');
     }
@@ -116,14 +108,14 @@ describe('events: every refusal code, nothing queued, nothing sent', () => {
   });
 
   it('EVENT_INVALID lists every problem when there are several', async () => {
-    const e = await refused(host.send(voicemail(T, { occurredAt: 'x' }, { durationSeconds: -3, recipient: { extension: '1', email: ['bad'] } })));
+    const e = await refused(h.host.send(voicemail(T, { occurredAt: 'x' }, { durationSeconds: -3, recipient: { extension: '1', email: ['bad'] } })));
     expect(e.code).to.equal('EVENT_INVALID');
     expect((e.problems ?? []).map((p) => p.path)).to.include.members(['/occurredAt', '/data/durationSeconds', '/data/recipient/email/0']);
     await assertNothingQueuedOrSent();
   });
 
   it('EVENT_TYPE_UNKNOWN for a type the plugin does not handle', async () => {
-    const handler = host.handlers.get('voicemail.received')!;
+    const handler = h.host.handlers.get('voicemail.received')!;
     for (const type of ['sms.received', undefined, 7]) {
       const e = await refused(handler({ ...voicemail(T), type } as never));
       expect(e.code).to.equal('EVENT_TYPE_UNKNOWN');
@@ -133,7 +125,7 @@ describe('events: every refusal code, nothing queued, nothing sent', () => {
   });
 
   it('TENANT_NOT_CONFIGURED for a tenant with no usable settings (no defaults)', async () => {
-    const e = await refused(host.send(voicemail('unknown.example.com')));
+    const e = await refused(h.host.send(voicemail('unknown.example.com')));
     expect(e.code).to.equal('TENANT_NOT_CONFIGURED');
     expect(e.field).to.equal('/tenant');
     expect(e.message).to.contain('unknown.example.com');
@@ -165,43 +157,40 @@ describe('events: every refusal code, nothing queued, nothing sent', () => {
       ['missing directory outside the roots', '/no/such/dir/x.wav'],
     ];
     for (const [name, p] of cases) {
-      const e = await refused(host.send(voicemail(T, {}, { recording: { path: p, contentType: 'audio/wav' } })));
+      const e = await refused(h.host.send(voicemail(T, {}, { recording: { path: p, contentType: 'audio/wav' } })));
       expect(e.code, name).to.equal('ATTACHMENT_FORBIDDEN');
       expect(e.field, name).to.equal('/data/recording/path');
     }
     sock.close();
-    const f = await refused(host.send(fax(T, {}, { document: { path: path.join(outside, 'secret.wav'), contentType: 'application/pdf' } })));
+    const f = await refused(h.host.send(fax(T, {}, { document: { path: path.join(outside, 'secret.wav'), contentType: 'application/pdf' } })));
     expect(f.code).to.equal('ATTACHMENT_FORBIDDEN');
     expect(f.field).to.equal('/data/document/path');
     await assertNothingQueuedOrSent();
   });
 
   it('ATTACHMENT_FORBIDDEN when no attachment root is configured at all', async () => {
-    await plugin.deactivate();
-    host.cleanup();
-    host = new FakeHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }));
-    plugin = await activate(host.context());
-    const e = await refused(host.send(voicemail(T, {}, { recording: { path: path.join(root, 'ok.wav'), contentType: 'audio/wav' } })));
+    await h.replaceHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }));
+    const e = await refused(h.host.send(voicemail(T, {}, { recording: { path: path.join(root, 'ok.wav'), contentType: 'audio/wav' } })));
     expect(e.code).to.equal('ATTACHMENT_FORBIDDEN');
     expect(e.field).to.equal('/data/recording/path');
     await assertNothingQueuedOrSent();
   });
 
   it('ATTACHMENT_NOT_FOUND for a missing file inside the roots', async () => {
-    const e = await refused(host.send(voicemail(T, {}, { recording: { path: path.join(root, 'gone.wav'), contentType: 'audio/wav' } })));
+    const e = await refused(h.host.send(voicemail(T, {}, { recording: { path: path.join(root, 'gone.wav'), contentType: 'audio/wav' } })));
     expect(e.code).to.equal('ATTACHMENT_NOT_FOUND');
     expect(e.field).to.equal('/data/recording/path');
-    const d = await refused(host.send(fax(T, {}, { document: { path: path.join(root, 'nope', 'fax.pdf'), contentType: 'application/pdf' } })));
+    const d = await refused(h.host.send(fax(T, {}, { document: { path: path.join(root, 'nope', 'fax.pdf'), contentType: 'application/pdf' } })));
     expect(d.code).to.equal('ATTACHMENT_NOT_FOUND');
     expect(d.field).to.equal('/data/document/path');
     await assertNothingQueuedOrSent();
   });
 
   it('PLUGIN_STOPPED for an event after deactivate (through a handler the host kept, too)', async () => {
-    const kept = host.handlers.get('call.missed')!;
-    await plugin.deactivate();
-    expect(host.handlers.size).to.equal(0); // deactivate disposed every subscription
-    const e = await refused(plugin.handle(missed(T)));
+    const kept = h.host.handlers.get('call.missed')!;
+    await h.plugin.deactivate();
+    expect(h.host.handlers.size).to.equal(0); // deactivate disposed every subscription
+    const e = await refused(h.plugin.handle(missed(T)));
     expect(e.code).to.equal('PLUGIN_STOPPED');
     const k = await refused(kept(missed(T) as never));
     expect(k.code).to.equal('PLUGIN_STOPPED');
@@ -209,16 +198,16 @@ describe('events: every refusal code, nothing queued, nothing sent', () => {
   });
 
   it('HOOK_INVALID for an unknown hook name or a non-function', () => {
-    const a = thrown(() => plugin.addHook('onSomething' as never, () => undefined));
+    const a = thrown(() => h.plugin.addHook('onSomething' as never, () => undefined));
     expect(a.code).to.equal('HOOK_INVALID');
     expect(a.field).to.equal('name');
     expect(a.message).to.contain('onSomething');
     for (const fn of [undefined, 'x', 42, {}]) {
-      const b = thrown(() => plugin.addHook('beforeSend', fn as never));
+      const b = thrown(() => h.plugin.addHook('beforeSend', fn as never));
       expect(b.code).to.equal('HOOK_INVALID');
       expect(b.field).to.equal('fn');
     }
-    const c = thrown(() => plugin.addHook('__proto__' as never, () => undefined));
+    const c = thrown(() => h.plugin.addHook('__proto__' as never, () => undefined));
     expect(c.code).to.equal('HOOK_INVALID');
   });
 });

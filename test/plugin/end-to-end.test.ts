@@ -1,48 +1,41 @@
 import { expect } from 'chai';
-import { activate } from '../../src';
-import type { EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
 import { fax, missed, tenantConfig, voicemail } from '../helpers/events';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 describe('end to end: a host written from CONTRACT.md', () => {
   let a: TestSmtp;
   let b: TestSmtp;
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin;
+  const h = new Harness();
 
   beforeEach(async () => {
     const ca = testCa();
     [a, b] = await Promise.all([TestSmtp.start({ ca }), TestSmtp.start({ ca })]);
-    host = new FakeHost(tenantConfig(ca.cert, { 'a.example.com': { port: a.port }, 'b.example.com': { port: b.port } }));
-    plugin = await activate(host.context());
+    h.defer(() => Promise.all([a.close(), b.close()]));
+    await h.start(tenantConfig(ca.cert, { 'a.example.com': { port: a.port }, 'b.example.com': { port: b.port } }));
   });
 
-  afterEach(async () => {
-    await plugin.deactivate();
-    await Promise.all([a.close(), b.close()]);
-    host.cleanup();
-  });
+  afterEach(() => h.dispose());
 
   it('delivers all three event types for two tenants, each to its own server, once', async () => {
     const events = [voicemail('a.example.com'), fax('a.example.com'), missed('a.example.com'), voicemail('b.example.com'), missed('b.example.com')];
-    for (const e of events) await host.send(e);
-    await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === 5);
+    for (const e of events) await h.host.send(e);
+    await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === 5);
     expect(a.mails).to.have.length(3);
     expect(b.mails).to.have.length(2);
     for (const m of [...a.mails, ...b.mails]) expect(m.secure).to.equal(true);
     expect(a.mails.map((m) => m.to[0]).sort()).to.deep.equal(['alice@a.example.com', 'bob@a.example.com', 'fax@a.example.com']);
-    const d = host.of('email.delivered', events[0]!.id)[0]!;
+    const d = h.host.of('email.delivered', events[0]!.id)[0]!;
     expect(d.payload).to.deep.equal({ eventId: events[0]!.id, tenant: 'a.example.com', to: ['alice@a.example.com'], messageId: d.payload.messageId, attempts: 1 });
     expect(d.payload.messageId).to.match(/^<[0-9a-f]{32}@a\.example\.com>$/);
   });
 
   it('uses one connection and one fresh STARTTLS handshake per message, never a resumed session', async () => {
-    await host.send(voicemail('a.example.com'));
+    await h.host.send(voicemail('a.example.com'));
     await a.waitFor(1);
-    await host.send(voicemail('a.example.com'));
+    await h.host.send(voicemail('a.example.com'));
     await a.waitFor(2);
-    await Promise.all(Array.from({ length: 10 }, () => host.send(missed('a.example.com'))));
+    await Promise.all(Array.from({ length: 10 }, () => h.host.send(missed('a.example.com'))));
     await a.waitFor(12);
     expect(a.connections).to.equal(12);
     expect(a.handshakes).to.equal(12);

@@ -1,11 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { activate, type EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
 import { tenantConfig, voicemail } from '../helpers/events';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 const T = 'a.example.com';
@@ -24,8 +22,7 @@ async function codeOf(p: Promise<unknown>): Promise<{ code?: string; field?: str
 
 describe('attachment paths: nothing outside attachmentRoots is ever mailed', () => {
   let smtp: TestSmtp;
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin;
+  const h = new Harness();
   let work: string;
   let root: string;
   let outside: string;
@@ -34,7 +31,8 @@ describe('attachment paths: nothing outside attachmentRoots is ever mailed', () 
   beforeEach(async () => {
     const ca = testCa();
     smtp = await TestSmtp.start({ ca });
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'att-paths-'));
+    h.defer(() => smtp.close());
+    work = h.tmpdir('att-paths-');
     root = path.join(work, 'root');
     outside = path.join(work, 'outside');
     fs.mkdirSync(root);
@@ -42,20 +40,16 @@ describe('attachment paths: nothing outside attachmentRoots is ever mailed', () 
     fs.writeFileSync(path.join(outside, 'secret.wav'), SECRET);
     fs.writeFileSync(path.join(root, 'ok.wav'), INSIDE);
     const cfg = tenantConfig(ca.cert, { [T]: { port: smtp.port } }, { attachmentRoots: [root], delivery: { concurrency: { perTenant: 8 }, retry: { initialDelayMs: 200, maxDelayMs: 1000 }, messageTimeoutMs: 8000 } });
-    host = new FakeHost(cfg);
-    plugin = await activate(host.context());
+    await h.start(cfg);
   });
 
   afterEach(async () => {
     swapper?.kill('SIGKILL');
     swapper = undefined;
-    await plugin.deactivate();
-    await smtp.close();
-    host.cleanup();
-    fs.rmSync(work, { recursive: true, force: true });
+    await h.dispose();
   });
 
-  const send = (p: string) => host.send(voicemail(T, {}, { recording: { path: p, contentType: 'audio/wav' } }));
+  const send = (p: string) => h.host.send(voicemail(T, {}, { recording: { path: p, contentType: 'audio/wav' } }));
 
   it('symlinks out, symlinked directories, .., device nodes and FIFOs are refused with ATTACHMENT_FORBIDDEN naming the field', async () => {
     fs.symlinkSync(path.join(outside, 'secret.wav'), path.join(root, 'link.wav'));
@@ -79,7 +73,7 @@ describe('attachment paths: nothing outside attachmentRoots is ever mailed', () 
       expect(e.code, p).to.equal('ATTACHMENT_FORBIDDEN');
       expect(e.field, p).to.equal('/data/recording/path');
     }
-    expect(plugin.status().counts.queued).to.equal(0);
+    expect(h.plugin.status().counts.queued).to.equal(0);
   });
 
   it('a file swapped for a symlink between check and copy (TOCTOU, in a tight loop) never gets outside content mailed', async function () {
@@ -113,7 +107,7 @@ describe('attachment paths: nothing outside attachmentRoots is ever mailed', () 
       for (const a of m.parsed.attachments) expect(a.content.equals(INSIDE)).to.equal(true);
     }
     // And nothing from outside sits in the spool either.
-    const files = path.join(host.dataDir, 'files');
+    const files = path.join(h.host.dataDir, 'files');
     for (const d of fs.readdirSync(files)) for (const f of fs.readdirSync(path.join(files, d))) expect(fs.readFileSync(path.join(files, d, f)).includes('OUTSIDE-SECRET')).to.equal(false);
   });
 });

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
-import { activate, type EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
 import { missed, tenantConfig } from '../helpers/events';
+import { Harness } from '../helpers/harness';
 import { testCa } from '../helpers/smtp';
 import { StartTlsAttackServer, type StartTlsMode } from '../helpers/starttls-attack-server';
 
@@ -9,24 +8,19 @@ const AUTH = { user: 'pbx', pass: 'pw-starttls-canary' };
 
 describe('STARTTLS attacks: TLS required means fail closed, and AUTH never goes in plaintext', () => {
   let server: StartTlsAttackServer;
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin;
+  const h = new Harness();
 
   async function run(mode: StartTlsMode, security = 'starttls') {
     server = await StartTlsAttackServer.start(mode, testCa().issue());
-    host = new FakeHost(tenantConfig(testCa().cert, { 'a.example.com': { port: server.port, security, auth: AUTH } }));
-    plugin = await activate(host.context());
+    h.defer(() => server.close());
+    await h.start(tenantConfig(testCa().cert, { 'a.example.com': { port: server.port, security, auth: AUTH } }));
     const e = missed('a.example.com');
-    await host.send(e);
-    await host.until((em) => em.some((x) => x.payload.eventId === e.id));
-    return host.emitted.find((x) => x.payload.eventId === e.id)!;
+    await h.host.send(e);
+    await h.host.until((em) => em.some((x) => x.payload.eventId === e.id));
+    return h.host.emitted.find((x) => x.payload.eventId === e.id)!;
   }
 
-  afterEach(async () => {
-    await plugin.deactivate();
-    await server.close();
-    host.cleanup();
-  });
+  afterEach(() => h.dispose());
 
   const failClosed: [StartTlsMode, string][] = [
     ['absent', 'a server that does not offer STARTTLS'],
