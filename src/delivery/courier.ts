@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import type { EffectiveTenant } from '../config';
 import type { Hooks } from '../hooks';
 import type { Reporter } from '../report';
@@ -122,7 +123,7 @@ export class Courier {
       this.#d.reporter.report('email.deferred', { ...base, nextAttemptAt: new Date(outcome.nextAttemptAt).toISOString(), reason: c?.reason ?? 'deferred' });
     }
     if (outcome.state === 'delivered' && rec.attachments.length > 0) {
-      void this.#d.spool.files.remove(dirOf(rec.attachments[0]!.path)).catch(() => undefined);
+      void this.#d.spool.files.remove(path.dirname(rec.attachments[0]!.path)).catch(() => undefined);
     }
   }
 
@@ -173,8 +174,4 @@ function addedHeaders(own: Record<string, string>, fromHook: unknown): Record<st
     out[k] = v;
   }
   return out;
-}
-
-function dirOf(p: string): string {
-  return p.slice(0, p.lastIndexOf('/'));
 }

@@ -1,4 +1,5 @@
 import * as crypto from 'node:crypto';
+import * as path from 'node:path';
 import type { SchemaRegistry, TenantDirectory } from '../config';
 import { PluginError } from '../errors';
 import { neutraliseEvent, openConfined, sniffContentType, validateEvent, type KnownEvent } from '../events';
@@ -73,8 +74,8 @@ async function stageAttachments(event: KnownEvent, roots: readonly string[], spo
       log.warn('attachment content does not match its declared type; sent with the type its bytes show', { eventId: event.id, field: `/data/${role}/contentType`, declared: ref.contentType, sent: type.contentType });
     }
     dir = await spool.files.createDir(event.id);
-    const path = await spool.files.copyIn(file.handle, dir, role);
-    return [{ path, contentType: type.contentType, size: file.size, role, ...(ref.filename !== undefined && { filename: ref.filename }) }];
+    const copy = await spool.files.copyIn(file.handle, dir, role);
+    return [{ path: copy, contentType: type.contentType, size: file.size, role, ...(ref.filename !== undefined && { filename: ref.filename }) }];
   } catch (e) {
     if (dir) await spool.files.remove(dir);
     throw e instanceof PluginError ? e : new PluginError('SPOOL_FAILURE', `could not copy /data/${role}/path into the spool: ${(e as Error).message}`, { field: `/data/${role}/path`, cause: e });
@@ -84,5 +85,5 @@ async function stageAttachments(event: KnownEvent, roots: readonly string[], spo
 }
 
 async function removeStaged(atts: StoredAttachment[], spool: Spool): Promise<void> {
-  if (atts.length > 0) await spool.files.remove(atts[0]!.path.slice(0, atts[0]!.path.lastIndexOf('/')));
+  if (atts.length > 0) await spool.files.remove(path.dirname(atts[0]!.path));
 }
