@@ -1,40 +1,32 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { activate, type EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
 import { eid, fax, tenantConfig, voicemail } from '../helpers/events';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 const wav = (n: number) => Buffer.concat([Buffer.from('RIFF\0\0\0\0WAVEfmt '), Buffer.alloc(n - 16, 1)]);
 
 describe('attachment policy: size limit, link instead of file, content type from the bytes', () => {
   let smtp: TestSmtp;
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin;
+  const h = new Harness();
   let root: string;
 
   before(async () => {
     const ca = testCa();
     smtp = await TestSmtp.start({ ca });
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'att-policy-'));
+    h.defer(() => smtp.close());
+    root = h.tmpdir('att-policy-');
     const cfg = tenantConfig(ca.cert, { 'small.example.com': { port: smtp.port }, 'plain.example.com': { port: smtp.port } }, { attachmentRoots: [root] });
     cfg.tenants['small.example.com'].attachments = { maxBytes: 1000, recordingUrl: 'https://pbx.example.net/vm/{tenant}/{eventId}?ext={extension}', faxUrl: 'https://pbx.example.net/fax/{eventId}' };
-    host = new FakeHost(cfg);
-    plugin = await activate(host.context());
+    await h.start(cfg);
   });
 
-  after(async () => {
-    await plugin.deactivate();
-    await smtp.close();
-    host.cleanup();
-    fs.rmSync(root, { recursive: true, force: true });
-  });
+  after(() => h.dispose());
 
   const mailFor = async (eventId: string) => {
-    await host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === eventId));
-    const messageId = host.of('email.delivered', eventId)[0]!.payload.messageId;
+    await h.host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === eventId));
+    const messageId = h.host.of('email.delivered', eventId)[0]!.payload.messageId;
     return smtp.mails.find((m) => m.parsed.messageId === messageId)!;
   };
 
@@ -42,7 +34,7 @@ describe('attachment policy: size limit, link instead of file, content type from
     const file = path.join(root, 'big.wav');
     fs.writeFileSync(file, wav(5000));
     const e = voicemail('small.example.com', { id: eid('vm/../?#&') }, { recipient: { extension: '2 01', email: ['a@small.example.com'] }, recording: { path: file, contentType: 'audio/wav' } });
-    await host.send(e);
+    await h.host.send(e);
     const m = await mailFor(e.id);
     expect(m.parsed.attachments).to.have.length(0);
     const url = `https://pbx.example.net/vm/small.example.com/${encodeURIComponent(e.id)}?ext=2%2001`;
@@ -56,7 +48,7 @@ describe('attachment policy: size limit, link instead of file, content type from
     const small = path.join(root, 'small.wav');
     fs.writeFileSync(small, wav(1000));
     const e = voicemail('small.example.com', {}, { recording: { path: small, contentType: 'audio/wav' } });
-    await host.send(e);
+    await h.host.send(e);
     const m = await mailFor(e.id);
     expect(m.parsed.attachments).to.have.length(1);
     expect(m.parsed.attachments[0]!.size).to.equal(1000);
@@ -65,7 +57,7 @@ describe('attachment policy: size limit, link instead of file, content type from
     const pdf = path.join(root, 'fax.pdf');
     fs.writeFileSync(pdf, Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(3000, 0x20)]));
     const f = fax('small.example.com', {}, { document: { path: pdf, contentType: 'application/pdf' } });
-    await host.send(f);
+    await h.host.send(f);
     const fm = await mailFor(f.id);
     expect(fm.parsed.attachments).to.have.length(0);
     expect(fm.parsed.text).to.include(`https://pbx.example.net/fax/${encodeURIComponent(f.id)}`);
@@ -75,7 +67,7 @@ describe('attachment policy: size limit, link instead of file, content type from
     const over = path.join(root, 'over.wav');
     fs.writeFileSync(over, wav(10 * 1024 * 1024 + 1));
     const e = voicemail('plain.example.com', {}, { recording: { path: over, contentType: 'audio/wav' } });
-    await host.send(e);
+    await h.host.send(e);
     const m = await mailFor(e.id);
     expect(m.parsed.attachments).to.have.length(0);
     expect(m.parsed.text).to.include('too large to attach');
@@ -93,13 +85,13 @@ describe('attachment policy: size limit, link instead of file, content type from
       const file = path.join(root, c.name);
       fs.writeFileSync(file, c.bytes);
       const e = voicemail('plain.example.com', {}, { recording: { path: file, contentType: c.declared } });
-      await host.send(e);
+      await h.host.send(e);
       const m = await mailFor(e.id);
       expect(m.parsed.attachments[0]!.contentType, c.name).to.equal(c.type);
       expect(m.parsed.attachments[0]!.filename, c.name).to.match(new RegExp(`^voicemail-\\d{8}-\\d{6}-\\d+\\${c.ext}$`));
       expect(m.parsed.attachments[0]!.content.equals(c.bytes), c.name).to.equal(true);
     }
-    const warn = host.logs.filter((l) => l.msg.startsWith('attachment content does not match'));
+    const warn = h.host.logs.filter((l) => l.msg.startsWith('attachment content does not match'));
     expect(warn.map((l) => l.fields?.field)).to.deep.equal(['/data/recording/contentType', '/data/recording/contentType', '/data/recording/contentType']);
   });
 });

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { activate, type EmailNotifyPlugin } from '../../src';
 import { PROVIDER_PRESETS } from '../../src/auth';
-import { FakeHost } from '../helpers/fake-host';
 import { missed, voicemail } from '../helpers/events';
+import { Harness } from '../helpers/harness';
 import { OAuthServer, startXOAuth2Smtp, type XOAuth2Log } from '../helpers/oauth-server';
 import { testCa, type TestSmtp } from '../helpers/smtp';
 
@@ -34,28 +33,23 @@ describe('OAuth2 (XOAUTH2) with the microsoft365 preset', () => {
   let oauth: OAuthServer;
   let smtp: TestSmtp;
   let log: XOAuth2Log;
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin | undefined;
+  const h = new Harness();
 
   async function start(refusal: '334' | '535' = '334') {
     oauth = await OAuthServer.start(CREDS);
+    h.defer(() => oauth.close());
     ({ smtp, log } = await startXOAuth2Smtp(testCa(), oauth, USER, refusal));
-    host = new FakeHost(config({ 'a.example.com': m365Tenant(smtp.port, oauth.url) }));
-    plugin = await activate(host.context());
+    h.defer(() => smtp.close());
+    await h.start(config({ 'a.example.com': m365Tenant(smtp.port, oauth.url) }));
   }
 
-  afterEach(async () => {
-    await plugin?.deactivate();
-    plugin = undefined;
-    await Promise.all([smtp?.close(), oauth?.close()]);
-    host?.cleanup();
-  });
+  afterEach(() => h.dispose());
 
   it('fetches one token with the preset scope and delivers many messages with it, each in its own STARTTLS session', async () => {
     await start();
     const events = Array.from({ length: 8 }, (_, i) => (i % 2 ? voicemail('a.example.com') : missed('a.example.com')));
-    for (const e of events) await host.send(e);
-    await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === 8);
+    for (const e of events) await h.host.send(e);
+    await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === 8);
     expect(oauth.requests).to.have.length(1);
     expect(oauth.requests[0]).to.deep.equal({ grantType: 'refresh_token', refreshToken: CREDS.refreshToken, clientId: CREDS.clientId, clientSecret: CREDS.clientSecret, scope: PROVIDER_PRESETS.microsoft365.scope });
     expect(smtp.mails).to.have.length(8);
@@ -64,21 +58,21 @@ describe('OAuth2 (XOAUTH2) with the microsoft365 preset', () => {
     for (const m of smtp.mails) expect(m.secure).to.equal(true);
     expect(log.attempts).to.have.length(8);
     expect(new Set(log.attempts.map((a) => a.token))).to.deep.equal(new Set([oauth.issued[0]]));
-    expect(host.of('email.deferred')).to.have.length(0);
+    expect(h.host.of('email.deferred')).to.have.length(0);
   });
 
   for (const refusal of ['334', '535'] as const) {
     it(`replaces a revoked token transparently (server refuses with ${refusal})`, async () => {
       await start(refusal);
-      await host.send(voicemail('a.example.com'));
-      await host.until((em) => em.some((e) => e.type === 'email.delivered'));
+      await h.host.send(voicemail('a.example.com'));
+      await h.host.until((em) => em.some((e) => e.type === 'email.delivered'));
       oauth.revoke(oauth.issued[0]!);
       const later = [voicemail('a.example.com'), missed('a.example.com'), missed('a.example.com')];
-      for (const e of later) await host.send(e);
-      await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === 4);
+      for (const e of later) await h.host.send(e);
+      await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === 4);
       expect(oauth.requests).to.have.length(2);
-      expect(host.of('email.deferred')).to.have.length(0);
-      for (const e of later) expect(host.of('email.delivered', e.id)[0]!.payload.attempts).to.equal(1);
+      expect(h.host.of('email.deferred')).to.have.length(0);
+      for (const e of later) expect(h.host.of('email.delivered', e.id)[0]!.payload.attempts).to.equal(1);
       const refused = log.attempts.filter((a) => !a.ok);
       expect(refused.length).to.be.at.least(1);
       for (const a of refused) expect(a.token).to.equal(oauth.issued[0]);
@@ -91,16 +85,17 @@ describe('OAuth2 (XOAUTH2) with the microsoft365 preset', () => {
 
   it('never shares a token between tenants, even with identical credentials', async () => {
     oauth = await OAuthServer.start(CREDS);
+    h.defer(() => oauth.close());
     const b = await startXOAuth2Smtp(testCa(), oauth, 'pbx@b.example.com');
     ({ smtp, log } = await startXOAuth2Smtp(testCa(), oauth, USER));
-    host = new FakeHost(config({ 'a.example.com': m365Tenant(smtp.port, oauth.url), 'b.example.com': m365Tenant(b.smtp.port, oauth.url, 'pbx@b.example.com') }));
-    plugin = await activate(host.context());
+    h.defer(() => smtp.close());
+    await h.start(config({ 'a.example.com': m365Tenant(smtp.port, oauth.url), 'b.example.com': m365Tenant(b.smtp.port, oauth.url, 'pbx@b.example.com') }));
     try {
       for (let i = 0; i < 3; i++) {
-        await host.send(missed('a.example.com'));
-        await host.send(missed('b.example.com'));
+        await h.host.send(missed('a.example.com'));
+        await h.host.send(missed('b.example.com'));
       }
-      await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === 6);
+      await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === 6);
       expect(oauth.requests).to.have.length(2);
       const tokensA = new Set(log.attempts.map((x) => x.token));
       const tokensB = new Set(b.log.attempts.map((x) => x.token));
@@ -116,9 +111,9 @@ describe('OAuth2 (XOAUTH2) with the microsoft365 preset', () => {
     await start();
     oauth.mode = 'refuse';
     const e = voicemail('a.example.com');
-    await host.send(e);
-    await host.until((em) => em.some((x) => x.type === 'email.deferred'));
-    const d = host.of('email.deferred', e.id)[0]!.payload;
+    await h.host.send(e);
+    await h.host.until((em) => em.some((x) => x.type === 'email.deferred'));
+    const d = h.host.of('email.deferred', e.id)[0]!.payload;
     expect(d.reason).to.match(/^SMTP_AUTH \(OAUTH2 TOKEN\): token endpoint http:\/\/127\.0\.0\.1:\d+\/oauth2\/v2\.0\/token refused the refresh token: HTTP 400 invalid_grant/);
     expect(Date.parse(d.nextAttemptAt) - Date.now()).to.be.greaterThan(50_000);
     expect(smtp.connections).to.equal(0);
@@ -129,26 +124,24 @@ describe('OAuth2 (XOAUTH2) with the microsoft365 preset', () => {
     await start();
     oauth.mode = 'fail';
     const e = voicemail('a.example.com');
-    await host.send(e);
-    await host.until((em) => em.some((x) => x.type === 'email.deferred'));
-    expect(host.of('email.deferred', e.id)[0]!.payload.reason).to.match(/^SMTP_CONNECT \(OAUTH2 TOKEN\): .*HTTP 503/);
+    await h.host.send(e);
+    await h.host.until((em) => em.some((x) => x.type === 'email.deferred'));
+    expect(h.host.of('email.deferred', e.id)[0]!.payload.reason).to.match(/^SMTP_CONNECT \(OAUTH2 TOKEN\): .*HTTP 503/);
     oauth.mode = 'ok';
-    await host.until((em) => em.some((x) => x.type === 'email.delivered'));
+    await h.host.until((em) => em.some((x) => x.type === 'email.delivered'));
   });
 
   it('deactivate() does not wait for a token endpoint that never answers: the request is abandoned, the mail stays queued', async () => {
     await start();
     oauth.mode = 'hang';
     const e = voicemail('a.example.com');
-    await host.send(e);
+    await h.host.send(e);
     while (oauth.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
-    await plugin!.deactivate();
-    plugin = undefined;
+    await h.deactivate();
     while (oauth.abandoned === 0) await new Promise((r) => setTimeout(r, 20));
-    expect(host.emitted.filter((x) => x.payload.eventId === e.id)).to.deep.equal([]);
-    const again = new FakeHost(host.config, host.dataDir);
+    expect(h.host.emitted.filter((x) => x.payload.eventId === e.id)).to.deep.equal([]);
     oauth.mode = 'ok';
-    plugin = await activate(again.context());
-    await again.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
+    await h.replaceHost(h.host.config, { sameDataDir: true });
+    await h.host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
   });
 });

@@ -1,12 +1,10 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
-import { activate, type EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
 import { tenantConfig, voicemail } from '../helpers/events';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -23,26 +21,20 @@ const resolver = async (name: string, type: string) => {
 
 describe('DKIM: per-tenant signing, verified by mailauth against the public key', () => {
   let smtp: TestSmtp;
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin;
+  const h = new Harness();
   let root: string;
 
   before(async () => {
     const ca = testCa();
     smtp = await TestSmtp.start({ ca });
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'dkim-att-'));
+    h.defer(() => smtp.close());
+    root = h.tmpdir('dkim-att-');
     const cfg = tenantConfig(ca.cert, { [DOMAIN]: { port: smtp.port }, 'b.example.com': { port: smtp.port } }, { attachmentRoots: [root] });
     cfg.tenants[DOMAIN].dkim = { domainName: DOMAIN, keySelector: SELECTOR, privateKey: PRIVATE };
-    host = new FakeHost(cfg);
-    plugin = await activate(host.context());
+    await h.start(cfg);
   });
 
-  after(async () => {
-    await plugin.deactivate();
-    await smtp.close();
-    host.cleanup();
-    fs.rmSync(root, { recursive: true, force: true });
-  });
+  after(() => h.dispose());
 
   it('signs the tenant’s mail (non-ASCII subject and names, a 2 MB attachment spilled to disk while signing) and the signature verifies', async () => {
     const wav = path.join(root, 'vm.wav');
@@ -51,7 +43,7 @@ describe('DKIM: per-tenant signing, verified by mailauth against the public key'
     body.write('WAVE', 8, 'latin1');
     fs.writeFileSync(wav, body);
     const e = voicemail(DOMAIN, {}, { recipient: { extension: '201', name: 'Zoë Ångström', email: [`alice@${DOMAIN}`] }, caller: { number: '+4930123', name: 'Jürgen Groß' }, recording: { path: wav, contentType: 'audio/wav' } });
-    await host.send(e);
+    await h.host.send(e);
     const [mail] = await smtp.waitFor(1);
     const res = await dkimVerify(mail!.raw, { resolver });
     expect(res.results).to.have.length(1);
@@ -59,7 +51,7 @@ describe('DKIM: per-tenant signing, verified by mailauth against the public key'
     expect(res.results[0].signingDomain).to.equal(DOMAIN);
     expect(res.results[0].selector).to.equal(SELECTOR);
     expect(mail!.parsed.attachments[0]!.content.equals(body)).to.equal(true);
-    expect(fs.readdirSync(path.join(host.dataDir, 'tmp'))).to.deep.equal([]);
+    expect(fs.readdirSync(path.join(h.host.dataDir, 'tmp'))).to.deep.equal([]);
   });
 
   it('a tampered header or body fails verification (the check can fail)', async () => {
@@ -75,7 +67,7 @@ describe('DKIM: per-tenant signing, verified by mailauth against the public key'
   });
 
   it('a tenant without dkim sends unsigned mail', async () => {
-    await host.send(voicemail('b.example.com'));
+    await h.host.send(voicemail('b.example.com'));
     const mails = await smtp.waitFor(2);
     expect(mails[1]!.parsed.headers.has('dkim-signature')).to.equal(false);
   });

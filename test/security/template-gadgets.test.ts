@@ -2,9 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { activate, type EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
 import { missed, tenantConfig } from '../helpers/events';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 const PWNED = path.join(os.tmpdir(), `pbx-gadget-pwned-${process.pid}`);
@@ -31,33 +30,30 @@ const GADGETS = [
 
 describe('Handlebars gadgets in tenant templates render nothing and crash nothing', () => {
   let smtp: TestSmtp;
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin;
+  const h = new Harness();
 
   before(async () => {
     fs.rmSync(PWNED, { force: true });
     const ca = testCa();
     smtp = await TestSmtp.start({ ca });
+    h.defer(() => smtp.close());
     const servers: Record<string, { port: number }> = {};
     GADGETS.forEach((_, i) => (servers[`g${i}.example.com`] = { port: smtp.port }));
     const cfg = tenantConfig(ca.cert, servers, { delivery: { concurrency: { perTenant: 2, global: 8 }, retry: { initialDelayMs: 200, maxDelayMs: 1000 }, messageTimeoutMs: 8000 } });
     GADGETS.forEach((g, i) => {
       cfg.tenants[`g${i}.example.com`].templates = { 'call.missed': { subject: `Missed BEGIN${g}END`, text: `Text BEGIN${g}END\n`, html: `<p>Html BEGIN${g}END</p>` } };
     });
-    host = new FakeHost(cfg);
-    plugin = await activate(host.context());
+    await h.start(cfg);
   });
 
   after(async () => {
-    await plugin.deactivate();
-    await smtp.close();
-    host.cleanup();
+    await h.dispose();
     fs.rmSync(PWNED, { force: true });
   });
 
   it('every gadget’s mail goes out, with no function source, object dump or prototype in it, and no code ran', async () => {
-    for (let i = 0; i < GADGETS.length; i++) await host.send(missed(`g${i}.example.com`));
-    await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === GADGETS.length, 30_000);
+    for (let i = 0; i < GADGETS.length; i++) await h.host.send(missed(`g${i}.example.com`));
+    await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === GADGETS.length, 30_000);
     expect(smtp.mails).to.have.length(GADGETS.length);
     for (const m of smtp.mails) {
       const parts = [m.parsed.subject ?? '', m.parsed.text ?? '', String(m.parsed.html ?? '')];
@@ -71,7 +67,7 @@ describe('Handlebars gadgets in tenant templates render nothing and crash nothin
     // Most gadgets compile and render (to nothing); the rest are refused and fall back to the default, logged.
     const used = smtp.mails.filter((m) => (m.parsed.text ?? '').includes('BEGIN')).length;
     expect(used).to.be.at.least(GADGETS.length - 4);
-    expect(host.logs.filter((l) => l.level === 'warn' && /template/.test(l.msg)).length).to.be.at.least(GADGETS.length - used);
+    expect(h.host.logs.filter((l) => l.level === 'warn' && /template/.test(l.msg)).length).to.be.at.least(GADGETS.length - used);
     expect(fs.existsSync(PWNED)).to.equal(false);
     expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
     expect(Object.prototype.hasOwnProperty.call(Object.prototype, 'x')).to.equal(false);

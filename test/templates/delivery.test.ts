@@ -1,19 +1,15 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { activate } from '../../src';
-import type { EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
 import { missed, tenantConfig, voicemail } from '../helpers/events';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 /** Real plugin, real SMTP servers: what recipients actually get. */
 describe('templates: the mail as delivered', () => {
   let a: TestSmtp;
   let b: TestSmtp;
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin;
+  const h = new Harness();
   let ca: string;
   let dir: string;
   const config = (extra: Record<string, any> = {}) => {
@@ -21,27 +17,20 @@ describe('templates: the mail as delivered', () => {
     for (const [id, t] of Object.entries(extra)) Object.assign(c.tenants[id], t);
     return c;
   };
-  const start = async (c: unknown) => {
-    host = new FakeHost(c);
-    plugin = await activate(host.context());
-  };
+  const start = (c: unknown) => h.start(c);
 
   beforeEach(async () => {
     ca = testCa().cert;
     [a, b] = await Promise.all([TestSmtp.start({ ca: testCa() }), TestSmtp.start({ ca: testCa() })]);
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-tpl-'));
+    h.defer(() => Promise.all([a.close(), b.close()]));
+    dir = h.tmpdir('pbx-tpl-');
   });
 
-  afterEach(async () => {
-    await plugin?.deactivate();
-    await Promise.all([a.close(), b.close()]);
-    host?.cleanup();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => h.dispose());
 
   it('sends a recipient with language de and zone Europe/Berlin a German mail in Berlin time', async () => {
     await start(config({ 'a.example.com': { timeZone: 'America/New_York' } }));
-    await host.send(voicemail('a.example.com', {}, { recipient: { extension: '201', name: 'Anna Beispiel', email: ['anna@a.example.com'], language: 'de', timeZone: 'Europe/Berlin' } }));
+    await h.host.send(voicemail('a.example.com', {}, { recipient: { extension: '201', name: 'Anna Beispiel', email: ['anna@a.example.com'], language: 'de', timeZone: 'Europe/Berlin' } }));
     const [m] = await a.waitFor(1);
     expect(m!.parsed.headers.get('content-language')).to.equal('de');
     expect(m!.parsed.subject).to.equal('Neue Sprachnachricht von Bob Caller (1:05)');
@@ -53,8 +42,8 @@ describe('templates: the mail as delivered', () => {
   it('still sends the mail when a tenant template is broken, reports it once, and leaves another tenant alone', async () => {
     const broken = { templates: { 'call.missed': { subject: 'Anruf {{caller.number}}', html: '<p>\n{{#each}}</p>' } } };
     await start(config({ 'a.example.com': broken, 'b.example.com': { templates: { 'call.missed': { subject: 'B {{caller.number}}' } } } }));
-    for (let i = 0; i < 3; i++) await host.send(missed('a.example.com'));
-    await host.send(missed('b.example.com'));
+    for (let i = 0; i < 3; i++) await h.host.send(missed('a.example.com'));
+    await h.host.send(missed('b.example.com'));
     await a.waitFor(3);
     await b.waitFor(1);
     for (const m of a.mails) {
@@ -62,18 +51,18 @@ describe('templates: the mail as delivered', () => {
       expect(m.parsed.html).to.contain('Missed call');
     }
     expect(b.mails[0]!.parsed.subject).to.equal('B +15550122');
-    const reports = host.logs.filter((l) => l.msg.startsWith('tenant template failed'));
+    const reports = h.host.logs.filter((l) => l.msg.startsWith('tenant template failed'));
     expect(reports).to.have.length(1);
     expect(reports[0]!.fields).to.include({ code: 'TEMPLATE_INVALID', tenant: 'a.example.com', template: 'tenants/a.example.com/templates/call.missed/html', line: 2 });
   });
 
   it('applies a template change in the config at once (onConfigChange)', async () => {
     await start(config());
-    await host.send(missed('a.example.com'));
+    await h.host.send(missed('a.example.com'));
     await a.waitFor(1);
     expect(a.mails[0]!.parsed.subject).to.equal('Missed call from +15550122');
-    host.changeConfig(config({ 'a.example.com': { templates: { 'call.missed': { subject: 'Rückruf bitte: {{caller.number}}' } }, brand: { name: 'Acme Telefonie' } } }));
-    await host.send(missed('a.example.com'));
+    h.host.changeConfig(config({ 'a.example.com': { templates: { 'call.missed': { subject: 'Rückruf bitte: {{caller.number}}' } }, brand: { name: 'Acme Telefonie' } } }));
+    await h.host.send(missed('a.example.com'));
     await a.waitFor(2);
     expect(a.mails[1]!.parsed.subject).to.equal('Rückruf bitte: +15550122');
     expect(a.mails[1]!.parsed.html).to.contain('Acme Telefonie');
@@ -84,7 +73,7 @@ describe('templates: the mail as delivered', () => {
     const own = path.join(dir, 'a.example.com');
     fs.writeFileSync(path.join(own, 'call.missed.subject.hbs'), 'Version 1 {{caller.number}}');
     await start(config({ 'a.example.com': { templatesDir: path.join(dir, '{tenant}') } }));
-    await host.send(missed('a.example.com'));
+    await h.host.send(missed('a.example.com'));
     await a.waitFor(1);
     expect(a.mails[0]!.parsed.subject).to.equal('Version 1 +15550122');
 
@@ -92,10 +81,10 @@ describe('templates: the mail as delivered', () => {
     fs.writeFileSync(path.join(own, '.tmp-save'), 'Version 2 {{caller.number}}');
     fs.renameSync(path.join(own, '.tmp-save'), path.join(own, 'call.missed.subject.hbs'));
     fs.writeFileSync(path.join(own, 'de', 'call.missed.subject.hbs'), 'Deutsch {{caller.number}}');
-    await until(() => host.logs.filter((l) => l.msg === 'tenant templates reloaded').length >= 1);
-    await until(() => host.logs.some((l) => l.msg === 'tenant templates reloaded' && l.fields?.templates === 2));
-    await host.send(missed('a.example.com'));
-    await host.send(missed('a.example.com', {}, { recipient: { extension: '9', email: ['de@a.example.com'], language: 'de' } }));
+    await until(() => h.host.logs.filter((l) => l.msg === 'tenant templates reloaded').length >= 1);
+    await until(() => h.host.logs.some((l) => l.msg === 'tenant templates reloaded' && l.fields?.templates === 2));
+    await h.host.send(missed('a.example.com'));
+    await h.host.send(missed('a.example.com', {}, { recipient: { extension: '9', email: ['de@a.example.com'], language: 'de' } }));
     await a.waitFor(3);
     expect(a.mails.slice(1).map((m) => m.parsed.subject).sort()).to.deep.equal(['Deutsch +15550122', 'Version 2 +15550122']);
   });
@@ -103,11 +92,11 @@ describe('templates: the mail as delivered', () => {
   it('stops watching template directories on deactivate, so the process can exit', async () => {
     fs.mkdirSync(path.join(dir, 'x'));
     await start(config({ 'a.example.com': { templatesDir: path.join(dir, 'x') } }));
-    await host.send(missed('a.example.com'));
+    await h.host.send(missed('a.example.com'));
     await a.waitFor(1);
     const before = activeWatchers();
     expect(before).to.be.greaterThan(0);
-    await plugin.deactivate();
+    await h.deactivate();
     await until(() => activeWatchers() === 0);
   });
 });
