@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { activate, type EmailNotifyPlugin } from '../../src';
 import { FakeHost } from './fake-host';
+import type { ReceivedMail, TestSmtp } from './smtp';
 
 /**
  * One test's plugin, its FakeHost and whatever else the test must close. `dispose()` (in afterEach or
@@ -56,6 +57,13 @@ export class Harness {
     this.#host = sameDataDir ? new FakeHost(config, old.dataDir) : new FakeHost(config);
     if (!sameDataDir) old.cleanup();
     return this.activate();
+  }
+
+  /** Sends `event` (it must be accepted), waits for its email.delivered and returns the mail `server` received for it. */
+  async deliver(server: TestSmtp, event: Record<string, any>): Promise<ReceivedMail> {
+    await this.host.send(event);
+    await this.host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === event.id));
+    return server.mails.find((m) => m.parsed.headers.get('x-pbx-event-id') === event.id)!;
   }
 
   /** Runs `closers` (in the order given) at dispose(), after the plugin is deactivated. */

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { activate, PluginError } from '../../src';
-import type { EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
+import { PluginError } from '../../src';
 import { fax, missed, tenantConfig, voicemail } from '../helpers/events';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa, type ReceivedMail } from '../helpers/smtp';
 
 const T = 'a.example.com';
@@ -33,39 +32,28 @@ const HOSTILE: Record<string, string> = {
 
 describe('header injection through caller names, numbers and station ids', () => {
   let server: TestSmtp;
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin;
+  const h = new Harness();
   let control: ReceivedMail;
   let controlHeaders: Record<string, string[]>;
 
   before(async () => {
     server = await TestSmtp.start({ ca: testCa() });
-    host = new FakeHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }));
-    plugin = await activate(host.context());
+    h.defer(() => server.close());
+    await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }));
     // One clean mail of each type: the header set every hostile mail must match.
     controlHeaders = {};
     for (const e of [voicemail(T), fax(T), missed(T)]) {
-      await host.send(e);
-      await host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
-      const m = server.mails.find((x) => x.parsed.headers.get('x-pbx-event-id') === e.id)!;
+      const m = await h.deliver(server, e);
       controlHeaders[e.type] = headerNames(m.raw);
       control = m;
     }
     expect(headerNames(control.raw)).to.include.members(['from', 'to', 'subject', 'message-id', 'date']);
   });
 
-  after(async () => {
-    await plugin.deactivate();
-    await server.close();
-    host.cleanup();
-  });
+  after(() => h.dispose());
 
   /** Sends an event (it must be accepted) and returns its mail. */
-  async function deliver(e: Record<string, any>): Promise<ReceivedMail> {
-    await host.send(e);
-    await host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
-    return server.mails.find((x) => x.parsed.headers.get('x-pbx-event-id') === e.id)!;
-  }
+  const deliver = (e: Record<string, any>): Promise<ReceivedMail> => h.deliver(server, e);
 
   function assertClean(m: ReceivedMail, type: string, to: string[]): void {
     expect(headerNames(m.raw), 'header fields').to.deep.equal(controlHeaders[type]);
@@ -109,7 +97,7 @@ describe('header injection through caller names, numbers and station ids', () =>
 
   it('a recipient address carrying header text is refused as EVENT_INVALID (it is not caller text)', async () => {
     try {
-      await host.send(voicemail(T, {}, { recipient: { extension: '1', email: ['a@a.example.com\r\nBcc: evil@x.example'] } }));
+      await h.host.send(voicemail(T, {}, { recipient: { extension: '1', email: ['a@a.example.com\r\nBcc: evil@x.example'] } }));
       expect.fail('accepted');
     } catch (e) {
       expect((e as PluginError).code).to.equal('EVENT_INVALID');

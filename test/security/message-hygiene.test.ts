@@ -1,7 +1,6 @@
 import { expect } from 'chai';
-import { activate, type EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
 import { tenantConfig, voicemail } from '../helpers/events';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 /** The header block of a raw message, unfolded, as [name, value] pairs. */
@@ -18,26 +17,21 @@ const RFC5322_DATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} (Jan|Feb|Mar|Apr|M
 
 describe('message hygiene, on the raw message as received', () => {
   let smtp: TestSmtp;
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin;
+  const h = new Harness();
   const rcptErrors: Record<string, number> = {};
 
   before(async () => {
     const ca = testCa();
     smtp = await TestSmtp.start({ ca, rcptErrors });
-    host = new FakeHost(tenantConfig(ca.cert, { 'acme.example.com': { port: smtp.port } }));
-    plugin = await activate(host.context());
+    h.defer(() => smtp.close());
+    await h.start(tenantConfig(ca.cert, { 'acme.example.com': { port: smtp.port } }));
   });
 
-  after(async () => {
-    await plugin.deactivate();
-    await smtp.close();
-    host.cleanup();
-  });
+  after(() => h.dispose());
 
   it('Auto-Submitted, a Message-ID in the tenant domain, an RFC 5322 Date, RFC 2047 encoded names and subject, CRLF lines', async () => {
     const e = voicemail('acme.example.com', {}, { recipient: { extension: '201', name: 'Zoë Ångström-Øster', email: ['zoe@acme.example.com'] }, caller: { number: '+4930123', name: '山田 太郎 Jürgen' } });
-    await host.send(e);
+    await h.host.send(e);
     const [m] = await smtp.waitFor(1);
     const raw = m!.raw;
     const fields = headerFields(raw);
@@ -63,14 +57,14 @@ describe('message hygiene, on the raw message as received', () => {
   it('the Message-ID is the same on every attempt of one event', async () => {
     rcptErrors['retry@acme.example.com'] = 451;
     const e = voicemail('acme.example.com', {}, { recipient: { extension: '1', email: ['retry@acme.example.com'] } });
-    await host.send(e);
-    await host.until((em) => em.some((x) => x.type === 'email.deferred' && x.payload.eventId === e.id));
+    await h.host.send(e);
+    await h.host.until((em) => em.some((x) => x.type === 'email.deferred' && x.payload.eventId === e.id));
     delete rcptErrors['retry@acme.example.com'];
-    await host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
-    const delivered = host.of('email.delivered', e.id)[0]!.payload;
+    await h.host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
+    const delivered = h.host.of('email.delivered', e.id)[0]!.payload;
     expect(delivered.attempts).to.be.at.least(2);
     const m = smtp.mails.find((x) => x.to.includes('retry@acme.example.com'))!;
     expect(m.parsed.messageId).to.equal(delivered.messageId);
-    expect(plugin.lookup(e.id)?.messageId).to.equal(delivered.messageId);
+    expect(h.plugin.lookup(e.id)?.messageId).to.equal(delivered.messageId);
   });
 });

@@ -1,8 +1,6 @@
 import { expect } from 'chai';
-import { activate } from '../../src';
-import type { EmailNotifyPlugin } from '../../src';
-import { FakeHost } from '../helpers/fake-host';
 import { missed, tenantConfig, voicemail } from '../helpers/events';
+import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa, type ReceivedMail } from '../helpers/smtp';
 
 const PLAIN = 'plain.example.com';
@@ -15,35 +13,26 @@ const XSS_TRANSCRIPT = 'Call me back </blockquote><a href="javascript:alert(2)">
 
 describe('templates: rendered mail over SMTP (escaping, overrides, refused templates)', () => {
   let server: TestSmtp;
-  let host: FakeHost;
-  let plugin: EmailNotifyPlugin;
+  const harness = new Harness();
   let defaults: Record<string, ReceivedMail> = {};
 
   before(async () => {
     server = await TestSmtp.start({ ca: testCa() });
+    harness.defer(() => server.close());
     const tenants = Object.fromEntries([PLAIN, SUBJ, TRIPLE, AMP].map((t) => [t, { port: server.port }]));
     const cfg = tenantConfig(testCa().cert, tenants) as Record<string, any>;
     cfg.tenants[SUBJ].templates = { 'call.missed': { subject: 'Custom: missed {{caller.number}} for {{recipient.extension}}' } };
     cfg.tenants[TRIPLE].templates = { 'voicemail.received': { subject: 'Triple {{caller.number}}', html: '<p>Hi {{{caller.name}}}</p>' } };
     cfg.tenants[AMP].templates = { 'voicemail.received': { html: '<p>Hi {{& caller.name}}</p>' } };
-    host = new FakeHost(cfg);
-    plugin = await activate(host.context());
+    await harness.start(cfg);
     defaults = {};
     // Reference mail rendered with the defaults alone, for comparison.
     for (const e of [missed(PLAIN, {}, { caller: { number: '+15550122' } }), voicemail(PLAIN)]) defaults[e.type] = await deliver(e);
   });
 
-  after(async () => {
-    await plugin.deactivate();
-    await server.close();
-    host.cleanup();
-  });
+  after(() => harness.dispose());
 
-  async function deliver(e: Record<string, any>): Promise<ReceivedMail> {
-    await host.send(e);
-    await host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
-    return server.mails.find((m) => m.parsed.headers.get('x-pbx-event-id') === e.id)!;
-  }
+  const deliver = (e: Record<string, any>): Promise<ReceivedMail> => harness.deliver(server, e);
 
   const html = (m: ReceivedMail) => String(m.parsed.html || '');
   /** Entities Handlebars uses besides &lt; &gt; &amp;, folded to one spelling so assertions read plainly. */
@@ -92,13 +81,13 @@ describe('templates: rendered mail over SMTP (escaping, overrides, refused templ
     expect(h).to.contain('&lt;script&gt;');
     // The tenant's valid subject part still applies: refusal is part by part.
     expect(m.parsed.subject).to.equal('Triple +15550100');
-    const warns = host.logs.filter((l) => l.level === 'warn' && l.fields?.code === 'TEMPLATE_INVALID' && l.fields?.tenant === TRIPLE);
+    const warns = harness.host.logs.filter((l) => l.level === 'warn' && l.fields?.code === 'TEMPLATE_INVALID' && l.fields?.tenant === TRIPLE);
     expect(warns).to.have.length(1);
     expect(String(warns[0]!.fields!.template)).to.contain('voicemail.received');
     expect(String(warns[0]!.fields!.template)).to.contain('html');
     // Logged once per template, not once per mail.
     await deliver(voicemail(TRIPLE));
-    expect(host.logs.filter((l) => l.fields?.code === 'TEMPLATE_INVALID' && l.fields?.tenant === TRIPLE)).to.have.length(1);
+    expect(harness.host.logs.filter((l) => l.fields?.code === 'TEMPLATE_INVALID' && l.fields?.tenant === TRIPLE)).to.have.length(1);
   });
 
   it('the {{& x}} form of unescaped output is refused the same way', async () => {
@@ -106,6 +95,6 @@ describe('templates: rendered mail over SMTP (escaping, overrides, refused templ
     const m = await deliver(e);
     expect(html(m)).to.not.match(/<script/i);
     expect(html(m)).to.not.contain('<p>Hi ');
-    expect(host.logs.filter((l) => l.level === 'warn' && l.fields?.code === 'TEMPLATE_INVALID' && l.fields?.tenant === AMP)).to.have.length(1);
+    expect(harness.host.logs.filter((l) => l.level === 'warn' && l.fields?.code === 'TEMPLATE_INVALID' && l.fields?.tenant === AMP)).to.have.length(1);
   });
 });
