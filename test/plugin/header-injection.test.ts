@@ -2,18 +2,10 @@ import { expect } from 'chai';
 import { PluginError } from '../../src';
 import { fax, missed, tenantConfig, voicemail } from '../helpers/events';
 import { Harness } from '../helpers/harness';
+import { headerNames } from '../helpers/raw-headers';
 import { TestSmtp, testCa, type ReceivedMail } from '../helpers/smtp';
 
 const T = 'a.example.com';
-
-/** The names of the header fields of a raw message, in order (continuation lines folded in). */
-function headerNames(raw: Buffer): string[] {
-  const head = raw.toString('latin1').split('\r\n\r\n')[0]!;
-  return head
-    .split('\r\n')
-    .filter((l) => !/^[ \t]/.test(l))
-    .map((l) => l.slice(0, l.indexOf(':')).toLowerCase());
-}
 
 const HOSTILE: Record<string, string> = {
   crlf: 'Mallory\r\nBcc: evil@x.example\r\nX-Injected: 1',

@@ -7,6 +7,7 @@ import { messageOptions } from '../../src/delivery/smtp-transport';
 import { EmailNotifyPlugin as Plugin } from '../../src/plugin/plugin';
 import { FakeHost } from '../helpers/fake-host';
 import { eid, fax, tenantConfig, voicemail } from '../helpers/events';
+import { headerNames } from '../helpers/raw-headers';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 const T = 'acme.example.com';
@@ -39,16 +40,6 @@ function events(f: Fields) {
     voicemail(T, { id: eid('p-vm') }, { recipient, caller: { number: f.callerNumber, name: f.callerName }, transcript: f.transcript, folder: f.folder, messageNumber: 3 }),
     fax(T, { id: eid('p-fax') }, { recipient, caller: { number: f.callerNumber, name: f.callerName, stationId: f.stationId } }),
   ];
-}
-
-/** Top-level header names of a raw message, lowercased, in order. */
-function headerNames(raw: Buffer): string[] {
-  const text = raw.toString('latin1');
-  return text
-    .slice(0, text.indexOf('\r\n\r\n'))
-    .split('\r\n')
-    .filter((l) => !/^[ \t]/.test(l))
-    .map((l) => l.slice(0, l.indexOf(':')).toLowerCase());
 }
 
 const TAG = /<\/?([a-zA-Z][a-zA-Z0-9-]*)/g;
