@@ -5,6 +5,7 @@ import type { Reporter } from '../report';
 import type { AttemptOutcome, Spool, SpoolRecord } from '../spool';
 import { safeFilename, type Renderer } from '../templates';
 import { classify, type Classification } from './classify';
+import { linkedSignal } from './linked-signal';
 import { backoffDelay, type RetrySettings } from './retry-policy';
 import { planAttachments } from '../attachments';
 import { sendOnce, type OutgoingMail, type SendContext, type SendResult } from './smtp-transport';
@@ -58,7 +59,8 @@ export class Courier {
     }
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new Error('deadline')), this.#d.messageTimeoutMs());
-    const signal = AbortSignal.any([shutdown, deadline.signal]);
+    const link = linkedSignal(shutdown, deadline.signal);
+    const signal = link.signal;
     try {
       const mail = this.#compose(rec, tenant);
       // The hook works on a copy: only the headers it adds are taken back, so recipients, sender,
@@ -79,6 +81,7 @@ export class Courier {
       return c.scope === 'server' ? c : undefined;
     } finally {
       clearTimeout(timer);
+      link.dispose();
     }
   }
 

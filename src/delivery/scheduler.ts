@@ -3,6 +3,7 @@ import type { Spool } from '../spool';
 import type { Classification } from './classify';
 import { NO_CONTACT, SHUTDOWN, type Courier } from './courier';
 import { backoffDelay, type RetrySettings } from './retry-policy';
+import { linkedSignal } from './linked-signal';
 
 export interface SchedulerSettings {
   perTenant: number;
@@ -200,13 +201,15 @@ export class Scheduler {
     lane.active.add(seq);
     this.#active++;
     const generation = lane.generation;
+    const cancel = linkedSignal(this.#shutdown.signal, lane.cancel.signal);
     const run = this.#courier
-      .attempt(seq, AbortSignal.any([this.#shutdown.signal, lane.cancel.signal]))
+      .attempt(seq, cancel.signal)
       .then((trouble) => {
         if (generation === lane.generation && trouble !== NO_CONTACT) this.#settled(lane, trouble);
       })
       .catch((e) => this.#log.error('delivery attempt crashed', { tenant: lane.tenant, seq, error: (e as Error).message }))
       .finally(() => {
+        cancel.dispose();
         lane.active.delete(seq);
         this.#active--;
         this.#inflight.delete(run);
