@@ -4,12 +4,11 @@
  * tenants at once: a blackhole (accepts TCP, never greets), a refused port, and a flood
  * (thousands queued). Phases interleaved, each with a fresh plugin instance and spool.
  */
-import * as net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { TestCa } from '../src/host/demo/test-ca';
 import { EmailNotifyPlugin } from '../src/plugin';
 import { BenchHost, smtpTo, voicemail } from './lib/host';
-import { Sink } from './lib/sink';
+import { closedPort, Sink } from './lib/sink';
 import { median, percentile, progress, report, round, sleep } from './lib/stats';
 
 const ROUNDS = Number(process.env.BENCH_ISOLATION_ROUNDS ?? 5);
@@ -45,14 +44,6 @@ interface PhaseResult {
   loopDelayMax: number;
 }
 
-async function freePortThenClose(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 async function main(): Promise<void> {
   const ca = new TestCa();
   // The healthy tenant's server and the sick tenants' servers live in separate processes, as
@@ -67,7 +58,7 @@ async function main(): Promise<void> {
     { name: 'flood-wan', mode: 'sink', replyDelayMs: RTT_MS },
     { name: 'blackhole', mode: 'blackhole' },
   ]);
-  const refused = await freePortThenClose();
+  const refused = await closedPort();
   const tenant = (id: string, port: number, over: Record<string, unknown> = {}) => ({ from: `PBX <pbx@${id}>`, smtp: smtpTo(port, ca.cert, over) });
   const configFor = (scenario: Scenario) => ({
     delivery: {

@@ -7,9 +7,9 @@
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { closedPort } from './lib/sink';
 import { median, progress, report, round } from './lib/stats';
 
 const QUEUED = Number(process.env.BENCH_SCALE_QUEUED ?? 100_000);
@@ -24,14 +24,6 @@ function run(args: string[]): Promise<Record<string, number>> {
       resolve(JSON.parse(line.slice(7)));
     });
   });
-}
-
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 async function main(): Promise<void> {

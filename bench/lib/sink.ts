@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import type { ListenerSpec, SinkCounts } from '../smtp-sink';
 
@@ -42,4 +43,13 @@ export class Sink {
       this.#child.kill('SIGTERM');
     });
   }
+}
+
+/** A loopback port with nothing listening: connections to it are refused at once. */
+export async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }
