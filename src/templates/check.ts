@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import type { ResolvedConfig, SchemaRegistry } from '../config';
 import { EVENT_TYPES, type EventType } from '../events';
 import { buildContext, type TemplateTenant } from './context';
+import { Formats } from './format';
 import { ALLOWED_HELPERS } from './helpers';
 import { renderPreview, templateTenant } from './preview';
 import type { Renderer, TemplateProblem } from './renderer';
@@ -132,7 +133,7 @@ function checkSource(src: TemplateSource, kind: TemplateKind, shape: unknown, ty
 /** Every key a template of this event type can see: the sample's context, plus the optional keys the sample leaves out. */
 export function contextShape(root: string, type: EventType): unknown {
   const sample = loadSample(root, type);
-  const ctx = buildContext(previewRecord(sample.event, sample.event.tenant, sample.attachmentBytes ?? 1), { id: 'x', attachments: { recordingUrl: 'https://x/', faxUrl: 'https://x/' } }, 'en') as unknown as Record<string, any>;
+  const ctx = buildContext(previewRecord(sample.event, sample.event.tenant, sample.attachmentBytes ?? 1), { id: 'x', attachments: { recordingUrl: 'https://x/', faxUrl: 'https://x/' } }, 'en', new Formats()) as unknown as Record<string, any>;
   ctx.brand = { ...ctx.brand, logoUrl: '', footer: '' };
   ctx.attachment = { included: true, omitted: true, filename: '', size: '', bytes: 0, contentType: '', url: '' };
   ctx.recipient = { ...ctx.recipient, name: '', language: '', timeZone: '' };

@@ -1,9 +1,7 @@
 import type { EffectiveTenant } from '../config';
 import { planAttachments } from '../attachments';
 import type { SpoolRecord } from '../spool';
-import { formatDuration, formatPhone, formatSize, formatDateTime, pickTimeZone, safeLocale, type Locale } from './format';
-
-export { formatDuration, formatSize, formatWhen } from './format';
+import { formatPhone, safeLocale, type Formats, type Locale } from './format';
 
 /**
  * What a template sees (templates/README.md documents every key with an example). Every string
@@ -43,11 +41,11 @@ function fromName(from: string | undefined): string | undefined {
 }
 
 /** Formatting settings of one reader: locale, zone (recipient's, tenant's, UTC) and the tenant's country. */
-export function readerLocale(rec: Pick<SpoolRecord, 'event'>, tenant: TemplateTenant, lang: string): Locale {
+export function readerLocale(rec: Pick<SpoolRecord, 'event'>, tenant: TemplateTenant, lang: string, formats: Formats): Locale {
   const recipient = (rec.event.data as { recipient: { language?: string; timeZone?: string } }).recipient;
   const asked = recipient.language ?? tenant.language;
   const locale = asked && asked.toLowerCase().split('-')[0] === lang.split('-')[0] ? safeLocale(asked) : safeLocale(lang);
-  return { locale, timeZone: pickTimeZone([recipient.timeZone, tenant.timeZone]), ...(tenant.country && { country: tenant.country }) };
+  return { locale, timeZone: formats.pickTimeZone([recipient.timeZone, tenant.timeZone]), ...(tenant.country && { country: tenant.country }) };
 }
 
 function callerDisplay(name: string | undefined, number: string): string {
@@ -55,8 +53,8 @@ function callerDisplay(name: string | undefined, number: string): string {
   return name || number || '';
 }
 
-/** Builds the template context of a spooled message for one language. */
-export function buildContext(rec: SpoolRecord, tenant: TemplateTenant, lang: string, fmt: Locale = readerLocale(rec, tenant, lang)): TemplateContext {
+/** Builds the template context of a spooled message for one language, with the caller's (the Renderer's) Formats. */
+export function buildContext(rec: SpoolRecord, tenant: TemplateTenant, lang: string, formats: Formats, fmt: Locale = readerLocale(rec, tenant, lang, formats)): TemplateContext {
   const d = rec.event.data as unknown as Record<string, any>;
   const recipient = d.recipient as TemplateContext['recipient'];
   const plan = planAttachments(rec, tenant as EffectiveTenant);
@@ -73,17 +71,17 @@ export function buildContext(rec: SpoolRecord, tenant: TemplateTenant, lang: str
     event: { id: rec.event.id, type: rec.event.type, occurredAt: rec.event.occurredAt },
     recipient: { ...recipient, displayName: recipient.name || recipient.extension },
     caller: { ...d.caller, numberFormatted, display: callerDisplay(d.caller.name, numberFormatted) },
-    when: formatDateTime(rec.event.occurredAt, fmt),
+    when: formats.formatDateTime(rec.event.occurredAt, fmt),
     attachment: {
       included: plan.attached.length > 0,
       omitted: plan.omitted !== undefined,
-      ...(att && { filename: safeFilename(rec, att.contentType), size: formatSize(att.size, fmt.locale), bytes: att.size, contentType: att.contentType }),
+      ...(att && { filename: safeFilename(rec, att.contentType), size: formats.formatSize(att.size, fmt.locale), bytes: att.size, contentType: att.contentType }),
       ...(plan.url !== undefined && { url: plan.url }),
     },
   };
   switch (rec.type) {
     case 'voicemail.received':
-      ctx.duration = formatDuration(d.durationSeconds);
+      ctx.duration = formats.formatDuration(d.durationSeconds);
       ctx.voicemail = {
         durationSeconds: d.durationSeconds,
         duration: ctx.duration,
@@ -97,7 +95,7 @@ export function buildContext(rec: SpoolRecord, tenant: TemplateTenant, lang: str
       break;
     case 'call.missed':
       ctx.call = {
-        ...(d.ringSeconds !== undefined && { ringSeconds: d.ringSeconds, ringDuration: formatDuration(d.ringSeconds) }),
+        ...(d.ringSeconds !== undefined && { ringSeconds: d.ringSeconds, ringDuration: formats.formatDuration(d.ringSeconds) }),
         ...(d.queue !== undefined && { queue: d.queue }),
       };
       break;

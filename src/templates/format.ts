@@ -1,5 +1,5 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
-import { intl } from './intl-cache';
+import { IntlCache } from './intl-cache';
 
 /** How a reader wants values written: their language's conventions and their time zone. */
 export interface Locale {
@@ -13,20 +13,6 @@ export interface Locale {
 
 export type DateStyle = 'full' | 'long' | 'medium' | 'short';
 const STYLES: readonly string[] = ['full', 'long', 'medium', 'short'];
-
-/** The first zone of the list that Intl knows, else UTC. */
-export function pickTimeZone(zones: (string | undefined)[]): string {
-  for (const timeZone of zones) {
-    if (!timeZone) continue;
-    try {
-      intl(Intl.DateTimeFormat, 'en', { timeZone });
-      return timeZone;
-    } catch {
-      // An unknown zone name: try the next one.
-    }
-  }
-  return 'UTC';
-}
 
 /** A locale Intl accepts, else `en`. */
 export function safeLocale(tag: string | undefined): string {
@@ -49,60 +35,6 @@ const style = (s: unknown, fallback: DateStyle | undefined): DateStyle | undefin
   typeof s === 'string' && STYLES.includes(s) ? (s as DateStyle) : fallback;
 
 /**
- * Date and/or time of an instant in the reader's zone and language.
- * @example formatDateTime('2026-11-28T12:00:00Z', { locale: 'de', timeZone: 'Europe/Berlin' }) // 'Samstag, 28. November 2026 um 13:00'
- */
-export function formatDateTime(v: unknown, l: Locale, dateStyle: unknown = 'full', timeStyle: unknown = 'short'): string {
-  const d = toDate(v);
-  if (!d) return '';
-  const ds = dateStyle === 'none' ? undefined : style(dateStyle, 'full');
-  const ts = timeStyle === 'none' ? undefined : style(timeStyle, 'short');
-  if (!ds && !ts) return '';
-  return intl(Intl.DateTimeFormat, l.locale, { ...(ds && { dateStyle: ds }), ...(ts && { timeStyle: ts }), timeZone: l.timeZone }).format(d);
-}
-
-/** Kept for callers of the first version: full date, short time, first usable zone of the list. */
-export function formatWhen(iso: string, lang: string, zones: (string | undefined)[]): string {
-  return formatDateTime(iso, { locale: safeLocale(lang), timeZone: pickTimeZone(zones) }) || iso;
-}
-
-/**
- * A duration in seconds. `digital` (default) is `1:05` or `1:02:05`; `long`, `short` and
- * `narrow` spell the units out in the reader's language.
- * @example formatDuration(65) // '1:05'
- * @example formatDuration(65, 'long', 'de') // '1 Minute, 5 Sekunden'
- */
-export function formatDuration(seconds: unknown, form: unknown = 'digital', locale = 'en'): string {
-  const n = Number(seconds);
-  if (!Number.isFinite(n) || n < 0) return '';
-  const s = Math.round(n);
-  const [h, m, r] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
-  if (form === 'long' || form === 'short' || form === 'narrow') {
-    const unitDisplay = form;
-    const parts = ([['hour', h], ['minute', m], ['second', r]] as const)
-      .filter(([, v], i, all) => v > 0 || (i === all.length - 1 && s === 0))
-      .map(([unit, v]) => intl(Intl.NumberFormat, locale, { style: 'unit', unit, unitDisplay }).format(v));
-    return intl(Intl.ListFormat, locale, { type: 'unit', style: form === 'long' ? 'long' : 'narrow' }).format(parts);
-  }
-  const pad = (x: number) => String(x).padStart(2, '0');
-  return h > 0 ? `${h}:${pad(m)}:${pad(r)}` : `${m}:${pad(r)}`;
-}
-
-/**
- * A byte count in binary steps with the language's number conventions.
- * @example formatSize(493_000, 'de') // '481,4 kB'
- */
-export function formatSize(bytes: unknown, lang = 'en'): string {
-  const n = Number(bytes);
-  if (!Number.isFinite(n) || n < 0) return '';
-  const units = ['byte', 'kilobyte', 'megabyte', 'gigabyte'] as const;
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
-  return intl(Intl.NumberFormat, safeLocale(lang), { style: 'unit', unit: units[i], unitDisplay: 'short', maximumFractionDigits: i === 0 ? 0 : 1 }).format(v);
-}
-
-/**
  * A phone number for reading: national form when it belongs to the tenant's country,
  * international otherwise; anything that is not a valid number comes back unchanged.
  * @example formatPhone('+493012345678', 'DE') // '030 12345678'
@@ -123,20 +55,96 @@ export function formatPhone(raw: unknown, country?: string, form: unknown = 'aut
 }
 
 /**
- * Picks the form for a count by the language's plural rules; `#` in it becomes the count.
- * @example plural(1, { one: '# Seite', other: '# Seiten' }, 'de') // '1 Seite'
- * @example plural(3, { one: '# page', other: '# pages' }, 'en') // '3 pages'
+ * The formatting functions templates and the context builder use, with one IntlCache of their own.
+ * The Renderer makes one per plugin instance, so the cache lives as long as the instance and no longer.
  */
-export function plural(count: unknown, forms: Record<string, unknown>, locale = 'en'): string {
-  const n = Number(count);
-  if (!Number.isFinite(n)) return '';
-  const key = n === 0 && typeof forms.zero === 'string' ? 'zero' : intl(Intl.PluralRules, locale).select(n);
-  const form = typeof forms[key] === 'string' ? (forms[key] as string) : typeof forms.other === 'string' ? (forms.other as string) : '#';
-  return form.replace(/#/g, intl(Intl.NumberFormat, locale).format(n));
-}
+export class Formats {
+  readonly #intl = new IntlCache();
 
-/** @example formatNumber(1234.5, 'fr') // '1 234,5' */
-export function formatNumber(v: unknown, locale = 'en'): string {
-  const n = Number(v);
-  return Number.isFinite(n) ? intl(Intl.NumberFormat, locale).format(n) : '';
+  /** The first zone of the list that Intl knows, else UTC. */
+  pickTimeZone(zones: (string | undefined)[]): string {
+    for (const timeZone of zones) {
+      if (!timeZone) continue;
+      try {
+        this.#intl.get(Intl.DateTimeFormat, 'en', { timeZone });
+        return timeZone;
+      } catch {
+        // An unknown zone name: try the next one.
+      }
+    }
+    return 'UTC';
+  }
+
+  /**
+   * Date and/or time of an instant in the reader's zone and language.
+   * @example formats.formatDateTime('2026-11-28T12:00:00Z', { locale: 'de', timeZone: 'Europe/Berlin' }) // 'Samstag, 28. November 2026 um 13:00'
+   */
+  formatDateTime(v: unknown, l: Locale, dateStyle: unknown = 'full', timeStyle: unknown = 'short'): string {
+    const d = toDate(v);
+    if (!d) return '';
+    const ds = dateStyle === 'none' ? undefined : style(dateStyle, 'full');
+    const ts = timeStyle === 'none' ? undefined : style(timeStyle, 'short');
+    if (!ds && !ts) return '';
+    return this.#intl.get(Intl.DateTimeFormat, l.locale, { ...(ds && { dateStyle: ds }), ...(ts && { timeStyle: ts }), timeZone: l.timeZone }).format(d);
+  }
+
+  /** Kept for callers of the first version: full date, short time, first usable zone of the list. */
+  formatWhen(iso: string, lang: string, zones: (string | undefined)[]): string {
+    return this.formatDateTime(iso, { locale: safeLocale(lang), timeZone: this.pickTimeZone(zones) }) || iso;
+  }
+
+  /**
+   * A duration in seconds. `digital` (default) is `1:05` or `1:02:05`; `long`, `short` and
+   * `narrow` spell the units out in the reader's language.
+   * @example formats.formatDuration(65) // '1:05'
+   * @example formats.formatDuration(65, 'long', 'de') // '1 Minute, 5 Sekunden'
+   */
+  formatDuration(seconds: unknown, form: unknown = 'digital', locale = 'en'): string {
+    const n = Number(seconds);
+    if (!Number.isFinite(n) || n < 0) return '';
+    const s = Math.round(n);
+    const [h, m, r] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
+    if (form === 'long' || form === 'short' || form === 'narrow') {
+      const unitDisplay = form;
+      const parts = ([['hour', h], ['minute', m], ['second', r]] as const)
+        .filter(([, v], i, all) => v > 0 || (i === all.length - 1 && s === 0))
+        .map(([unit, v]) => this.#intl.get(Intl.NumberFormat, locale, { style: 'unit', unit, unitDisplay }).format(v));
+      return this.#intl.get(Intl.ListFormat, locale, { type: 'unit', style: form === 'long' ? 'long' : 'narrow' }).format(parts);
+    }
+    const pad = (x: number) => String(x).padStart(2, '0');
+    return h > 0 ? `${h}:${pad(m)}:${pad(r)}` : `${m}:${pad(r)}`;
+  }
+
+  /**
+   * A byte count in binary steps with the language's number conventions.
+   * @example formats.formatSize(493_000, 'de') // '481,4 kB'
+   */
+  formatSize(bytes: unknown, lang = 'en'): string {
+    const n = Number(bytes);
+    if (!Number.isFinite(n) || n < 0) return '';
+    const units = ['byte', 'kilobyte', 'megabyte', 'gigabyte'] as const;
+    let v = n;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
+    return this.#intl.get(Intl.NumberFormat, safeLocale(lang), { style: 'unit', unit: units[i], unitDisplay: 'short', maximumFractionDigits: i === 0 ? 0 : 1 }).format(v);
+  }
+
+  /**
+   * Picks the form for a count by the language's plural rules; `#` in it becomes the count.
+   * @example formats.plural(1, { one: '# Seite', other: '# Seiten' }, 'de') // '1 Seite'
+   * @example formats.plural(3, { one: '# page', other: '# pages' }, 'en') // '3 pages'
+   */
+  plural(count: unknown, forms: Record<string, unknown>, locale = 'en'): string {
+    const n = Number(count);
+    if (!Number.isFinite(n)) return '';
+    const key = n === 0 && typeof forms.zero === 'string' ? 'zero' : this.#intl.get(Intl.PluralRules, locale).select(n);
+    const form = typeof forms[key] === 'string' ? (forms[key] as string) : typeof forms.other === 'string' ? (forms.other as string) : '#';
+    return form.replace(/#/g, this.#intl.get(Intl.NumberFormat, locale).format(n));
+  }
+
+  /** @example formats.formatNumber(1234.5, 'fr') // '1 234,5' */
+  formatNumber(v: unknown, locale = 'en'): string {
+    const n = Number(v);
+    return Number.isFinite(n) ? this.#intl.get(Intl.NumberFormat, locale).format(n) : '';
+  }
 }

@@ -7,7 +7,7 @@ import { neutraliseLine } from '../events';
 import type { HostLog } from '../host-api';
 import type { SpoolRecord } from '../spool';
 import { buildContext, readerLocale, type TemplateContext, type TemplateTenant } from './context';
-import type { Locale } from './format';
+import { Formats, type Locale } from './format';
 import { createEnvironment, KNOWN_HELPERS } from './helpers';
 import { resolveLanguage } from './language';
 import { TemplateDirectory } from './template-directory';
@@ -72,7 +72,9 @@ const WRAPPER = '{{#> layout}}{{{__body}}}{{/layout}}';
  * Each render gets its own partial set: the defaults overlaid by that tenant's, nothing else.
  */
 export class Renderer {
-  readonly #hb = createEnvironment(Handlebars);
+  /** Formatting with this instance's own Intl cache, shared by the context builder and the helpers. */
+  readonly #formats = new Formats();
+  readonly #hb = createEnvironment(Handlebars, this.#formats);
   readonly #log: HostLog;
   readonly #defaults: TemplateSet;
   readonly #compiled = new Map<string, Compiled>();
@@ -123,8 +125,8 @@ export class Renderer {
     const recipient = (rec.event.data as { recipient: { language?: string } }).recipient;
     const supported = new Set([...this.#defaults.languages, ...own.languages]);
     const { lang, chain } = resolveLanguage([recipient.language, tenant.language], supported);
-    const fmt = readerLocale(rec, tenant, lang);
-    const ctx = buildContext(rec, tenant, lang, fmt);
+    const fmt = readerLocale(rec, tenant, lang, this.#formats);
+    const ctx = buildContext(rec, tenant, lang, this.#formats, fmt);
     const report = (src: TemplateSource, e: unknown) => this.#problem(tenant.id, src, e, opts.problems);
     const partials = this.#tenantPartials(tenant.id, own, report, opts.problems);
 

@@ -1,33 +1,34 @@
 import { expect } from 'chai';
-import { formatDateTime, formatDuration, formatPhone, formatSize, pickTimeZone, plural } from '../../src/templates/format';
+import { Formats, formatPhone } from '../../src/templates/format';
 import { resolveLanguage } from '../../src/templates/language';
 
 /** Intl uses no-break spaces (U+00A0, U+202F) where a reader sees a space. */
 const sp = (s: string) => s.replace(/[\u00a0\u202f]/g, ' ');
 
 describe('templates: formatting helpers on Intl', () => {
+  const formats = new Formats();
   const at = '2026-11-28T12:00:00Z';
 
   it('writes an instant in the reader zone and language', () => {
-    expect(formatDateTime(at, { locale: 'de', timeZone: 'Europe/Berlin' })).to.equal('Samstag, 28. November 2026 um 13:00');
-    expect(formatDateTime(at, { locale: 'fr', timeZone: 'Europe/Paris' })).to.equal('samedi 28 novembre 2026 à 13:00');
-    expect(formatDateTime(at, { locale: 'es', timeZone: 'America/Mexico_City' })).to.equal('sábado, 28 de noviembre de 2026, 6:00');
-    expect(sp(formatDateTime(at, { locale: 'en', timeZone: 'America/New_York' }, 'short', 'short'))).to.equal('11/28/26, 7:00 AM');
-    expect(formatDateTime('not a date', { locale: 'en', timeZone: 'UTC' })).to.equal('');
+    expect(formats.formatDateTime(at, { locale: 'de', timeZone: 'Europe/Berlin' })).to.equal('Samstag, 28. November 2026 um 13:00');
+    expect(formats.formatDateTime(at, { locale: 'fr', timeZone: 'Europe/Paris' })).to.equal('samedi 28 novembre 2026 à 13:00');
+    expect(formats.formatDateTime(at, { locale: 'es', timeZone: 'America/Mexico_City' })).to.equal('sábado, 28 de noviembre de 2026, 6:00');
+    expect(sp(formats.formatDateTime(at, { locale: 'en', timeZone: 'America/New_York' }, 'short', 'short'))).to.equal('11/28/26, 7:00 AM');
+    expect(formats.formatDateTime('not a date', { locale: 'en', timeZone: 'UTC' })).to.equal('');
   });
 
   it('falls back from an unknown zone to the next, then UTC', () => {
-    expect(pickTimeZone(['Mars/Olympus', 'Europe/Berlin'])).to.equal('Europe/Berlin');
-    expect(pickTimeZone([undefined, 'Nowhere/Land'])).to.equal('UTC');
+    expect(formats.pickTimeZone(['Mars/Olympus', 'Europe/Berlin'])).to.equal('Europe/Berlin');
+    expect(formats.pickTimeZone([undefined, 'Nowhere/Land'])).to.equal('UTC');
   });
 
   it('writes durations digitally or spelled out', () => {
-    expect(formatDuration(65)).to.equal('1:05');
-    expect(formatDuration(3725)).to.equal('1:02:05');
-    expect(formatDuration(65, 'long', 'de')).to.equal('1 Minute, 5 Sekunden');
-    expect(sp(formatDuration(83, 'long', 'fr'))).to.equal('1 minute et 23 secondes');
-    expect(formatDuration(0, 'long', 'en')).to.equal('0 seconds');
-    expect(formatDuration(-1)).to.equal('');
+    expect(formats.formatDuration(65)).to.equal('1:05');
+    expect(formats.formatDuration(3725)).to.equal('1:02:05');
+    expect(formats.formatDuration(65, 'long', 'de')).to.equal('1 Minute, 5 Sekunden');
+    expect(sp(formats.formatDuration(83, 'long', 'fr'))).to.equal('1 minute et 23 secondes');
+    expect(formats.formatDuration(0, 'long', 'en')).to.equal('0 seconds');
+    expect(formats.formatDuration(-1)).to.equal('');
   });
 
   it('writes phone numbers nationally for the tenant country, internationally otherwise', () => {
@@ -40,17 +41,17 @@ describe('templates: formatting helpers on Intl', () => {
   });
 
   it('writes file sizes in the language conventions', () => {
-    expect(formatSize(493_000, 'de')).to.equal('481,4 kB');
-    expect(sp(formatSize(493_000, 'fr'))).to.equal('481,4 ko');
-    expect(formatSize(512, 'en')).to.equal('512 byte');
+    expect(formats.formatSize(493_000, 'de')).to.equal('481,4 kB');
+    expect(sp(formats.formatSize(493_000, 'fr'))).to.equal('481,4 ko');
+    expect(formats.formatSize(512, 'en')).to.equal('512 byte');
   });
 
   it('pluralises by the language rules', () => {
-    expect(plural(1, { one: '# page', other: '# pages' }, 'en')).to.equal('1 page');
-    expect(plural(0, { one: '# page', other: '# pages' }, 'en')).to.equal('0 pages');
-    expect(plural(0, { one: '# page', other: '# pages' }, 'fr')).to.equal('0 page');
-    expect(plural(1200, { one: '# Seite', other: '# Seiten' }, 'de')).to.equal('1.200 Seiten');
-    expect(plural(0, { zero: 'no pages', one: '# page', other: '# pages' }, 'en')).to.equal('no pages');
+    expect(formats.plural(1, { one: '# page', other: '# pages' }, 'en')).to.equal('1 page');
+    expect(formats.plural(0, { one: '# page', other: '# pages' }, 'en')).to.equal('0 pages');
+    expect(formats.plural(0, { one: '# page', other: '# pages' }, 'fr')).to.equal('0 page');
+    expect(formats.plural(1200, { one: '# Seite', other: '# Seiten' }, 'de')).to.equal('1.200 Seiten');
+    expect(formats.plural(0, { zero: 'no pages', one: '# page', other: '# pages' }, 'en')).to.equal('no pages');
   });
 
   it('picks the language: recipient, tenant, then English; regional tags fall back', () => {
