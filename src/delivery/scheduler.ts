@@ -239,13 +239,12 @@ export class Scheduler {
     this.#log.warn('tenant server failing; holding its queue', { tenant: lane.tenant, failures: lane.failures, holdMs: hold, reason: trouble.reason });
   }
 
+  /** Drops lanes with nothing queued, nothing in flight and a closed breaker; a lane that is failing keeps its state. */
   #forgetIdleLanes(now: number): void {
-    if (!this.#ring.some((l) => l.nextDue === undefined && l.active.size === 0 && l.failures === 0 && l.holdUntil <= now)) return;
-    this.#ring = this.#ring.filter((l) => {
-      const idle = l.nextDue === undefined && l.active.size === 0 && l.failures === 0 && l.holdUntil <= now;
-      if (idle) this.#lanes.delete(l.tenant);
-      return !idle;
-    });
+    const idle = (l: Lane) => l.nextDue === undefined && l.active.size === 0 && l.failures === 0 && l.holdUntil <= now;
+    if (!this.#ring.some(idle)) return;
+    for (const l of this.#ring) if (idle(l)) this.#lanes.delete(l.tenant);
+    this.#ring = this.#ring.filter((l) => !idle(l));
     this.#rr = 0;
   }
 
