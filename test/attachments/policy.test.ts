@@ -14,8 +14,7 @@ describe('attachment policy: size limit, link instead of file, content type from
 
   before(async () => {
     const ca = testCa();
-    smtp = await TestSmtp.start({ ca });
-    h.defer(() => smtp.close());
+    smtp = await h.smtp();
     root = h.tmpdir('att-policy-');
     const cfg = tenantConfig(ca.cert, { 'small.example.com': { port: smtp.port }, 'plain.example.com': { port: smtp.port } }, { attachmentRoots: [root] });
     cfg.tenants['small.example.com'].attachments = { maxBytes: 1000, recordingUrl: 'https://pbx.example.net/vm/{tenant}/{eventId}?ext={extension}', faxUrl: 'https://pbx.example.net/fax/{eventId}' };

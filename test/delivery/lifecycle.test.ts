@@ -51,8 +51,7 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
   });
 
   it('a beforeSend hook that never returns: the message deadline cuts it (deferred, retried) and deactivate() still resolves', async () => {
-    const healthy = await TestSmtp.start({ ca: testCa() });
-    h.defer(() => healthy.close());
+    const healthy = await h.smtp();
     await h.start(tenantConfig(testCa().cert, { [T]: { port: healthy.port } }, {
       delivery: { retry: { initialDelayMs: 100, maxDelayMs: 200, maxAgeMs: 600_000 }, messageTimeoutMs: 1000, shutdownTimeoutMs: 100 },
     }));
@@ -97,8 +96,7 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
 
   it('onConfigChange: a tenant removed from the configuration keeps its queued mail (deferred TENANT_NOT_CONFIGURED) until it is back', async () => {
     const dead = await refusedPort();
-    const healthy = await TestSmtp.start({ ca: testCa() });
-    h.defer(() => healthy.close());
+    const healthy = await h.smtp();
     const c = tenantConfig(testCa().cert, { [T]: { port: dead } }, {
       delivery: { retry: { initialDelayMs: 100, maxDelayMs: 200, maxAgeMs: 600_000 }, messageTimeoutMs: 3000, shutdownTimeoutMs: 200 },
     });
@@ -118,8 +116,7 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
   });
 
   it('onConfigChange: a tenant pointing at a dead port is fixed without a restart; an invalid change is refused and the old settings stay', async () => {
-    const healthy = await TestSmtp.start({ ca: testCa() });
-    h.defer(() => healthy.close());
+    const healthy = await h.smtp();
     const dead = await refusedPort();
     const c = tenantConfig(testCa().cert, { [T]: { port: dead } }, {
       delivery: { retry: { initialDelayMs: 100, maxDelayMs: 200, maxAgeMs: 600_000 }, messageTimeoutMs: 3000, shutdownTimeoutMs: 200 },

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { activate, type EmailNotifyPlugin } from '../../src';
 import { FakeHost } from './fake-host';
-import type { ReceivedMail, TestSmtp } from './smtp';
+import { TestSmtp, testCa, type ReceivedMail, type TestSmtpOptions } from './smtp';
 
 /**
  * One test's plugin, its FakeHost and whatever else the test must close. `dispose()` (in afterEach or
@@ -64,6 +64,13 @@ export class Harness {
     await this.host.send(event);
     await this.host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === event.id));
     return server.mails.find((m) => m.parsed.headers.get('x-pbx-event-id') === event.id)!;
+  }
+
+  /** A real SMTP server with a certificate from the test CA, closed at dispose(). */
+  async smtp(options: Partial<TestSmtpOptions> = {}): Promise<TestSmtp> {
+    const server = await TestSmtp.start({ ca: testCa(), ...options });
+    this.defer(() => server.close());
+    return server;
   }
 
   /** Runs `closers` (in the order given) at dispose(), after the plugin is deactivated. */

@@ -19,8 +19,7 @@ describe('attachments: copied into the spool, attached with their content type a
   const h = new Harness();
 
   beforeEach(async () => {
-    server = await TestSmtp.start({ ca: testCa() });
-    h.defer(() => server.close());
+    server = await h.smtp();
     root = h.tmpdir('pbx-att-');
     await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [root] }));
   });

@@ -29,8 +29,7 @@ describe('header injection through caller names, numbers and station ids', () =>
   let controlHeaders: Record<string, string[]>;
 
   before(async () => {
-    server = await TestSmtp.start({ ca: testCa() });
-    h.defer(() => server.close());
+    server = await h.smtp();
     await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }));
     // One clean mail of each type: the header set every hostile mail must match.
     controlHeaders = {};

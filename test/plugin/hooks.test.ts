@@ -10,8 +10,7 @@ describe('hooks: the closed set (onAccepted, beforeSend, onOutcome)', () => {
   const h = new Harness();
 
   beforeEach(async () => {
-    server = await TestSmtp.start({ ca: testCa() });
-    h.defer(() => server.close());
+    server = await h.smtp();
     await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }));
   });
 

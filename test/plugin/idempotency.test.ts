@@ -13,8 +13,7 @@ describe('idempotency: the same event id never makes a second mail', () => {
   const h = new Harness();
 
   beforeEach(async () => {
-    server = await TestSmtp.start({ ca: testCa() });
-    h.defer(() => server.close());
+    server = await h.smtp();
     root = h.tmpdir('pbx-idem-');
     await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [root] }));
   });

@@ -30,8 +30,7 @@ describe('attachment paths: nothing outside attachmentRoots is ever mailed', () 
 
   beforeEach(async () => {
     const ca = testCa();
-    smtp = await TestSmtp.start({ ca });
-    h.defer(() => smtp.close());
+    smtp = await h.smtp();
     work = h.tmpdir('att-paths-');
     root = path.join(work, 'root');
     outside = path.join(work, 'outside');

@@ -26,8 +26,7 @@ describe('DKIM: per-tenant signing, verified by mailauth against the public key'
 
   before(async () => {
     const ca = testCa();
-    smtp = await TestSmtp.start({ ca });
-    h.defer(() => smtp.close());
+    smtp = await h.smtp();
     root = h.tmpdir('dkim-att-');
     const cfg = tenantConfig(ca.cert, { [DOMAIN]: { port: smtp.port }, 'b.example.com': { port: smtp.port } }, { attachmentRoots: [root] });
     cfg.tenants[DOMAIN].dkim = { domainName: DOMAIN, keySelector: SELECTOR, privateKey: PRIVATE };

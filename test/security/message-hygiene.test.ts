@@ -22,8 +22,7 @@ describe('message hygiene, on the raw message as received', () => {
 
   before(async () => {
     const ca = testCa();
-    smtp = await TestSmtp.start({ ca, rcptErrors });
-    h.defer(() => smtp.close());
+    smtp = await h.smtp({ rcptErrors });
     await h.start(tenantConfig(ca.cert, { 'acme.example.com': { port: smtp.port } }));
   });
 

@@ -35,8 +35,7 @@ describe('Handlebars gadgets in tenant templates render nothing and crash nothin
   before(async () => {
     fs.rmSync(PWNED, { force: true });
     const ca = testCa();
-    smtp = await TestSmtp.start({ ca });
-    h.defer(() => smtp.close());
+    smtp = await h.smtp();
     const servers: Record<string, { port: number }> = {};
     GADGETS.forEach((_, i) => (servers[`g${i}.example.com`] = { port: smtp.port }));
     const cfg = tenantConfig(ca.cert, servers, { delivery: { concurrency: { perTenant: 2, global: 8 }, retry: { initialDelayMs: 200, maxDelayMs: 1000 }, messageTimeoutMs: 8000 } });
