@@ -12,7 +12,9 @@ export const ERROR_CATALOG = {
   ATTACHMENT_FORBIDDEN: 'The attachment resolves outside attachmentRoots, or is not a regular file.',
   ATTACHMENT_NOT_FOUND: 'The attachment file, inside attachmentRoots, does not exist or cannot be read.',
   PLUGIN_STOPPED: 'The plugin instance is deactivated and takes no more events.',
-  SPOOL_FAILURE: 'The durable spool could not store the event; nothing was queued.',
+  SPOOL_FAILURE: 'The durable spool could not store the event (disk full, I/O error, too many open files); nothing was queued and the host may retry.',
+  SPOOL_LOCKED: 'Another live plugin instance (this process or another) holds the data directory; only one instance may use a dataDir.',
+  SPOOL_CORRUPT: 'The spool database failed its integrity check; restore dataDir from a backup or move spool.db aside (see the README).',
   HOOK_INVALID: 'An unknown hook name, or a hook that is not a function.',
   TEMPLATE_INVALID: 'A template failed to compile or render, or uses a forbidden construct.',
   SMTP_CONNECT: 'Temporary: the tenant server refused or dropped the connection.',
@@ -21,6 +23,10 @@ export const ERROR_CATALOG = {
   SMTP_AUTH: 'The tenant server refused its credentials: a configuration problem, retried only after a long hold.',
   SMTP_TEMPORARY: 'Temporary: the server answered 4xx (or 503).',
   SMTP_PERMANENT: 'Permanent: the server answered 5xx for the message or a recipient.',
+  DKIM_FAILED: 'Temporary, this message only: the tenant signs with DKIM and the signature could not be made; the mail is never sent unsigned.',
+  HOOK_TIMEOUT: 'Temporary, this message only: a beforeSend hook did not settle within the per-message deadline.',
+  HOOK_FAILED: 'Temporary, this message only: a beforeSend hook threw or rejected.',
+  COMPOSE_FAILED: 'Temporary, this message only: the mail could not be built (a programming or data error before any byte reached the server).',
   MESSAGE_EXPIRED: 'Permanent: the message stayed undeliverable past delivery.retry.maxAgeMs.',
 } as const;
 
