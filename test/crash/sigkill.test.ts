@@ -18,6 +18,9 @@ class Recorder {
   /** Messages whose DATA arrived and whose reply is being withheld. */
   held = 0;
   hold = false;
+  /** Sessions whose RCPT TO is being answered with silence: open, mid-transaction, before DATA. */
+  heldRcpt = 0;
+  holdRcpt = false;
   #waiters: (() => void)[] = [];
   server!: TestSmtp;
 
@@ -33,6 +36,12 @@ class Recorder {
         },
         onClose: () => {
           this.open--;
+          this.#wake();
+        },
+        onRcptTo: (_addr, _s, cb) => {
+          if (!this.holdRcpt) return cb();
+          this.heldRcpt++;
+          this.#wake();
         },
         onData: (stream: SMTPServerDataStream, _s, cb) => {
           const chunks: Buffer[] = [];
@@ -153,6 +162,7 @@ describe('crash safety: SIGKILL at any point loses nothing acknowledged', functi
     const openAtKill = recorder.open;
     await first.kill();
     recorder.hold = false;
+    recorder.holdRcpt = false;
     const acked = [...first.acked];
     expect(acked.length, 'events acknowledged before the kill').to.be.greaterThan(0);
 
@@ -191,10 +201,26 @@ describe('crash safety: SIGKILL at any point loses nothing acknowledged', functi
 
   it('while sending: nothing acknowledged is lost, duplicates at most the sessions in flight', async () => {
     const first = child({ count: 60 });
-    const out = await crashAndRecover(first, () => recorder.until(() => recorder.received.length >= 20 && first.acked.length === 60, '20 messages received'), {});
+    let receivedAtKill = 0;
+    let heldAtKill = 0;
+    const out = await crashAndRecover(
+      first,
+      async () => {
+        await recorder.until(() => recorder.received.length >= 20 && first.acked.length === 60, '20 messages received');
+        // From here the server leaves RCPT TO unanswered: the sessions it holds are open, mid-transaction, at the kill.
+        recorder.holdRcpt = true;
+        await recorder.until(() => recorder.heldRcpt >= 3, 'three sessions waiting for their RCPT TO reply');
+        receivedAtKill = recorder.received.length;
+        heldAtKill = recorder.heldRcpt;
+      },
+      {},
+    );
+    expect(heldAtKill, 'sessions mid-transaction when the kill landed').to.be.greaterThan(2);
+    expect(out.openAtKill, 'sessions open at the kill').to.be.at.least(heldAtKill);
+    expect(receivedAtKill, 'messages the server had when the kill landed').to.be.lessThan(60);
     expect(out.acked).to.equal(60);
     expect(new Set(recorder.received).size).to.equal(60);
-    figures.push(`kill while sending: ${recorder.received.length - out.duplicates}/60 at the server in the end, ${out.openAtKill} sessions open at the kill, ${out.duplicates} duplicates`);
+    figures.push(`kill while sending: ${receivedAtKill}/60 at the server at the kill, ${heldAtKill} sessions mid-transaction, ${out.openAtKill} open, ${out.duplicates} duplicates`);
   });
 
   it('between DATA and the reply: the withheld messages are resent (duplicates, same Message-ID), nothing is lost', async () => {
