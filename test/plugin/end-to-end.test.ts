@@ -63,6 +63,19 @@ describe('end to end: a host written from CONTRACT.md', () => {
     expect(new Set(a.mails.map((m) => m.connection)).size).to.equal(12);
   });
 
+  it('implicit TLS too: a fresh handshake per message, never a resumed session', async () => {
+    const s = await h.smtp({ mode: 'tls' });
+    const c = tenantConfig(testCa().cert, { 'c.example.com': { port: s.port, security: 'tls' } });
+    await h.replaceHost(c);
+    for (let i = 0; i < 2; i++) await h.deliver(s, missed('c.example.com'));
+    await Promise.all(Array.from({ length: 4 }, () => h.host.send(missed('c.example.com'))));
+    await s.waitFor(6);
+    expect(s.connections).to.equal(6);
+    expect(s.handshakes).to.equal(6);
+    expect(s.mails.map((m) => [m.secure, m.sessionReused])).to.deep.equal(Array(6).fill([true, false]));
+    expect(s.reusedSessions).to.equal(0);
+  });
+
   it('control: the test server does see a resumed TLS session, so "never resumed" above can fail', async () => {
     const s = await h.smtp({ mode: 'tls' });
     const ticket = await tlsHello(s.port);
