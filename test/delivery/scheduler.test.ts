@@ -21,7 +21,8 @@ describe('scheduler: circuit breaker and round robin', function () {
     const config = tenantConfig(testCa().cert, { [DEAD]: { port } }, {
       delivery: { retry: { initialDelayMs: 600, maxDelayMs: 1200, maxAgeMs: 600_000 }, concurrency: { perTenant: 4, global: 32 }, messageTimeoutMs: 3000, shutdownTimeoutMs: 200 },
     });
-    Object.assign(config.tenants[DEAD].smtp, { connectionTimeoutMs: 400, greetingTimeoutMs: 400 });
+    // socketTimeoutMs: held transactions at the recovered server must outlast a loaded machine's pauses.
+    Object.assign(config.tenants[DEAD].smtp, { connectionTimeoutMs: 400, greetingTimeoutMs: 400, socketTimeoutMs: 20_000 });
     await h.start(config);
     const events = Array.from({ length: 20 }, () => voicemail(DEAD));
     await Promise.all(events.map((e) => h.host.send(e)));
@@ -30,6 +31,7 @@ describe('scheduler: circuit breaker and round robin', function () {
     const lane = () => h.plugin.status().tenants.find((t) => t.tenant === DEAD);
     // Between two probes (the hold after the third failure): no session in flight, none open at the server.
     await waitFor(() => deferred() >= 3 && lane()?.active === 0 && blackhole.open === 0, {
+      timeoutMs: 20_000,
       what: 'three probes over and the tenant held',
       detail: () => ({ deferred: deferred(), lane: lane(), open: blackhole.open, connections: blackhole.connections }),
     });
@@ -69,9 +71,12 @@ describe('scheduler: circuit breaker and round robin', function () {
     const [s1, s2, s3] = servers as [FaultServer, FaultServer, FaultServer];
     const perTenant = 3;
     const global = 5;
-    await h.start(tenantConfig(testCa().cert, Object.fromEntries(tenants.map((t, i) => [t, { port: servers[i]!.port }])), {
-      delivery: { retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAgeMs: 600_000 }, concurrency: { perTenant, global }, messageTimeoutMs: 20_000, shutdownTimeoutMs: 200 },
-    }));
+    const config = tenantConfig(testCa().cert, Object.fromEntries(tenants.map((t, i) => [t, { port: servers[i]!.port }])), {
+      delivery: { retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAgeMs: 600_000 }, concurrency: { perTenant, global }, messageTimeoutMs: 30_000, shutdownTimeoutMs: 200 },
+    });
+    // Held transactions wait for the test, not for a timeout.
+    for (const t of tenants) config.tenants[t].smtp.socketTimeoutMs = 30_000;
+    await h.start(config);
     const status = () => h.plugin.status();
     const lane = (t: string) => status().tenants.find((l) => l.tenant === t)?.active;
     const seen = () => ({ held: servers.map((s) => s.held), tally, active: status().active, lanes: status().tenants });
