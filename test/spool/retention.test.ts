@@ -91,7 +91,7 @@ describe('spool: retention and purge of delivered and failed mail', function () 
     expect(h.plugin.lookup(queued.id)).to.deep.include({ state: 'queued' });
     await waitFor(() => !files().includes(failedDir), { what: 'the purged dead letter’s file removed', detail: files });
     expect(files()).to.deep.equal([queuedDir]);
-    expect(fs.readFileSync(h.plugin.lookup(queued.id)!.attachments[0]!.path)).to.deep.equal(WAV);
+    expect(fs.readFileSync(path.join(filesDir(), queuedDir, 'recording'))).to.deep.equal(WAV);
     expect(h.plugin.status().counts).to.deep.equal({ queued: 1, delivered: 2, failed: 0 });
     expect(h.host.logs.filter((l) => l.msg === 'spool purge failed')).to.deep.equal([]);
   });
