@@ -11,7 +11,7 @@ import { TestSmtp, testCa } from '../helpers/smtp';
 const T = 'crash.example.com';
 const CHILD = path.join(__dirname, '../helpers/crash-child.ts');
 
-/** The parent's SMTP server: records every Message-ID whose DATA arrived, counts open sessions, can hold its reply to DATA. */
+/** The parent's SMTP server: records every Message-ID whose DATA arrived, counts open sessions, can hold its replies to RCPT TO or to DATA. */
 class Recorder {
   readonly received: string[] = [];
   open = 0;
@@ -22,7 +22,8 @@ class Recorder {
   hold = false;
   /** Sessions whose RCPT TO is being answered with silence: open, mid-transaction, before DATA. */
   heldRcpt = 0;
-  holdRcpt = false;
+  /** Once this many messages arrived, RCPT TO is answered with silence (undefined: never). */
+  holdRcptAfter: number | undefined;
   #waiters: (() => void)[] = [];
   server!: TestSmtp;
 
@@ -41,7 +42,7 @@ class Recorder {
           this.#wake();
         },
         onRcptTo: (_addr, _s, cb) => {
-          if (!this.holdRcpt) return cb();
+          if (this.holdRcptAfter === undefined || this.received.length < this.holdRcptAfter) return cb();
           this.heldRcpt++;
           this.#wake();
         },
@@ -168,7 +169,7 @@ describe('crash safety: SIGKILL at any point loses nothing acknowledged', functi
     const openAtKill = recorder.open;
     await first.kill();
     recorder.hold = false;
-    recorder.holdRcpt = false;
+    recorder.holdRcptAfter = undefined;
     const acked = [...first.acked];
     expect(acked.length, 'events acknowledged before the kill').to.be.greaterThan(0);
 
@@ -212,10 +213,9 @@ describe('crash safety: SIGKILL at any point loses nothing acknowledged', functi
     const out = await crashAndRecover(
       first,
       async () => {
-        await recorder.until(() => recorder.received.length >= 20 && first.acked.length === 60, '20 messages received');
-        // From here the server leaves RCPT TO unanswered: the sessions it holds are open, mid-transaction, at the kill.
-        recorder.holdRcpt = true;
-        await recorder.until(() => recorder.heldRcpt >= 3, 'three sessions waiting for their RCPT TO reply');
+        // After 20 messages the server leaves RCPT TO unanswered: the sessions it holds are open, mid-transaction, at the kill.
+        recorder.holdRcptAfter = 20;
+        await recorder.until(() => first.acked.length === 60 && recorder.heldRcpt >= 3, 'all 60 acknowledged and three sessions waiting for their RCPT TO reply');
         receivedAtKill = recorder.received.length;
         heldAtKill = recorder.heldRcpt;
       },
