@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { OAuthTokenCache, type OAuth2Credentials } from '../../src/auth';
 import { OAuthServer } from '../helpers/oauth-server';
+import { waitFor } from '../helpers/wait';
 
 const CREDS = { clientId: 'cid', clientSecret: 'cs-1234-secret', refreshToken: 'rt-5678-refresh' };
 
@@ -34,12 +35,21 @@ describe('OAuthTokenCache', () => {
     const first = await src.get();
     expect(first.expiresAt - first.fetchedAt).to.equal(1000);
     expect((await src.get()).value).to.equal(first.value);
-    let next = first;
-    while (next.value === first.value) {
-      await new Promise((r) => setTimeout(r, 100));
-      next = await src.get();
-    }
-    expect(Date.now()).to.be.at.least(first.fetchedAt + 500);
+    // Every get() until the replacement returns the first token without a request; the replacement is
+    // fetched once, no earlier than half the lifetime, and served from then on.
+    let gets = 0;
+    const next = await waitFor(
+      async () => {
+        const t = await src.get();
+        gets++;
+        return t.value === first.value ? undefined : t;
+      },
+      { what: 'the token replaced before it expires', timeoutMs: 5_000, intervalMs: 50, detail: () => ({ requests: oauth.requests.length, gets }) },
+    );
+    expect(next.fetchedAt, 'replaced no earlier than half its lifetime').to.be.at.least(first.fetchedAt + 500);
+    expect(next.expiresAt - next.fetchedAt).to.equal(1000);
+    expect(oauth.requests).to.have.length(2);
+    expect((await src.get()).value).to.equal(next.value);
     expect(oauth.requests).to.have.length(2);
   });
 

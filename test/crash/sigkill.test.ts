@@ -11,13 +11,19 @@ import { TestSmtp, testCa } from '../helpers/smtp';
 const T = 'crash.example.com';
 const CHILD = path.join(__dirname, '../helpers/crash-child.ts');
 
-/** The parent's SMTP server: records every Message-ID whose DATA arrived, counts open sessions, can hold its reply to DATA. */
+/** The parent's SMTP server: records every Message-ID whose DATA arrived, counts open sessions, can hold its replies to RCPT TO or to DATA. */
 class Recorder {
   readonly received: string[] = [];
   open = 0;
   /** Messages whose DATA arrived and whose reply is being withheld. */
   held = 0;
+  /** Message-IDs of the messages whose reply was withheld. */
+  readonly heldIds: string[] = [];
   hold = false;
+  /** Sessions whose RCPT TO is being answered with silence: open, mid-transaction, before DATA. */
+  heldRcpt = 0;
+  /** Once this many messages arrived, RCPT TO is answered with silence (undefined: never). */
+  holdRcptAfter: number | undefined;
   #waiters: (() => void)[] = [];
   server!: TestSmtp;
 
@@ -33,14 +39,24 @@ class Recorder {
         },
         onClose: () => {
           this.open--;
+          this.#wake();
+        },
+        onRcptTo: (_addr, _s, cb) => {
+          if (this.holdRcptAfter === undefined || this.received.length < this.holdRcptAfter) return cb();
+          this.heldRcpt++;
+          this.#wake();
         },
         onData: (stream: SMTPServerDataStream, _s, cb) => {
           const chunks: Buffer[] = [];
           stream.on('data', (c: Buffer) => chunks.push(c));
           stream.on('end', () => {
             const raw = Buffer.concat(chunks).toString('latin1');
-            this.received.push(/^Message-ID:\s*(<[^>]+>)/im.exec(raw)?.[1] ?? '?');
-            if (this.hold) this.held++;
+            const id = /^Message-ID:\s*(<[^>]+>)/im.exec(raw)?.[1] ?? '?';
+            this.received.push(id);
+            if (this.hold) {
+              this.held++;
+              this.heldIds.push(id);
+            }
             else cb();
             this.#wake();
           });
@@ -153,6 +169,7 @@ describe('crash safety: SIGKILL at any point loses nothing acknowledged', functi
     const openAtKill = recorder.open;
     await first.kill();
     recorder.hold = false;
+    recorder.holdRcptAfter = undefined;
     const acked = [...first.acked];
     expect(acked.length, 'events acknowledged before the kill').to.be.greaterThan(0);
 
@@ -191,10 +208,25 @@ describe('crash safety: SIGKILL at any point loses nothing acknowledged', functi
 
   it('while sending: nothing acknowledged is lost, duplicates at most the sessions in flight', async () => {
     const first = child({ count: 60 });
-    const out = await crashAndRecover(first, () => recorder.until(() => recorder.received.length >= 20 && first.acked.length === 60, '20 messages received'), {});
+    let receivedAtKill = 0;
+    let heldAtKill = 0;
+    const out = await crashAndRecover(
+      first,
+      async () => {
+        // After 20 messages the server leaves RCPT TO unanswered: the sessions it holds are open, mid-transaction, at the kill.
+        recorder.holdRcptAfter = 20;
+        await recorder.until(() => first.acked.length === 60 && recorder.heldRcpt >= 3, 'all 60 acknowledged and three sessions waiting for their RCPT TO reply');
+        receivedAtKill = recorder.received.length;
+        heldAtKill = recorder.heldRcpt;
+      },
+      {},
+    );
+    expect(heldAtKill, 'sessions mid-transaction when the kill landed').to.be.greaterThan(2);
+    expect(out.openAtKill, 'sessions open at the kill').to.be.at.least(heldAtKill);
+    expect(receivedAtKill, 'messages the server had when the kill landed').to.be.lessThan(60);
     expect(out.acked).to.equal(60);
     expect(new Set(recorder.received).size).to.equal(60);
-    figures.push(`kill while sending: ${recorder.received.length - out.duplicates}/60 at the server in the end, ${out.openAtKill} sessions open at the kill, ${out.duplicates} duplicates`);
+    figures.push(`kill while sending: ${receivedAtKill}/60 at the server at the kill, ${heldAtKill} sessions mid-transaction, ${out.openAtKill} open, ${out.duplicates} duplicates`);
   });
 
   it('between DATA and the reply: the withheld messages are resent (duplicates, same Message-ID), nothing is lost', async () => {
@@ -203,8 +235,10 @@ describe('crash safety: SIGKILL at any point loses nothing acknowledged', functi
     recorder.hold = true;
     const out = await crashAndRecover(first, () => recorder.until(() => recorder.held >= 3, 'three DATA transactions awaiting their reply'), {});
     expect(new Set(recorder.received).size).to.equal(40);
-    // The withheld ones were never confirmed to the plugin: it must have sent them again.
-    expect(out.duplicates).to.be.at.least(3);
+    // The withheld ones were never confirmed to the plugin: it must have sent each of them again, once.
+    expect(recorder.heldIds).to.have.length(recorder.held);
+    for (const id of recorder.heldIds) expect(recorder.received.filter((r) => r === id), `withheld ${id}`).to.have.length(2);
+    expect(out.duplicates).to.be.at.least(recorder.held);
     figures.push(`kill between DATA and reply: ${recorder.held} replies withheld, ${out.openAtKill} sessions open, ${out.duplicates} duplicates`);
   });
 });

@@ -3,6 +3,7 @@ import { tenantConfig, voicemail } from '../helpers/events';
 import { FaultServer, refusedPort } from '../helpers/fault-servers';
 import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
+import { waitFor } from '../helpers/wait';
 
 const T = 'acme.example.com';
 
@@ -31,13 +32,13 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
     await h.start(c);
     const events = [voicemail(T), voicemail(T), voicemail(T)];
     for (const e of events) await h.host.send(e);
-    while (blackhole.open < 1) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => blackhole.open >= 1, { what: 'a session open on the blackhole', detail: () => ({ open: blackhole.open, connections: blackhole.connections }) });
 
     const first = h.plugin;
     await within(h.deactivate(), 10_000, 'deactivate()');
     await within(first.deactivate(), 1_000, 'a second deactivate()');
     // The abandoned session's socket was closed by us, and nothing was reported for it.
-    while (blackhole.open > 0) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => blackhole.open === 0, { what: 'the abandoned sessions closed', detail: () => blackhole.open });
     expect(h.host.emitted.filter((e) => e.type.startsWith('email.'))).to.have.length(0);
 
     // A fresh instance on the same dataDir, with the tenant's server fixed, delivers all of it.
@@ -67,7 +68,7 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
     h.plugin.addHook('beforeSend', () => new Promise<void>(() => undefined));
     const stuck = voicemail(T);
     await h.host.send(stuck);
-    while (calls < 2) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => calls === 2, { what: 'the never-returning hook called for the second event', detail: () => calls });
     await within(h.deactivate(), 10_000, 'deactivate() with a hook that never returns');
     expect(h.host.of('email.deferred', stuck.id)).to.have.length(0);
   });
@@ -83,7 +84,7 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
     await h.start(c);
     const events = [voicemail(T), voicemail(T)];
     for (const e of events) await h.host.send(e);
-    while (tarpit.open < 1) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => tarpit.open >= 1, { what: 'a session stuck on the tarpit', detail: () => tarpit.open });
     const fixed = structuredClone(c);
     fixed.tenants[T].smtp.port = healthy.port;
     h.host.changeConfig(fixed);
@@ -91,7 +92,7 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
     // The abandoned attempt is neither reported nor counted.
     expect(h.host.of('email.deferred')).to.have.length(0);
     for (const d of h.host.of('email.delivered')) expect(d.payload.attempts).to.equal(1);
-    while (tarpit.open > 0) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => tarpit.open === 0, { what: 'the abandoned tarpit sessions closed', detail: () => tarpit.open });
   });
 
   it('onConfigChange: a tenant removed from the configuration keeps its queued mail (deferred TENANT_NOT_CONFIGURED) until it is back', async () => {

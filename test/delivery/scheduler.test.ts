@@ -3,6 +3,7 @@ import { missed, tenantConfig, voicemail } from '../helpers/events';
 import { FaultServer, type Tally } from '../helpers/fault-servers';
 import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
+import { waitFor } from '../helpers/wait';
 
 const DEAD = 'dead.example.com';
 const FLOOD = 'flood.example.com';
@@ -20,16 +21,23 @@ describe('scheduler: circuit breaker and round robin', function () {
     const config = tenantConfig(testCa().cert, { [DEAD]: { port } }, {
       delivery: { retry: { initialDelayMs: 600, maxDelayMs: 1200, maxAgeMs: 600_000 }, concurrency: { perTenant: 4, global: 32 }, messageTimeoutMs: 3000, shutdownTimeoutMs: 200 },
     });
-    Object.assign(config.tenants[DEAD].smtp, { connectionTimeoutMs: 400, greetingTimeoutMs: 400 });
+    // socketTimeoutMs: held transactions at the recovered server must outlast a loaded machine's pauses.
+    Object.assign(config.tenants[DEAD].smtp, { connectionTimeoutMs: 400, greetingTimeoutMs: 400, socketTimeoutMs: 20_000 });
     await h.start(config);
     const events = Array.from({ length: 20 }, () => voicemail(DEAD));
     await Promise.all(events.map((e) => h.host.send(e)));
 
     const deferred = () => h.host.of('email.deferred').length;
-    await h.host.until(() => deferred() >= 3);
-    // Every connection so far was a probe that ended in a deferral (plus at most the one in flight now).
+    const lane = () => h.plugin.status().tenants.find((t) => t.tenant === DEAD);
+    // Between two probes (the hold after the third failure): no session in flight, none open at the server.
+    await waitFor(() => deferred() >= 3 && lane()?.active === 0 && blackhole.open === 0, {
+      timeoutMs: 20_000,
+      what: 'three probes over and the tenant held',
+      detail: () => ({ deferred: deferred(), lane: lane(), open: blackhole.open, connections: blackhole.connections }),
+    });
+    // Every connection was a probe that ended in exactly one deferral, one at a time.
     expect(blackhole.maxOpen, 'concurrent connections to the dead server').to.equal(1);
-    expect(blackhole.connections).to.be.within(deferred(), deferred() + 1);
+    expect(blackhole.connections, 'one connection per deferral').to.equal(deferred());
     expect(blackhole.connections).to.be.lessThan(events.length);
     for (const d of h.host.of('email.deferred')) expect(d.payload.reason).to.match(/^SMTP_TIMEOUT\b/);
     expect(h.plugin.status().tenants.find((t) => t.tenant === DEAD)!.failures).to.be.greaterThan(0);
@@ -37,12 +45,18 @@ describe('scheduler: circuit breaker and round robin', function () {
 
     // The server comes back on the same port: the next probe succeeds and the window reopens.
     await blackhole.close();
-    const back = await FaultServer.start({ cert: testCa().issue() }, port);
+    // It answers the probe, then withholds its replies: the reopened window is counted while its sessions stand still.
+    const back = await FaultServer.start({ cert: testCa().issue(), holdDataAfter: 1 }, port);
     h.defer(() => back.close());
+    await waitFor(() => back.held === 4, { what: 'four transactions held at the recovered server', detail: () => ({ held: back.held, busy: back.busy, lane: lane() }) });
+    expect(h.host.of('email.delivered')).to.have.length(1);
+    expect(lane()!.active, 'sessions the scheduler started: the per-tenant cap, no more').to.equal(4);
+    expect(back.busy.now).to.equal(4);
+    back.releaseData();
     await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
     expect(new Set(back.mails.map((m) => m.messageId)).size).to.equal(events.length);
     expect(back.mails).to.have.length(events.length);
-    expect(back.busy.max, 'within the per-tenant cap once healthy').to.be.within(1, 4);
+    expect(back.busy.max, 'the per-tenant cap once healthy').to.equal(4);
     expect(h.host.of('email.failed')).to.have.length(0);
     // Figures for the report.
     console.log(`      blackhole: ${probes} connections for ${events.length} queued messages, max ${blackhole.maxOpen} at once; after recovery max ${back.busy.max} transactions at once`);
@@ -51,21 +65,47 @@ describe('scheduler: circuit breaker and round robin', function () {
   it('caps: never more than perTenant sessions for a tenant, nor more than global in all', async () => {
     const tally: Tally = { now: 0, max: 0 };
     const tenants = ['t1.example.com', 't2.example.com', 't3.example.com'];
-    const servers = await Promise.all(tenants.map(() => FaultServer.start({ cert: testCa().issue(), tally, dataReplyDelayMs: 150 })));
+    // Each server answers its tenant's probe, then withholds every reply: sessions pile up until a cap stops them.
+    const servers = await Promise.all(tenants.map(() => FaultServer.start({ cert: testCa().issue(), tally, holdDataAfter: 1 })));
     for (const s of servers) h.defer(() => s.close());
+    const [s1, s2, s3] = servers as [FaultServer, FaultServer, FaultServer];
     const perTenant = 3;
     const global = 5;
-    await h.start(tenantConfig(testCa().cert, Object.fromEntries(tenants.map((t, i) => [t, { port: servers[i]!.port }])), {
-      delivery: { retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAgeMs: 600_000 }, concurrency: { perTenant, global }, messageTimeoutMs: 8000, shutdownTimeoutMs: 200 },
-    }));
-    const events = tenants.flatMap((t) => Array.from({ length: 10 }, () => missed(t)));
-    await Promise.all(events.map((e) => h.host.send(e)));
-    await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
+    const config = tenantConfig(testCa().cert, Object.fromEntries(tenants.map((t, i) => [t, { port: servers[i]!.port }])), {
+      delivery: { retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAgeMs: 600_000 }, concurrency: { perTenant, global }, messageTimeoutMs: 30_000, shutdownTimeoutMs: 200 },
+    });
+    // Held transactions wait for the test, not for a timeout.
+    for (const t of tenants) config.tenants[t].smtp.socketTimeoutMs = 30_000;
+    await h.start(config);
+    const status = () => h.plugin.status();
+    const lane = (t: string) => status().tenants.find((l) => l.tenant === t)?.active;
+    const seen = () => ({ held: servers.map((s) => s.held), tally, active: status().active, lanes: status().tenants });
+    const byTenant = (t: string) => Array.from({ length: 10 }, () => missed(t));
+
+    // One tenant alone: its cap binds (the global one would allow 5).
+    const first = byTenant(tenants[0]!);
+    await Promise.all(first.map((e) => h.host.send(e)));
+    await waitFor(() => s1.held === perTenant, { what: `${perTenant} transactions held for t1`, detail: seen });
+    expect(status().active, 'sessions started for t1 alone').to.equal(perTenant);
+    expect(lane(tenants[0]!)).to.equal(perTenant);
+
+    // Two more tenants: the global cap binds; t1 keeps its three, the others share the two slots left.
+    const rest = [...byTenant(tenants[1]!), ...byTenant(tenants[2]!)];
+    await Promise.all(rest.map((e) => h.host.send(e)));
+    await waitFor(() => s1.held + s2.held + s3.held === global, { what: `${global} transactions held in all`, detail: seen });
+    expect(tally.now).to.equal(global);
+    expect(status().active, 'sessions started in all').to.equal(global);
+    expect(s1.held).to.equal(perTenant);
+    expect(s2.held + s3.held).to.equal(global - perTenant);
+
+    for (const s of servers) s.releaseData();
+    await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === first.length + rest.length);
     for (const s of servers) {
       expect(s.mails).to.have.length(10);
-      expect(s.busy.max, 'per-tenant cap').to.be.within(1, perTenant);
+      expect(s.busy.max, 'per-tenant cap').to.be.at.most(perTenant);
     }
-    expect(tally.max, 'global cap').to.be.within(2, global);
+    expect(s1.busy.max, 't1 reached its cap').to.equal(perTenant);
+    expect(tally.max, 'global cap, reached').to.equal(global);
     console.log(`      caps: at most ${Math.max(...servers.map((s) => s.busy.max))} transactions per tenant (cap ${perTenant}), ${tally.max} in all (cap ${global})`);
   });
 

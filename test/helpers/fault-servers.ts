@@ -27,6 +27,12 @@ export interface FaultOptions {
   tally?: Tally;
   /** Wait this long before accepting a message's DATA (a slow but healthy server). */
   dataReplyDelayMs?: number;
+  /**
+   * Withhold the reply to DATA of every message after the first `holdDataAfter` this server
+   * received, until releaseData(): transactions that stay open for as long as the test needs
+   * (a cap can then be counted exactly, not sampled). Mutable while the server runs.
+   */
+  holdDataAfter?: number;
 }
 
 /**
@@ -63,6 +69,7 @@ export class FaultServer {
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
   readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #heldReplies: (() => void)[] = [];
 
   private constructor(opts: FaultOptions) {
     this.opts = opts;
@@ -94,7 +101,19 @@ export class FaultServer {
     return FaultServer.start({ greet: '421' });
   }
 
+  /** Transactions whose reply to DATA is being withheld (holdDataAfter). */
+  get held(): number {
+    return this.#heldReplies.length;
+  }
+
+  /** Stops withholding: answers every withheld DATA now, and later ones at once. */
+  releaseData(): void {
+    delete this.opts.holdDataAfter;
+    for (const accept of this.#heldReplies.splice(0)) accept();
+  }
+
   close(): Promise<void> {
+    this.#heldReplies.length = 0;
     for (const t of this.#timers) clearTimeout(t);
     for (const s of this.#sockets) s.destroy();
     return new Promise((r) => this.#server.close(() => r()));
@@ -157,7 +176,11 @@ export class FaultServer {
             transaction(false);
             reply('250 2.0.0 queued');
           };
-          if (this.opts.dataReplyDelayMs) {
+          if (this.opts.holdDataAfter !== undefined && this.mails.length > this.opts.holdDataAfter) {
+            this.#heldReplies.push(() => {
+              if (!io.destroyed) accept();
+            });
+          } else if (this.opts.dataReplyDelayMs) {
             const t = setTimeout(() => {
               this.#timers.delete(t);
               if (!io.destroyed) accept();

@@ -11,6 +11,7 @@ export interface ReceivedMail {
   to: string[];
   /** TLS state of the session that carried it. */
   secure: boolean;
+  /** The server's TLSSocket.isSessionReused() for the connection that carried it (false without TLS). */
   sessionReused: boolean;
   connection: number;
 }
@@ -67,9 +68,11 @@ export class TestSmtp {
         (session as SMTPServerSession & { n?: number }).n = ++conn;
         cb();
       },
-      onSecure: (socket: tls.TLSSocket | net.Socket, _session, cb) => {
+      onSecure: (socket: tls.TLSSocket | net.Socket, session, cb) => {
         this.handshakes++;
-        if ((socket as tls.TLSSocket).isSessionReused?.()) this.reusedSessions++;
+        const reused = (socket as tls.TLSSocket).isSessionReused?.() === true;
+        (session as SMTPServerSession & { tlsReused?: boolean }).tlsReused = reused;
+        if (reused) this.reusedSessions++;
         cb();
       },
       onAuth: (auth, _session, cb) => {
@@ -99,7 +102,7 @@ export class TestSmtp {
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
             to: session.envelope.rcptTo.map((r) => r.address),
             secure: session.secure,
-            sessionReused: false,
+            sessionReused: (session as SMTPServerSession & { tlsReused?: boolean }).tlsReused === true,
             connection: (session as SMTPServerSession & { n?: number }).n ?? 0,
           });
           cb();

@@ -9,6 +9,7 @@ import { ReferenceHost } from '../../src/host/reference-host';
 import { startBlackhole } from '../../src/host/demo/capture-smtp';
 import { missed, tenantConfig, voicemail } from '../helpers/events';
 import { TestSmtp, testCa } from '../helpers/smtp';
+import { settles, waitFor } from '../helpers/wait';
 
 const root = path.join(__dirname, '../..');
 const main = path.join(root, 'dist/src/host/main.js');
@@ -119,7 +120,7 @@ describe('reference host', () => {
       input.write(JSON.stringify(ok) + '\n');
       input.write('not json\n');
       input.write(JSON.stringify(missed('a.example.com', {}, { recipient: { extension: '1', email: [] } })) + '\n');
-      while (lines.length < 3) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => lines.length === 3, { what: 'three answers on stdout', detail: () => lines });
       expect(lines).to.deep.include({ id: ok.id, status: 'queued' });
       expect(lines.map((l) => l.code).filter(Boolean).sort()).to.deep.equal(['EVENT_INVALID', 'EVENT_INVALID']);
       await smtp.waitFor(1);
@@ -129,21 +130,28 @@ describe('reference host', () => {
   it('answers 503 while stopping', async () => {
     const dead = await startBlackhole();
     const dataDir = tmp();
-    const config = tenantConfig(testCa().cert, { 'dead.example.com': { port: dead.port } });
-    config.delivery.shutdownTimeoutMs = 1500;
-    const host = await ReferenceHost.start({ pluginDir: root, config, dataDir, httpPort: 0, log: quiet });
-    const url = `http://127.0.0.1:${host.httpPort}/events`;
-    const send = () => fetch(url, { method: 'POST', body: JSON.stringify(missed('dead.example.com')) });
-    expect((await send()).status).to.equal(202);
-    // Wait until the session to the silent server is open, so deactivate has something to wait for.
-    while (((host.plugin as any).status().active as number) === 0) await new Promise((r) => setTimeout(r, 20));
-    const stopping = host.stop();
-    const res = await send();
-    expect(res.status).to.equal(503);
-    expect(((await res.json()) as any).code).to.equal('PLUGIN_STOPPED');
-    await stopping;
-    await dead.close();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    let host: ReferenceHost | undefined;
+    let stopping: Promise<void> | undefined;
+    try {
+      const config = tenantConfig(testCa().cert, { 'dead.example.com': { port: dead.port } });
+      config.delivery.shutdownTimeoutMs = 1500;
+      host = await ReferenceHost.start({ pluginDir: root, config, dataDir, httpPort: 0, log: quiet });
+      const url = `http://127.0.0.1:${host.httpPort}/events`;
+      const send = () => fetch(url, { method: 'POST', body: JSON.stringify(missed('dead.example.com')) });
+      expect((await send()).status).to.equal(202);
+      // Wait until the session to the silent server is open, so deactivate has something to wait for.
+      const plugin = host.plugin as unknown as { status(): { active: number } };
+      await waitFor(() => plugin.status().active === 1, { what: 'a session open to the silent server', detail: () => plugin.status() });
+      stopping = host.stop();
+      const res = await send();
+      expect(res.status).to.equal(503);
+      expect(((await res.json()) as any).code).to.equal('PLUGIN_STOPPED');
+      await settles(stopping, { what: 'the host to stop', timeoutMs: 10_000 });
+    } finally {
+      await (stopping ?? host?.stop());
+      await dead.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   describe('process (dist build)', function () {
@@ -151,15 +159,23 @@ describe('reference host', () => {
     it('runs the demo: the live tenant gets its mail, the dead one is deferred', async () => {
       const cwd = tmp();
       const child = spawn(process.execPath, [main, '--exit-after-demo', '--port', '0'], { cwd });
-      let out = '';
-      child.stdout.on('data', (c) => (out += c));
-      const code = await new Promise((r) => child.on('exit', r));
-      expect(code, out).to.equal(0);
-      expect(out.match(/ delivered /g)).to.have.length(3);
-      expect(out).to.match(/deferred\s+SMTP_TIMEOUT/);
-      const emls = fs.readdirSync(path.join(cwd, 'outbox/acme.example.com')).filter((f) => f.endsWith('.eml'));
-      expect(emls).to.have.length(3);
-      fs.rmSync(cwd, { recursive: true, force: true });
+      const exited = new Promise<number | null>((r) => child.once('exit', r));
+      try {
+        let out = '';
+        child.stdout.on('data', (c) => (out += c));
+        const code = await settles(exited, { what: 'the demo to exit on its own', timeoutMs: 45_000, detail: () => out });
+        expect(code, out).to.equal(0);
+        expect(out.match(/ delivered /g)).to.have.length(3);
+        expect(out).to.match(/deferred\s+SMTP_TIMEOUT/);
+        const emls = fs.readdirSync(path.join(cwd, 'outbox/acme.example.com')).filter((f) => f.endsWith('.eml'));
+        expect(emls).to.have.length(3);
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGKILL');
+          await exited;
+        }
+        fs.rmSync(cwd, { recursive: true, force: true });
+      }
     });
 
     it('stops cleanly on SIGTERM with --config', async () => {
@@ -168,23 +184,34 @@ describe('reference host', () => {
       const file = path.join(dir, 'config.json');
       fs.writeFileSync(file, JSON.stringify(tenantConfig(testCa().cert, { 'a.example.com': { port: smtp.port } })));
       const child = spawn(process.execPath, [main, '--config', file, '--port', '0', '--data', path.join(dir, 'data')], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let err = '';
-      let out = '';
-      child.stderr.on('data', (c) => (err += c));
-      child.stdout.on('data', (c) => (out += c));
-      while (!/POST events to/.test(err)) {
-        if (child.exitCode !== null) expect.fail(err);
-        await new Promise((r) => setTimeout(r, 50));
+      const exited = new Promise<number | null>((r) => child.once('exit', r));
+      try {
+        let err = '';
+        let out = '';
+        child.stderr.on('data', (c) => (err += c));
+        child.stdout.on('data', (c) => (out += c));
+        await waitFor(
+          () => {
+            if (child.exitCode !== null) expect.fail(`the host exited before it was ready: ${err}`);
+            return /POST events to/.test(err);
+          },
+          { what: 'the host to say it is ready', timeoutMs: 30_000, detail: () => err },
+        );
+        const ev = missed('a.example.com');
+        child.stdin.write(JSON.stringify(ev) + '\n');
+        await smtp.waitFor(1);
+        expect(out).to.contain(`"status":"queued"`);
+        child.kill('SIGTERM');
+        const code = await settles(exited, { what: 'the host to exit after SIGTERM', timeoutMs: 15_000, detail: () => err });
+        expect(code, err).to.equal(0);
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGKILL');
+          await exited;
+        }
+        await smtp.close();
+        fs.rmSync(dir, { recursive: true, force: true });
       }
-      const ev = missed('a.example.com');
-      child.stdin.write(JSON.stringify(ev) + '\n');
-      await smtp.waitFor(1);
-      expect(out).to.contain(`"status":"queued"`);
-      child.kill('SIGTERM');
-      const code = await new Promise((r) => child.on('exit', r));
-      expect(code, err).to.equal(0);
-      await smtp.close();
-      fs.rmSync(dir, { recursive: true, force: true });
     });
   });
 });

@@ -6,6 +6,7 @@ import { toneWav } from '../../src/host/demo/samples';
 import { fax, tenantConfig, voicemail } from '../helpers/events';
 import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
+import { waitFor } from '../helpers/wait';
 
 const T = 'a.example.com';
 
@@ -105,10 +106,7 @@ describe('attachments: copied into the spool, attached with their content type a
     await h.host.send(e);
     expect(fs.readdirSync(path.join(h.host.dataDir, 'files'))).to.have.length(1);
     await h.host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
-    const end = Date.now() + 10_000;
-    while (fs.readdirSync(path.join(h.host.dataDir, 'files')).length > 0) {
-      if (Date.now() > end) throw new Error('attachment copy not removed after delivery');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const files = () => fs.readdirSync(path.join(h.host.dataDir, 'files'));
+    await waitFor(() => files().length === 0, { what: 'the attachment copy removed after delivery', detail: files });
   });
 });

@@ -1,7 +1,26 @@
 import { expect } from 'chai';
+import * as tls from 'node:tls';
 import { fax, missed, tenantConfig, voicemail } from '../helpers/events';
 import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
+import { waitFor } from '../helpers/wait';
+
+/** Opens an implicit-TLS connection to `port`, offering `session` for resumption; resolves once greeted, with the first ticket the server issued (if any). */
+function tlsHello(port: number, session?: Buffer): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    let ticket: Buffer | undefined;
+    const sock = tls.connect({ host: '127.0.0.1', port, ca: testCa().cert, servername: 'localhost', ...(session && { session }) });
+    sock.on('session', (s: Buffer) => (ticket ??= s));
+    sock.on('data', (d: Buffer) => {
+      if (/^220 /m.test(d.toString())) {
+        sock.end('QUIT\r\n');
+        // TLS 1.3 sends its tickets right after the handshake, before the greeting.
+        resolve(ticket);
+      }
+    });
+    sock.on('error', reject);
+  });
+}
 
 describe('end to end: a host written from CONTRACT.md', () => {
   let a: TestSmtp;
@@ -40,6 +59,29 @@ describe('end to end: a host written from CONTRACT.md', () => {
     expect(a.connections).to.equal(12);
     expect(a.handshakes).to.equal(12);
     expect(a.reusedSessions).to.equal(0);
+    expect(a.mails.map((m) => m.sessionReused)).to.deep.equal(Array(12).fill(false));
     expect(new Set(a.mails.map((m) => m.connection)).size).to.equal(12);
+  });
+
+  it('implicit TLS too: a fresh handshake per message, never a resumed session', async () => {
+    const s = await h.smtp({ mode: 'tls' });
+    const c = tenantConfig(testCa().cert, { 'c.example.com': { port: s.port, security: 'tls' } });
+    await h.replaceHost(c);
+    for (let i = 0; i < 2; i++) await h.deliver(s, missed('c.example.com'));
+    await Promise.all(Array.from({ length: 4 }, () => h.host.send(missed('c.example.com'))));
+    await s.waitFor(6);
+    expect(s.connections).to.equal(6);
+    expect(s.handshakes).to.equal(6);
+    expect(s.mails.map((m) => [m.secure, m.sessionReused])).to.deep.equal(Array(6).fill([true, false]));
+    expect(s.reusedSessions).to.equal(0);
+  });
+
+  it('control: the test server does see a resumed TLS session, so "never resumed" above can fail', async () => {
+    const s = await h.smtp({ mode: 'tls' });
+    const ticket = await tlsHello(s.port);
+    expect(ticket, 'a session ticket from the first connection').to.be.instanceOf(Buffer);
+    await tlsHello(s.port, ticket);
+    await waitFor(() => s.handshakes === 2, { what: 'two TLS handshakes at the server', detail: () => s.handshakes });
+    expect(s.reusedSessions).to.equal(1);
   });
 });

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { missed, tenantConfig, voicemail } from '../helpers/events';
 import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
+import { waitFor } from '../helpers/wait';
 
 const T = 'a.example.com';
 
@@ -57,12 +58,30 @@ describe('idempotency: the same event id never makes a second mail', () => {
     const file = path.join(root, 'm.wav');
     fs.writeFileSync(file, Buffer.concat([Buffer.from('RIFF\0\0\0\0WAVE'), Buffer.alloc(100)]));
     const e = voicemail(T, {}, { recording: { path: file, contentType: 'audio/wav' } });
-    const results = await Promise.allSettled(Array.from({ length: 10 }, () => h.host.send(structuredClone(e))));
-    expect(results.map((r) => r.status)).to.deep.equal(Array(10).fill('fulfilled'));
-    expect(h.plugin.status().counts.queued + h.plugin.status().counts.delivered).to.equal(1);
-    // Copies staged by the losing sends were removed; only the winner's remains (or none, once delivered).
-    expect(fs.readdirSync(path.join(h.host.dataDir, 'files')).length).to.be.at.most(1);
+    // Hold the first attempt before it sends, so the spool copy is still there to count.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let attempts = 0;
+    h.plugin.addHook('beforeSend', (st) => {
+      if (st.event.id === e.id) attempts++;
+      return st.event.id === e.id ? gate : undefined;
+    });
+    const files = () => fs.readdirSync(path.join(h.host.dataDir, 'files'));
+    try {
+      const results = await Promise.allSettled(Array.from({ length: 10 }, () => h.host.send(structuredClone(e))));
+      expect(results.map((r) => r.status)).to.deep.equal(Array(10).fill('fulfilled'));
+      expect(h.plugin.status().counts).to.include({ queued: 1, delivered: 0 });
+      await waitFor(() => attempts === 1, { what: 'the one attempt to reach beforeSend', detail: () => attempts });
+      // Copies staged by the losing sends were removed; only the winner's remains.
+      expect(files()).to.have.length(1);
+      expect(fs.readdirSync(path.join(h.host.dataDir, 'files', files()[0]!))).to.deep.equal(['recording']);
+    } finally {
+      release();
+    }
     await settle(2);
+    expect(attempts).to.equal(1);
+    // Delivered: its copy goes too.
+    await waitFor(() => files().length === 0, { what: 'the delivered mail’s spool copy removed', detail: files });
     expect(server.mails.filter((m) => m.parsed.headers.get('x-pbx-event-id') === e.id)).to.have.length(1);
     expect(h.host.of('email.delivered', e.id)).to.have.length(1);
   });

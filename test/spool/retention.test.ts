@@ -1,0 +1,110 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { expect } from 'chai';
+import { fax, missed, tenantConfig, voicemail } from '../helpers/events';
+import { refusedPort } from '../helpers/fault-servers';
+import { Harness } from '../helpers/harness';
+import { testCa, type TestSmtp } from '../helpers/smtp';
+import { waitFor } from '../helpers/wait';
+
+const A = 'a.example.com';
+const DEAD = 'dead.example.com';
+const WAV = Buffer.concat([Buffer.from('RIFF\0\0\0\0WAVE'), Buffer.alloc(256, 1)]);
+const PDF = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(256, 2)]);
+
+/**
+ * spool.retainDeliveredMs and spool.retainFailedMs: delivered and failed records (with their spooled
+ * files) are purged once older than their retention, by the maintenance pass that runs when delivery
+ * starts and every minute after. Queued mail is never purged.
+ */
+describe('spool: retention and purge of delivered and failed mail', function () {
+  this.timeout(30_000);
+  const h = new Harness();
+  let server: TestSmtp;
+  let root: string;
+  let dead: number;
+
+  beforeEach(async () => {
+    server = await h.smtp({ rcptErrors: { [`gone@${A}`]: 550 } });
+    root = h.tmpdir('pbx-retention-');
+    fs.writeFileSync(path.join(root, 'vm.wav'), WAV);
+    fs.writeFileSync(path.join(root, 'fax.pdf'), PDF);
+    dead = await refusedPort();
+  });
+
+  afterEach(() => h.dispose());
+
+  const config = (spool: Record<string, number> = {}) =>
+    tenantConfig(testCa().cert, { [A]: { port: server.port }, [DEAD]: { port: dead } }, { attachmentRoots: [root], spool, delivery: { retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAgeMs: 600_000 }, messageTimeoutMs: 8000, shutdownTimeoutMs: 300 } });
+  const filesDir = () => path.join(h.host.dataDir, 'files');
+  const files = () => fs.readdirSync(filesDir()).sort();
+  /** The spool directory holding an event's attachment copy (its name, however the spool writes the path). */
+  const dirOf = (eventId: string) => path.basename(path.dirname(h.plugin.lookup(eventId)!.attachments[0]!.path));
+
+  /**
+   * Restarts on the same dataDir with `spool` retention and waits until delivery has started: the
+   * maintenance pass runs as delivery starts, so once a marker accepted after the restart is
+   * delivered, that pass has run.
+   */
+  async function restart(spool: Record<string, number>): Promise<void> {
+    await h.replaceHost(config(spool), { sameDataDir: true });
+    const marker = missed(A);
+    await h.deliver(server, marker);
+  }
+
+  it('purges delivered records past retainDeliveredMs and failed ones (and their files) past retainFailedMs; queued mail stays', async () => {
+    await h.start(config());
+    const delivered = voicemail(A, {}, { recording: { path: path.join(root, 'vm.wav'), contentType: 'audio/wav' } });
+    const failed = fax(A, {}, { recipient: { extension: '202', email: [`gone@${A}`] }, document: { path: path.join(root, 'fax.pdf'), contentType: 'application/pdf' } });
+    const queued = voicemail(DEAD, {}, { recording: { path: path.join(root, 'vm.wav'), contentType: 'audio/wav' } });
+    for (const e of [delivered, failed, queued]) await h.host.send(e);
+    await h.host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === delivered.id));
+    await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === failed.id));
+    await h.host.until((em) => em.some((e) => e.type === 'email.deferred' && e.payload.eventId === queued.id));
+    const failedDir = dirOf(failed.id);
+    const queuedDir = dirOf(queued.id);
+    // A delivered mail's copy goes at once; a dead letter keeps its file for inspection.
+    await waitFor(() => files().length === 2, { what: 'the delivered mail’s copy removed', detail: files });
+    expect(files()).to.deep.equal([failedDir, queuedDir].sort());
+
+    // Default retention (7 and 30 days): a restart purges nothing.
+    await restart({});
+    expect(h.plugin.lookup(delivered.id)).to.deep.include({ state: 'delivered' });
+    expect(h.plugin.lookup(failed.id)).to.deep.include({ state: 'failed', failed: [`gone@${A}`] });
+    expect(h.plugin.lookup(queued.id)).to.deep.include({ state: 'queued' });
+    expect(files()).to.deep.equal([failedDir, queuedDir].sort());
+
+    // retainDeliveredMs 0: the delivered records go (the marker of the previous run included); the dead letter stays.
+    const before = h.plugin.status().counts;
+    expect(before).to.deep.equal({ queued: 1, delivered: 2, failed: 1 });
+    await restart({ retainDeliveredMs: 0 });
+    expect(h.plugin.lookup(delivered.id)).to.equal(undefined);
+    expect(h.plugin.lookup(failed.id)).to.deep.include({ state: 'failed' });
+    expect(h.plugin.lookup(queued.id)).to.deep.include({ state: 'queued' });
+    // The marker of this run was delivered after the pass: it is kept until the next one.
+    expect(h.plugin.status().counts).to.deep.equal({ queued: 1, delivered: 1, failed: 1 });
+    expect(files()).to.deep.equal([failedDir, queuedDir].sort());
+
+    // retainFailedMs 0: the dead letter and its file go; the queued mail and its file stay.
+    await restart({ retainFailedMs: 0 });
+    expect(h.plugin.lookup(failed.id)).to.equal(undefined);
+    expect(h.plugin.lookup(queued.id)).to.deep.include({ state: 'queued' });
+    await waitFor(() => !files().includes(failedDir), { what: 'the purged dead letter’s file removed', detail: files });
+    expect(files()).to.deep.equal([queuedDir]);
+    expect(fs.readFileSync(path.join(filesDir(), queuedDir, 'recording'))).to.deep.equal(WAV);
+    expect(h.plugin.status().counts).to.deep.equal({ queued: 1, delivered: 2, failed: 0 });
+    expect(h.host.logs.filter((l) => l.msg === 'spool purge failed')).to.deep.equal([]);
+  });
+
+  it('a purged event id is no longer a duplicate: the same event again is mailed again (README: kept as long as the record is)', async () => {
+    await h.start(config({ retainDeliveredMs: 0 }));
+    const e = voicemail(A);
+    await h.deliver(server, e);
+    await h.host.send(e);
+    expect(h.plugin.lookup(e.id)).to.deep.include({ state: 'delivered' }); // not purged yet: still a duplicate
+    await restart({ retainDeliveredMs: 0 });
+    expect(h.plugin.lookup(e.id)).to.equal(undefined);
+    await h.deliver(server, e);
+    expect(server.mails.filter((m) => m.parsed.headers.get('x-pbx-event-id') === e.id)).to.have.length(2);
+  });
+});
