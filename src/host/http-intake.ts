@@ -112,11 +112,13 @@ export class HttpIntake {
     return this.#limits;
   }
 
-  close(): Promise<void> {
+  /** Stops listening, closes idle connections at once and busy ones once answered, or after `graceMs` (a client still sending a body). */
+  close(graceMs = 2000): Promise<void> {
     const closed = new Promise<void>((r) => this.#server.close(() => r()));
     this.#server.closeIdleConnections();
     for (const [socket, c] of this.#connections) if (c.busy === 0) socket.destroy();
-    return closed;
+    const t = setTimeout(() => this.#server.closeAllConnections(), graceMs);
+    return closed.finally(() => clearTimeout(t));
   }
 
   #admit(socket: Socket): void {
@@ -139,7 +141,8 @@ export class HttpIntake {
   }
 
   #clientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    // A response already under way on this connection: a raw answer would corrupt it.
+    if (err.code === 'ECONNRESET' || !socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
       this.#o.log.debug('http client went away', { reason: err.code });
       return void socket.destroy();
     }

@@ -15,14 +15,19 @@ const chromium = process.env.CHROMIUM_PATH ?? DEFAULT_CHROMIUM;
 
 /** Records every CSP violation in every frame, and every console error. */
 async function watch(context: BrowserContext): Promise<{ violations: (page: Page) => Promise<string[]>; errors: string[] }> {
-  await context.addInitScript(() => {
-    const w = window as unknown as { __csp: string[] };
-    w.__csp = [];
-    document.addEventListener('securitypolicyviolation', (e) => w.__csp.push(`${e.effectiveDirective} ${e.blockedURI}`));
-  });
+  await context.addInitScript(`window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.effectiveDirective + ' ' + e.blockedURI));`);
   const errors: string[] = [];
   context.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
-  return { violations: (page) => page.evaluate(() => (window as unknown as { __csp: string[] }).__csp), errors };
+  return { violations: (page) => page.evaluate<string[]>('window.__csp'), errors };
+}
+
+/** Polls a JavaScript expression in the page until it is true (waitForFunction would eval inside the page, which its CSP forbids). */
+async function waitFor(page: Page, expr: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await page.evaluate(expr))) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${expr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 describe('host: preview page in headless Chromium', function () {
@@ -58,7 +63,7 @@ describe('host: preview page in headless Chromium', function () {
       },
     };
   }
-  const rendered = (page: Page) => page.waitForFunction(`document.getElementById('subject').textContent.includes('[en]')`, undefined, { timeout: 20_000 });
+  const rendered = (page: Page) => waitFor(page, `document.getElementById('subject').textContent.includes('[en]')`);
 
   it('on a 375 px screen: token from the fragment, no horizontal scroll, controls stacked, width toggle, no CSP violation', async () => {
     const { context, close } = await browser({ width: 375, height: 740 });
@@ -75,12 +80,12 @@ describe('host: preview page in headless Chromium', function () {
       await page.selectOption('#language', 'en');
       await rendered(page);
       // The token left the address bar for sessionStorage; the tenants came with it.
-      expect(await page.evaluate(() => location.href)).to.equal(`${base}/preview`);
-      expect(await page.evaluate(() => sessionStorage.getItem('pbx-email-notify.token'))).to.equal(TOKEN);
+      expect(await page.evaluate('location.href')).to.equal(`${base}/preview`);
+      expect(await page.evaluate(`sessionStorage.getItem('pbx-email-notify.token')`)).to.equal(TOKEN);
       expect(await page.inputValue('#tenant')).to.equal('a.example.com');
-      expect(await page.$$eval('#tenants option', (o) => o.map((x) => (x as HTMLOptionElement).value))).to.deep.equal(['a.example.com', 'b.example.com']);
+      expect(await page.evaluate(`[...document.querySelectorAll('#tenants option')].map((o) => o.value)`)).to.deep.equal(['a.example.com', 'b.example.com']);
 
-      const noHorizontalScroll = () => page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+      const noHorizontalScroll = () => page.evaluate<number[]>('[document.documentElement.scrollWidth, document.documentElement.clientWidth]');
       const [sw, cw] = await noHorizontalScroll();
       expect(sw, 'page scroll width').to.equal(cw);
       // Controls stack: one above the other, each as wide as the screen allows.
@@ -97,7 +102,7 @@ describe('host: preview page in headless Chromium', function () {
       expect(frame!.x + frame!.width).to.be.lessThan(375);
       // The mail inside is laid out for the frame's width, not cut off at its right edge.
       const mail = page.frames().find((f) => f !== page.mainFrame())!;
-      const [mailScroll, mailWidth] = await mail.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      const [mailScroll, mailWidth] = await mail.evaluate<number[]>('[document.documentElement.scrollWidth, window.innerWidth]');
       expect(mailScroll, 'mail scroll width in the phone frame').to.equal(mailWidth);
       await page.click('#width-desktop');
       expect(await page.getAttribute('#html', 'class')).to.equal('desktop');
@@ -111,17 +116,17 @@ describe('host: preview page in headless Chromium', function () {
       expect(await seen.violations(page)).to.deep.equal([]);
       expect(seen.errors).to.deep.equal([]);
       // The policy is live: a script from elsewhere, or inline without the nonce, is refused.
-      await page.evaluate(() => {
+      await page.evaluate(`(() => {
         const s = document.createElement('script');
         s.src = 'http://127.0.0.1:9/evil.js';
         document.head.append(s);
         const i = document.createElement('script');
         i.textContent = 'window.ran = true';
         document.head.append(i);
-      });
-      await page.waitForFunction(() => (window as unknown as { __csp: string[] }).__csp.length === 2, undefined, { timeout: 10_000 });
+      })()`);
+      await waitFor(page, 'window.__csp.length === 2');
       expect((await seen.violations(page)).map((v) => v.split(' ')[0]).sort()).to.deep.equal(['script-src-elem', 'script-src-elem']);
-      expect(await page.evaluate(() => (window as unknown as { ran?: boolean }).ran)).to.equal(undefined);
+      expect(await page.evaluate('window.ran')).to.equal(undefined);
     } finally {
       await close();
     }
@@ -152,12 +157,12 @@ describe('host: preview page in headless Chromium', function () {
       const seen = await watch(context);
       const page = context.pages()[0] ?? (await context.newPage());
       await page.goto(`${base}/preview`);
-      await page.waitForFunction(`document.getElementById('subject').textContent.startsWith('HTTP_UNAUTHORIZED')`, undefined, { timeout: 20_000 });
+      await waitFor(page, `document.getElementById('subject').textContent.startsWith('HTTP_UNAUTHORIZED')`);
       await page.fill('#token', TOKEN);
       await page.press('#token', 'Tab');
-      await page.waitForFunction(`document.getElementById('subject').textContent.includes('[')`, undefined, { timeout: 20_000 });
+      await waitFor(page, `document.getElementById('subject').textContent.includes('[')`);
       expect(await page.inputValue('#token')).to.equal('');
-      expect(await page.evaluate(() => sessionStorage.getItem('pbx-email-notify.token'))).to.equal(TOKEN);
+      expect(await page.evaluate(`sessionStorage.getItem('pbx-email-notify.token')`)).to.equal(TOKEN);
       await page.reload();
       await page.selectOption('#language', 'en');
       await rendered(page);
