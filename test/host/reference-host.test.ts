@@ -129,9 +129,11 @@ describe('reference host', () => {
       input.write(JSON.stringify(ok) + '\n');
       input.write('not json\n');
       input.write(JSON.stringify(missed('a.example.com', {}, { recipient: { extension: '1', email: [] } })) + '\n');
-      while (lines.length < 3) await new Promise((r) => setTimeout(r, 20));
+      input.write('null\n[]\n');
+      while (lines.length < 5) await new Promise((r) => setTimeout(r, 20));
       expect(lines).to.deep.include({ id: ok.id, status: 'queued' });
-      expect(lines.map((l) => l.code).filter(Boolean).sort()).to.deep.equal(['EVENT_INVALID', 'EVENT_INVALID']);
+      expect(lines.map((l) => l.code).filter(Boolean).sort()).to.deep.equal(['EVENT_INVALID', 'EVENT_INVALID', 'EVENT_INVALID', 'EVENT_INVALID']);
+      expect(lines.filter((l) => l.field === '/' && /expected a JSON object/.test(l.message))).to.have.length(2);
       await smtp.waitFor(1);
     });
   });
