@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { connectionsForFileLimit } from '../../src/host/http-limits';
 import { hostAllowed, isLoopback, parseListen } from '../../src/host/listen-address';
 import { ReferenceHost } from '../../src/host/reference-host';
 import { TestCa } from '../../src/host/demo/test-ca';
@@ -47,13 +46,6 @@ describe('host: --listen, Host check, TLS', () => {
     expect(isLoopback('127.8.9.1')).to.equal(true);
     expect(isLoopback('::ffff:127.0.0.1')).to.equal(true);
     expect(isLoopback('128.0.0.1')).to.equal(false);
-  });
-
-  it('keeps at least half the descriptors in reserve', () => {
-    expect(connectionsForFileLimit(1024)).to.equal(448);
-    expect(connectionsForFileLimit(256)).to.equal(64);
-    expect(connectionsForFileLimit(100)).to.equal(8);
-    expect(connectionsForFileLimit(1_048_576)).to.equal(1024);
   });
 
   describe('binding beyond loopback', function () {
