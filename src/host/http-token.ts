@@ -60,7 +60,8 @@ function readToken(file: string, field: string): string {
   return checked(text.trim(), field);
 }
 
-function checked(token: string, field: string): string {
+/** The token itself, or CONFIG_INVALID naming `field` when it is too short or not printable ASCII without spaces. */
+export function checked(token: string, field: string): string {
   if (token.length < MIN_LENGTH || /[^\x21-\x7e]/.test(token)) {
     throw new PluginError('CONFIG_INVALID', `${field}: expected a token of at least ${MIN_LENGTH} printable ASCII characters without spaces, got ${token.length} characters`, { field });
   }

@@ -5,7 +5,7 @@ import { previewPage, previewPageHeaders } from '../templates/preview-page';
 import { EventBus } from './event-bus';
 import { HttpIntake, type HttpRoute } from './http-intake';
 import type { HttpLimits } from './http-limits';
-import { generatedToken } from './http-token';
+import { checked, generatedToken } from './http-token';
 import { isLoopback, isWildcard } from './listen-address';
 import { HOST_API_VERSION, loadPlugin, readManifest } from './load-plugin';
 import { readEventsFromStdin } from './stdin-intake';
@@ -92,7 +92,7 @@ export class ReferenceHost {
   async #startHttp(port: number): Promise<void> {
     const o = this.#o;
     const listen = { host: o.httpHost ?? '127.0.0.1', port };
-    if (o.httpToken !== undefined) this.#token = o.httpToken;
+    if (o.httpToken !== undefined) this.#token = checked(o.httpToken, 'httpToken');
     else {
       const t = generatedToken(o.dataDir);
       this.#token = t.token;

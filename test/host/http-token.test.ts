@@ -65,6 +65,18 @@ describe('host: HTTP token', () => {
     expect(tokenMatches('a'.repeat(20), '')).to.equal(false);
   });
 
+  it('a reference host refuses a weak token with CONFIG_INVALID before it listens', async () => {
+    const dataDir = tmp();
+    try {
+      await ReferenceHost.start({ pluginDir: root, config: tenantConfig(testCa().cert, { 'a.example.com': { port: 1 } }), dataDir, httpPort: 0, httpToken: 'short', log: { debug() {}, info() {}, warn() {}, error() {} } });
+      expect.fail('started');
+    } catch (e: any) {
+      expect([e.code, e.field]).to.deep.equal(['CONFIG_INVALID', 'httpToken']);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('a reference host given no token makes one in its data dir, logs the path, and requires it', async () => {
     const dataDir = tmp();
     const info: Record<string, unknown>[] = [];
