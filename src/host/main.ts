@@ -3,9 +3,16 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { HostLog } from '../host-api';
 import { packageRoot } from '../util/package-root';
+import { TOKEN_ENV, TOKEN_FILE_NAME, givenHttpToken, resolveHttpToken } from './http-token';
+import { DEFAULT_LISTEN, isWildcard, parseListen } from './listen-address';
 import { ReferenceHost } from './reference-host';
 
-const USAGE = `usage: npm start [-- --config FILE] [--data DIR] [--port N] [--no-stdin] [--verbose]
+const USAGE = `usage: npm start [-- --config FILE] [--data DIR] [--listen ADDR:PORT] [--port N] [--token-file FILE]
+                 [--allow-host NAME]... [--tls-cert FILE --tls-key FILE] [--no-stdin] [--verbose]
+
+HTTP: every endpoint but GET /health needs Authorization: Bearer <token>. The token comes from
+--token-file, else $${TOKEN_ENV}, else a random one kept in <data>/${TOKEN_FILE_NAME} (mode 0600).
+--listen defaults to ${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port}; --port overrides its port.
 
 With no --config, runs the demo: local capture SMTP servers for two tenants (one dead),
 sample events, mail written under outbox/, then keeps serving HTTP events.
@@ -25,6 +32,11 @@ async function main(): Promise<void> {
       config: { type: 'string' },
       data: { type: 'string' },
       port: { type: 'string' },
+      listen: { type: 'string' },
+      'token-file': { type: 'string' },
+      'allow-host': { type: 'string', multiple: true },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       'no-stdin': { type: 'boolean' },
       'exit-after-demo': { type: 'boolean' },
       verbose: { type: 'boolean' },
@@ -33,37 +45,58 @@ async function main(): Promise<void> {
   });
   if (values.help) return void console.log(USAGE);
   const pluginDir = packageRoot();
-  const port = values.port === undefined ? 8787 : Number(values.port);
+  const listen = values.listen === undefined ? { ...DEFAULT_LISTEN } : parseListen(values.listen);
+  if (values.port !== undefined) listen.port = Number(values.port);
+  if (values['tls-cert'] === undefined !== (values['tls-key'] === undefined)) throw Object.assign(new Error('--tls-cert and --tls-key go together'), { code: 'CONFIG_INVALID' });
+  const http = {
+    httpPort: listen.port,
+    httpHost: listen.host,
+    ...(values['allow-host'] && { allowHosts: values['allow-host'] }),
+    ...(values['tls-cert'] && { tls: { cert: fs.readFileSync(values['tls-cert']), key: fs.readFileSync(values['tls-key']!) } }),
+  };
+  if (http.tls && !values.config) throw Object.assign(new Error('--tls-cert and --tls-key need --config: the demo serves plain HTTP'), { code: 'CONFIG_INVALID' });
+  const scheme = http.tls ? 'https' : 'http';
+  const shown = isWildcard(listen.host) ? '127.0.0.1' : listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  const tokenOptions = { ...(values['token-file'] !== undefined && { tokenFile: values['token-file'] }), env: process.env };
   let stop: () => Promise<void>;
   let host: ReferenceHost;
 
   if (values.config) {
     const configFile = path.resolve(values.config);
+    const dataDir = path.resolve(values.data ?? '.data/pbx-email-notify');
+    const token = resolveHttpToken({ ...tokenOptions, dataDir });
     host = await ReferenceHost.start({
       pluginDir,
       config: JSON.parse(fs.readFileSync(configFile, 'utf8')),
       configFile,
-      dataDir: path.resolve(values.data ?? '.data/pbx-email-notify'),
-      httpPort: port,
+      dataDir,
+      ...http,
+      httpToken: token.token,
       ...(!values['no-stdin'] && { input: process.stdin, output: process.stdout }),
       log: jsonLog(values.verbose ? 'debug' : 'info'),
     });
     stop = () => host.stop();
-    process.stderr.write(`pbx-email-notify: POST events to http://127.0.0.1:${host.httpPort}/events (or JSON lines on stdin)\n`);
+    const from = token.path ? `in ${token.path}` : `from $${TOKEN_ENV}`;
+    process.stderr.write(`pbx-email-notify: POST events to ${scheme}://${shown}:${host.httpPort}/events with Authorization: Bearer <token ${from}> (or JSON lines on stdin)\n`);
   } else {
     const { runDemo } = await import('./demo/demo');
     const demo = await runDemo({
       pluginDir,
       dataDir: path.resolve(values.data ?? '.data/demo'),
       outbox: path.resolve('outbox'),
-      httpPort: port,
+      ...http,
+      ...(givenHttpToken(tokenOptions) && { httpToken: givenHttpToken(tokenOptions)!.token }),
       log: jsonLog(values.verbose ? 'debug' : 'error'),
       out: process.stdout,
     });
     host = demo.host;
     stop = demo.stop;
     if (values['exit-after-demo']) return stop();
-    process.stdout.write(`\nStill serving: curl -X POST -H 'content-type: application/json' --data @event.json http://127.0.0.1:${host.httpPort}/events\nCtrl-C to stop.\n`);
+    const base = `${scheme}://${shown}:${host.httpPort}`;
+    process.stdout.write(
+      `\nStill serving: curl -X POST -H 'content-type: application/json' -H 'authorization: Bearer ${host.httpToken}' --data @event.json ${base}/events\n` +
+        `Template preview: ${base}/preview#token=${host.httpToken}\nCtrl-C to stop.\n`,
+    );
   }
 
   process.on('SIGHUP', () => host.reloadConfig());

@@ -1,9 +1,12 @@
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import type { IncomingMessage } from 'node:http';
 import type { Disposable, HostContext, HostLog, PbxEvent, PluginInstance } from '../host-api';
-import { previewPage } from '../templates/preview-page';
+import { previewPage, previewPageHeaders } from '../templates/preview-page';
 import { EventBus } from './event-bus';
-import { HttpIntake } from './http-intake';
+import { HttpIntake, type HttpRoute } from './http-intake';
+import type { HttpLimits } from './http-limits';
+import { checked, generatedToken } from './http-token';
+import { isLoopback, isWildcard } from './listen-address';
 import { HOST_API_VERSION, loadPlugin, readManifest } from './load-plugin';
 import { readEventsFromStdin } from './stdin-intake';
 
@@ -16,7 +19,15 @@ export interface ReferenceHostOptions {
   dataDir: string;
   /** HTTP intake port; 0 picks a free one; undefined serves no HTTP. */
   httpPort?: number;
+  /** The address to listen on. @default '127.0.0.1' */
   httpHost?: string;
+  /** The bearer token for every endpoint but GET /health; when absent, one is made (or reused) in `<dataDir>/http-token`. */
+  httpToken?: string;
+  /** Extra names accepted in the Host header. */
+  allowHosts?: readonly string[];
+  /** PEM certificate chain and key: serve https. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  httpLimits?: Partial<HttpLimits>;
   /** Read JSON-lines events from this stream (stdin), answering on `output`. */
   input?: NodeJS.ReadableStream;
   output?: NodeJS.WritableStream;
@@ -38,6 +49,7 @@ export class ReferenceHost {
   #stdin: { close(): void } | undefined;
   #stopping: Promise<void> | undefined;
   #config: unknown;
+  #token: string | undefined;
   httpPort: number | undefined;
 
   private constructor(o: ReferenceHostOptions) {
@@ -66,17 +78,51 @@ export class ReferenceHost {
     };
     host.#plugin = await loadPlugin(loaded, ctx);
     if (o.httpPort !== undefined) {
-      host.#http = new HttpIntake({
-        port: o.httpPort,
-        ...(o.httpHost !== undefined && { host: o.httpHost }),
-        dispatch: (e) => host.dispatch(e),
-        stopping: () => host.#stopping !== undefined,
-        routes: host.#routes(),
-      });
-      host.httpPort = await host.#http.listen();
+      try {
+        await host.#startHttp(o.httpPort);
+      } catch (e) {
+        await host.#plugin.deactivate();
+        throw e;
+      }
     }
     if (o.input && o.output) host.#stdin = readEventsFromStdin(o.input, o.output, (e) => host.dispatch(e));
     return host;
+  }
+
+  async #startHttp(port: number): Promise<void> {
+    const o = this.#o;
+    const listen = { host: o.httpHost ?? '127.0.0.1', port };
+    if (o.httpToken !== undefined) this.#token = checked(o.httpToken, 'httpToken');
+    else {
+      const t = generatedToken(o.dataDir);
+      this.#token = t.token;
+      o.log.info('HTTP token: send it as Authorization: Bearer <token>', { tokenFile: t.path });
+    }
+    if (!o.tls && !isLoopback(listen.host)) {
+      o.log.warn(`HTTP intake listens on ${isWildcard(listen.host) ? 'every address' : listen.host} without TLS: the token and every event cross the network in clear; give --tls-cert and --tls-key, or listen on 127.0.0.1`, { listen: listen.host });
+    }
+    this.#http = new HttpIntake({
+      listen,
+      token: this.#token,
+      ...(o.allowHosts && { allowHosts: o.allowHosts }),
+      ...(o.tls && { tls: o.tls }),
+      ...(o.httpLimits && { limits: o.httpLimits }),
+      log: o.log,
+      dispatch: (e) => this.dispatch(e),
+      stopping: () => this.#stopping !== undefined,
+      routes: this.#routes(),
+    });
+    this.httpPort = await this.#http.listen();
+  }
+
+  /** The HTTP bearer token (given, or read from / made in `<dataDir>/http-token`); undefined without HTTP. */
+  get httpToken(): string | undefined {
+    return this.#token;
+  }
+
+  /** Open HTTP connections right now. */
+  get httpConnections(): number {
+    return this.#http?.connections ?? 0;
   }
 
   get plugin(): PluginInstance {
@@ -102,24 +148,29 @@ export class ReferenceHost {
     for (const l of this.#configListeners) l(config);
   }
 
-  /** GET /status, and the live template preview: GET /preview (the page), POST /preview (render). */
-  #routes() {
+  /**
+   * GET /status, and the live template preview: GET /preview (the page: a shell holding no data,
+   * served without the token so a browser can open it), GET /preview/tenants and POST /preview
+   * (render), which the page calls with the token.
+   */
+  #routes(): Record<string, HttpRoute> {
     const plugin = () => this.#plugin as PluginInstance & { status?: () => unknown; preview?: (req: unknown) => unknown };
+    const json = (body: unknown) => ({ status: 200, body: JSON.stringify(body ?? {}) });
     return {
-      '/status': async () => ({ status: 200, body: JSON.stringify(plugin().status?.() ?? {}) }),
-      '/preview': async (req: IncomingMessage, body: string) => {
-        if (req.method !== 'POST') {
-          const tenants = Object.keys((this.#config as { tenants?: object } | undefined)?.tenants ?? {});
-          return { status: 200, type: 'text/html; charset=utf-8', body: previewPage({ tenants }) };
-        }
-        let request: unknown;
-        try {
-          request = JSON.parse(body);
-        } catch (e) {
-          return { status: 400, body: JSON.stringify({ code: 'EVENT_INVALID', field: '/', message: `not JSON: ${(e as Error).message}` }) };
-        }
-        return { status: 200, body: JSON.stringify(await plugin().preview?.(request)) };
+      '/status': { get: async () => json(plugin().status?.()) },
+      '/preview': {
+        openGet: true,
+        get: async () => {
+          const nonce = crypto.randomBytes(16).toString('base64');
+          return { status: 200, type: 'text/html; charset=utf-8', headers: previewPageHeaders(nonce), body: previewPage({ tenantsEndpoint: '/preview/tenants', nonce }) };
+        },
+        post: async (_req, request) => {
+          const preview = plugin().preview;
+          if (!preview) return { status: 404, body: JSON.stringify({ code: 'HTTP_NOT_FOUND', message: 'this plugin offers no preview()' }) };
+          return json(await preview.call(plugin(), request));
+        },
       },
+      '/preview/tenants': { get: async () => json({ tenants: Object.keys((this.#config as { tenants?: object } | undefined)?.tenants ?? {}) }) },
     };
   }
 

@@ -17,6 +17,10 @@ export function readEventsFromStdin(input: NodeJS.ReadableStream, output: NodeJS
       output.write(JSON.stringify({ code: 'EVENT_INVALID', field: '/', message: `not JSON: ${(e as Error).message}` }) + '\n');
       return;
     }
+    if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+      output.write(JSON.stringify({ code: 'EVENT_INVALID', field: '/', message: `expected a JSON object, got ${event === null ? 'null' : Array.isArray(event) ? 'an array' : typeof event}` }) + '\n');
+      return;
+    }
     dispatch(event).then(
       (taken) =>
         output.write(JSON.stringify(taken ? { id: event.id, status: 'queued' } : { id: event.id, code: 'EVENT_TYPE_UNKNOWN', field: '/type', message: 'no plugin subscribed' }) + '\n'),

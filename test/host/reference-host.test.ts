@@ -7,7 +7,9 @@ import { PassThrough } from 'node:stream';
 import { readManifest } from '../../src/host/load-plugin';
 import { ReferenceHost } from '../../src/host/reference-host';
 import { startBlackhole } from '../../src/host/demo/capture-smtp';
+import * as net from 'node:net';
 import { missed, tenantConfig, voicemail } from '../helpers/events';
+import { parseRaw, raw, request } from '../helpers/http';
 import { TestSmtp, testCa } from '../helpers/smtp';
 import { settles, waitFor } from '../helpers/wait';
 
@@ -15,6 +17,8 @@ const root = path.join(__dirname, '../..');
 const main = path.join(root, 'dist/src/host/main.js');
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-host-'));
+const TOKEN = 'reference-host-test-token-0123';
+const auth = { authorization: `Bearer ${TOKEN}` };
 
 function pluginCopy(edit: (m: Record<string, unknown>) => void): string {
   const dir = tmp();
@@ -65,7 +69,7 @@ describe('reference host', () => {
     beforeEach(async () => {
       smtp = await TestSmtp.start({ ca: testCa() });
       dataDir = tmp();
-      host = await ReferenceHost.start({ pluginDir: root, config: tenantConfig(testCa().cert, { 'a.example.com': { port: smtp.port } }), dataDir, httpPort: 0, input, output, log: quiet });
+      host = await ReferenceHost.start({ pluginDir: root, config: tenantConfig(testCa().cert, { 'a.example.com': { port: smtp.port } }), dataDir, httpPort: 0, httpToken: TOKEN, input, output, log: quiet });
     });
     afterEach(async () => {
       await host.stop();
@@ -74,7 +78,7 @@ describe('reference host', () => {
     });
 
     const post = (body: unknown) =>
-      fetch(`http://127.0.0.1:${host.httpPort}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+      fetch(`http://127.0.0.1:${host.httpPort}/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: typeof body === 'string' ? body : JSON.stringify(body) });
 
     it('answers 202 once queued, and the mail arrives', async () => {
       const res = await post(voicemail('a.example.com'));
@@ -99,10 +103,16 @@ describe('reference host', () => {
     });
 
     it('serves the template preview page and renders previews', async () => {
+      // The page itself holds no data and opens without the token; what it shows comes with the token.
       const page = await fetch(`http://127.0.0.1:${host.httpPort}/preview`);
+      expect(page.status).to.equal(200);
       expect(page.headers.get('content-type')).to.match(/text\/html/);
-      expect(await page.text()).to.contain('a.example.com');
-      const post = (body: string) => fetch(`http://127.0.0.1:${host.httpPort}/preview`, { method: 'POST', body });
+      expect(page.headers.get('x-frame-options')).to.equal('DENY');
+      expect(page.headers.get('content-security-policy')).to.contain("frame-ancestors 'none'");
+      expect(await page.text()).to.not.contain('a.example.com');
+      const tenants = await fetch(`http://127.0.0.1:${host.httpPort}/preview/tenants`, { headers: auth });
+      expect(await tenants.json()).to.deep.equal({ tenants: ['a.example.com'] });
+      const post = (body: string) => fetch(`http://127.0.0.1:${host.httpPort}/preview`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body });
       const ok = await post(JSON.stringify({ tenant: 'a.example.com', eventType: 'call.missed', language: 'de', sources: { subject: 'Anruf von {{caller.display}}' } }));
       expect(ok.status).to.equal(200);
       expect(((await ok.json()) as any).subject).to.match(/^Anruf von /);
@@ -120,9 +130,11 @@ describe('reference host', () => {
       input.write(JSON.stringify(ok) + '\n');
       input.write('not json\n');
       input.write(JSON.stringify(missed('a.example.com', {}, { recipient: { extension: '1', email: [] } })) + '\n');
-      await waitFor(() => lines.length === 3, { what: 'three answers on stdout', detail: () => lines });
+      input.write('null\n[]\n');
+      await waitFor(() => lines.length === 5, { what: 'five answers on stdout', detail: () => lines });
       expect(lines).to.deep.include({ id: ok.id, status: 'queued' });
-      expect(lines.map((l) => l.code).filter(Boolean).sort()).to.deep.equal(['EVENT_INVALID', 'EVENT_INVALID']);
+      expect(lines.map((l) => l.code).filter(Boolean).sort()).to.deep.equal(['EVENT_INVALID', 'EVENT_INVALID', 'EVENT_INVALID', 'EVENT_INVALID']);
+      expect(lines.filter((l) => l.field === '/' && /expected a JSON object/.test(l.message))).to.have.length(2);
       await smtp.waitFor(1);
     });
   });
@@ -135,9 +147,9 @@ describe('reference host', () => {
     try {
       const config = tenantConfig(testCa().cert, { 'dead.example.com': { port: dead.port } });
       config.delivery.shutdownTimeoutMs = 1500;
-      host = await ReferenceHost.start({ pluginDir: root, config, dataDir, httpPort: 0, log: quiet });
+      host = await ReferenceHost.start({ pluginDir: root, config, dataDir, httpPort: 0, httpToken: TOKEN, log: quiet });
       const url = `http://127.0.0.1:${host.httpPort}/events`;
-      const send = () => fetch(url, { method: 'POST', body: JSON.stringify(missed('dead.example.com')) });
+      const send = () => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify(missed('dead.example.com')) });
       expect((await send()).status).to.equal(202);
       // Wait until the session to the silent server is open, so deactivate has something to wait for.
       const plugin = host.plugin as unknown as { status(): { active: number } };
@@ -178,39 +190,166 @@ describe('reference host', () => {
       }
     });
 
+    /** Starts main.js with --config and waits for its "POST events to" line; the caller kills it. */
+    async function startMain(args: string[], o: { env?: NodeJS.ProcessEnv; shell?: string } = {}) {
+      const cmd = o.shell ? ['/bin/sh', ['-c', `${o.shell} && exec "$0" "$@"`, process.execPath, main, ...args]] as const : [process.execPath, [main, ...args]] as const;
+      const child = spawn(cmd[0], [...cmd[1]], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PBX_NOTIFY_TOKEN: '', ...o.env } });
+      const io = { err: '', out: '' };
+      child.stderr.on('data', (c) => (io.err += c));
+      child.stdout.on('data', (c) => (io.out += c));
+      const exited = new Promise((r) => child.once('exit', r));
+      try {
+        const m = await waitFor(
+          () => {
+            if (child.exitCode !== null) expect.fail(`the host exited before it was ready: ${io.err}`);
+            return /POST events to http:\/\/127\.0\.0\.1:(\d+)\/events with Authorization: Bearer <token (?:in (\S+)|from \$PBX_NOTIFY_TOKEN)>/.exec(io.err);
+          },
+          { what: 'the host to say it is ready', timeoutMs: 30_000, detail: () => io.err },
+        );
+        return { child, io, port: Number(m[1]), tokenFile: m[2], exited };
+      } catch (e) {
+        child.kill('SIGKILL');
+        await exited;
+        throw e;
+      }
+    }
+
     it('stops cleanly on SIGTERM with --config', async () => {
       const smtp = await TestSmtp.start({ ca: testCa() });
       const dir = tmp();
       const file = path.join(dir, 'config.json');
       fs.writeFileSync(file, JSON.stringify(tenantConfig(testCa().cert, { 'a.example.com': { port: smtp.port } })));
-      const child = spawn(process.execPath, [main, '--config', file, '--port', '0', '--data', path.join(dir, 'data')], { stdio: ['pipe', 'pipe', 'pipe'] });
-      const exited = new Promise<number | null>((r) => child.once('exit', r));
       try {
-        let err = '';
-        let out = '';
-        child.stderr.on('data', (c) => (err += c));
-        child.stdout.on('data', (c) => (out += c));
-        await waitFor(
-          () => {
-            if (child.exitCode !== null) expect.fail(`the host exited before it was ready: ${err}`);
-            return /POST events to/.test(err);
-          },
-          { what: 'the host to say it is ready', timeoutMs: 30_000, detail: () => err },
-        );
-        const ev = missed('a.example.com');
-        child.stdin.write(JSON.stringify(ev) + '\n');
-        await smtp.waitFor(1);
-        expect(out).to.contain(`"status":"queued"`);
-        child.kill('SIGTERM');
-        const code = await settles(exited, { what: 'the host to exit after SIGTERM', timeoutMs: 15_000, detail: () => err });
-        expect(code, err).to.equal(0);
-      } finally {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGKILL');
-          await exited;
+        const { child, io, exited } = await startMain(['--config', file, '--port', '0', '--data', path.join(dir, 'data')]);
+        try {
+          const ev = missed('a.example.com');
+          child.stdin.write(JSON.stringify(ev) + '\n');
+          await smtp.waitFor(1);
+          expect(io.out).to.contain(`"status":"queued"`);
+        } finally {
+          child.kill('SIGTERM');
         }
+        expect(await settles(exited, { what: 'the host to stop on SIGTERM', timeoutMs: 15_000, detail: () => io.err }), io.err).to.equal(0);
+      } finally {
         await smtp.close();
         fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('with no token given, makes <data>/http-token (0600), names it, requires it, and survives a malformed request line', async () => {
+      const smtp = await TestSmtp.start({ ca: testCa() });
+      const dir = tmp();
+      const file = path.join(dir, 'config.json');
+      fs.writeFileSync(file, JSON.stringify(tenantConfig(testCa().cert, { 'a.example.com': { port: smtp.port } })));
+      const data = path.join(dir, 'data');
+      const { child, io, port, tokenFile, exited } = await startMain(['--config', file, '--listen', '127.0.0.1:0', '--data', data, '--no-stdin']);
+      try {
+        expect(tokenFile).to.equal(path.join(data, 'http-token'));
+        expect(fs.statSync(tokenFile!).mode & 0o777).to.equal(0o600);
+        const token = fs.readFileSync(tokenFile!, 'utf8').trim();
+        const post = (authorization?: string) =>
+          request(port, { method: 'POST', path: '/events', headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/json', ...(authorization && { authorization }) }, body: JSON.stringify(missed('a.example.com')) });
+        expect((await post()).json.code).to.equal('HTTP_UNAUTHORIZED');
+        // This one request used to kill the host (an unhandled rejection from new URL()).
+        const bad = parseRaw(await raw(port, `GET http://[ HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`));
+        expect([bad.status, bad.json.code]).to.deep.equal([400, 'HTTP_BAD_REQUEST']);
+        expect(parseRaw(await raw(port, 'GARBAGE\r\n\r\n')).status).to.equal(400);
+        expect(child.exitCode).to.equal(null);
+        expect((await post(`Bearer ${token}`)).status).to.equal(202);
+        await smtp.waitFor(1);
+        expect(io.err).to.match(/"code":"HTTP_BAD_REQUEST"/);
+      } finally {
+        child.kill('SIGTERM');
+        expect(await exited, io.err).to.equal(0);
+        await smtp.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('takes the token from --token-file and names from --allow-host', async () => {
+      const dir = tmp();
+      const file = path.join(dir, 'config.json');
+      fs.writeFileSync(file, JSON.stringify(tenantConfig(testCa().cert, { 'a.example.com': { port: 1 } })));
+      fs.writeFileSync(path.join(dir, 'token'), 'operator-chosen-token-0123456789\n', { mode: 0o600 });
+      const { child, io, port, tokenFile, exited } = await startMain(['--config', file, '--listen', '127.0.0.1:0', '--data', path.join(dir, 'data'), '--no-stdin', '--token-file', path.join(dir, 'token'), '--allow-host', 'pbx.example.net', '--allow-host', 'pbx2.example.net'], { env: { PBX_NOTIFY_TOKEN: 'env-token-loses-to-the-file-0123' } });
+      try {
+        expect(tokenFile).to.equal(path.join(dir, 'token'));
+        expect(fs.existsSync(path.join(dir, 'data/http-token'))).to.equal(false);
+        const get = (host: string, token: string) => request(port, { path: '/status', headers: { host, authorization: `Bearer ${token}` } });
+        expect((await get(`127.0.0.1:${port}`, 'operator-chosen-token-0123456789')).status).to.equal(200);
+        expect((await get(`127.0.0.1:${port}`, 'env-token-loses-to-the-file-0123')).status).to.equal(401);
+        expect((await get('pbx.example.net', 'operator-chosen-token-0123456789')).status).to.equal(200);
+        expect((await get(`pbx2.example.net:${port}`, 'operator-chosen-token-0123456789')).status).to.equal(200);
+        expect((await get('pbx3.example.net', 'operator-chosen-token-0123456789')).status).to.equal(421);
+      } finally {
+        child.kill('SIGTERM');
+        expect(await exited, io.err).to.equal(0);
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('with only 256 descriptors, 300 idle connections leave the next voicemail accepted with its recording', async () => {
+      const smtp = await TestSmtp.start({ ca: testCa() });
+      const dir = tmp();
+      const files = path.join(dir, 'files');
+      fs.mkdirSync(files);
+      const recording = path.join(files, 'vm.wav');
+      fs.writeFileSync(recording, Buffer.concat([Buffer.from('RIFF\x24\x00\x00\x00WAVEfmt ', 'latin1'), Buffer.alloc(64)]));
+      const file = path.join(dir, 'config.json');
+      fs.writeFileSync(file, JSON.stringify(tenantConfig(testCa().cert, { 'a.example.com': { port: smtp.port } }, { attachmentRoots: [files] })));
+      const token = 'env-token-for-the-fd-test-0123';
+      const { child, io, port, exited } = await startMain(['--config', file, '--port', '0', '--data', path.join(dir, 'data'), '--no-stdin'], { shell: 'ulimit -n 256', env: { PBX_NOTIFY_TOKEN: token } });
+      const idle: net.Socket[] = [];
+      let closedByServer = 0;
+      try {
+        for (let i = 0; i < 300; i++) {
+          const s = net.connect(port, '127.0.0.1');
+          s.on('error', () => undefined);
+          s.on('close', () => closedByServer++);
+          idle.push(s);
+        }
+        // 256 descriptors keep 64 connections (half in reserve, less 64): the other 236 are closed as they come.
+        await waitFor(() => closedByServer === 236, { what: '236 connections closed by the host', timeoutMs: 20_000 });
+        const res = await request(port, {
+          method: 'POST',
+          path: '/events',
+          headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify(voicemail('a.example.com', {}, { recording: { path: recording, contentType: 'audio/wav' } })),
+        });
+        expect(res.status, res.text).to.equal(202);
+        const [mail] = await smtp.waitFor(1);
+        expect(mail!.parsed.attachments).to.have.length(1);
+        expect(io.err).to.not.contain('ATTACHMENT_NOT_FOUND');
+        expect(io.err).to.not.contain('EMFILE');
+      } finally {
+        for (const s of idle) s.destroy();
+        child.kill('SIGTERM');
+        expect(await exited, io.err).to.equal(0);
+        await smtp.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('the demo keeps serving and prints a curl line whose token works', async () => {
+      const cwd = tmp();
+      const child = spawn(process.execPath, [main, '--port', '0', '--no-stdin'], { cwd, env: { ...process.env, PBX_NOTIFY_TOKEN: '' } });
+      let out = '';
+      child.stdout.on('data', (c) => (out += c));
+      const exited = new Promise((r) => child.on('exit', r));
+      try {
+        await waitFor(() => /Ctrl-C to stop/.test(out) || child.exitCode !== null, { what: 'the demo to finish its table', timeoutMs: 30_000 });
+        const m = /curl -X POST -H 'content-type: application\/json' -H 'authorization: Bearer ([A-Za-z0-9_-]+)' --data @event\.json (http:\/\/127\.0\.0\.1:(\d+)\/events)/.exec(out);
+        expect(m, out).to.not.equal(null);
+        const [, token, url, port] = m!;
+        expect(out).to.contain(`/preview#token=${token}`);
+        const event = JSON.stringify(missed('acme.example.com'));
+        const headers = { host: `127.0.0.1:${port}`, 'content-type': 'application/json' };
+        expect((await request(Number(port), { method: 'POST', path: new URL(url!).pathname, headers: { ...headers, authorization: `Bearer ${token}` }, body: event })).status).to.equal(202);
+        expect((await request(Number(port), { method: 'POST', path: '/events', headers, body: event })).status).to.equal(401);
+      } finally {
+        child.kill('SIGTERM');
+        expect(await exited, out).to.equal(0);
+        fs.rmSync(cwd, { recursive: true, force: true });
       }
     });
   });

@@ -2,6 +2,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { HostLog } from '../../host-api';
+import { isWildcard } from '../listen-address';
 import { ReferenceHost } from '../reference-host';
 import { startBlackhole, startCaptureServer, type CapturedMail } from './capture-smtp';
 import { writeFaxPdf, writeToneWav } from './samples';
@@ -13,6 +14,11 @@ export interface DemoOptions {
   dataDir: string;
   outbox: string;
   httpPort: number;
+  /** @default '127.0.0.1' */
+  httpHost?: string;
+  allowHosts?: readonly string[];
+  /** The HTTP bearer token. @default a new random one for this run */
+  httpToken?: string;
   log: HostLog;
   out: NodeJS.WritableStream;
 }
@@ -60,6 +66,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
     config,
     dataDir: path.join(o.dataDir, 'plugin'),
     httpPort: o.httpPort,
+    ...(o.httpHost !== undefined && { httpHost: o.httpHost }),
+    ...(o.allowHosts && { allowHosts: o.allowHosts }),
+    httpToken: o.httpToken ?? crypto.randomBytes(24).toString('base64url'),
     log: o.log,
     onEmit: (type, p) => {
       outcomes.set(String(p.eventId), { type, detail: type === 'email.delivered' ? (p.to as string[]).join(', ') : String(p.reason) });
@@ -68,11 +77,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
   });
 
   const events = sampleEvents(files);
-  const url = `http://127.0.0.1:${host.httpPort}/events`;
+  const at = o.httpHost === undefined || isWildcard(o.httpHost) ? '127.0.0.1' : o.httpHost.includes(':') ? `[${o.httpHost}]` : o.httpHost;
+  const url = `http://${at}:${host.httpPort}/events`;
   o.out.write(`\nReference PBX host listening on ${url}\nSending ${events.length} sample events (and one bad one) through it...\n\n`);
   const answers: string[] = [];
   for (const e of [...events, { ...events[0]!, id: 'bad-1', data: { ...events[0]!.data, recipient: { extension: '1', email: ['not-an-address'] } } }]) {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(e) });
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${host.httpToken}` }, body: JSON.stringify(e) });
     const body = (await res.json()) as { code?: string; field?: string };
     answers.push(`  POST ${e.type.padEnd(18)} ${e.tenant.padEnd(19)} -> ${res.status}${body.code ? ` ${body.code} ${body.field}` : ''}`);
   }
