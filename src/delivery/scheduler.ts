@@ -246,7 +246,7 @@ export class Scheduler {
 
   #ready(lane: Lane, now: number, mono: number): boolean {
     const cap = lane.probing ? 1 : this.#settings.perTenant;
-    return mono >= lane.holdUntil && mono >= lane.stallUntil && lane.active.size < cap && lane.nextDue !== undefined && lane.nextDue <= now && !this.#journal.blocks(lane.tenant);
+    return mono >= lane.holdUntil && mono >= lane.stallUntil && lane.active.size < cap && lane.nextDue !== undefined && rebaseDue(lane.nextDue, now, this.#settings.retry) <= now && !this.#journal.blocks(lane.tenant);
   }
 
   /** The next due message of a lane, refilling its window from the spool when empty; never one whose outcome waits in the journal. */
