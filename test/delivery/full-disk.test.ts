@@ -113,6 +113,9 @@ describe('delivery on a full disk: an outcome that cannot be written never cause
       expect(new Set(smtp.received)).to.deep.equal(new Set(events.map((e) => e.id)));
       // The disk really was full: SQLite said so.
       for (const l of retries()) expect(l.fields!.error).to.be.oneOf(['SQLITE_FULL', 'ENOSPC']);
+      // One log line a retry, the retries backing off: no hot loop, and no new session was opened.
+      expect(retries().map((l) => l.fields!.retry)).to.deep.equal(retries().map((_l, i) => i + 1));
+      expect(smtp.server.connections).to.equal(events.length);
       expect(host.of('email.delivered')).to.have.length(0);
       expect(host.logs.filter((l) => /attempt crashed/.test(l.msg))).to.deep.equal([]);
       expect(plugin.status().tenants.filter((t) => t.held).map((t) => t.tenant).sort()).to.deep.equal(TENANTS);
