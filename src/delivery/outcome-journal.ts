@@ -42,7 +42,7 @@ export class OutcomeJournal {
 
   /** Stores an attempt's outcome and then runs `then`; false when the spool refused it (kept and retried). */
   record(seq: number, tenant: string, outcome: AttemptOutcome, then: () => void): boolean {
-    if (this.#unwritten.size === 0 && this.#write(seq, outcome)) {
+    if (this.#write(seq, outcome)) {
       then();
       return true;
     }
@@ -115,11 +115,11 @@ export class OutcomeJournal {
     }, wait);
   }
 
-  /** Writes waiting outcomes in order, stopping at the first the spool still refuses. */
+  /** Writes every waiting outcome the spool now takes (one refused never holds back another). */
   #flush(): void {
     const done = new Set<string>();
-    for (const [seq, u] of this.#unwritten) {
-      if (!this.#write(seq, u.outcome)) break;
+    for (const [seq, u] of [...this.#unwritten]) {
+      if (!this.#write(seq, u.outcome)) continue;
       this.#unwritten.delete(seq);
       done.add(u.tenant);
       try {

@@ -161,7 +161,7 @@ export class Scheduler {
     this.#schedulePump();
   }
 
-  /** The spool records being delivered right now (their outcome is the session's to write). */
+  /** The spool records being delivered right now, or whose outcome waits in the journal (theirs to write). */
   inFlight(): ReadonlySet<number> {
     return new Set([...[...this.#lanes.values()].flatMap((l) => [...l.active]), ...this.#journal.seqs()]);
   }
