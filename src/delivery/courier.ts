@@ -36,7 +36,7 @@ export interface CourierDeps {
 /** Why an attempt was cut short by us rather than by the server. */
 export const SHUTDOWN = 'shutdown';
 
-/** The attempt never talked to the server (expired, tenant unconfigured, abandoned): says nothing about its health. */
+/** The attempt never talked to the server (tenant unconfigured, abandoned): says nothing about its health. */
 export const NO_CONTACT = 'no-contact';
 
 /** The attempt's outcome could not be stored (disk full, I/O error): it waits in the OutcomeJournal. */

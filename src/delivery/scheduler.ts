@@ -98,6 +98,10 @@ export class Scheduler {
     if (this.#stopped) return;
     try {
       this.rebase();
+    } catch (e) {
+      this.#spoolFailure('re-base due times', undefined, e, 0); // tried again at claim time and by maintenance
+    }
+    try {
       for (const { tenant, nextDue } of this.#spool.tenantsWithWork()) this.#lane(tenant).nextDue = nextDue;
       this.#loadErrors = 0;
     } catch (e) {
