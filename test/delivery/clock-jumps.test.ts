@@ -140,7 +140,10 @@ describe('clock jumps (libfaketime): no mail failed unattempted, none held by a 
   const ids = (p: string, n: number) => Array.from({ length: n }, (_, i) => `${p}-${process.pid}-${i}`);
 
   before(function () {
-    if (!fs.existsSync(LIBFAKETIME)) this.skip(); // Debian package libfaketime (faketime)
+    if (!fs.existsSync(LIBFAKETIME)) {
+      console.warn(`      skipped: ${LIBFAKETIME} missing (Debian package libfaketime)`);
+      this.skip();
+    }
   });
 
   beforeEach(() => {

@@ -83,7 +83,10 @@ describe('delivery on a full disk: an outcome that cannot be written never cause
   this.timeout(60_000);
 
   it('3 mails delivered while the disk is full: exactly 3 arrive, the lanes wait, the outcomes are written once space is back', async function () {
-    if (process.getuid?.() !== 0) this.skip(); // mounting a tmpfs needs root
+    if (process.getuid?.() !== 0) {
+      console.warn('      skipped: mounting a tmpfs (a real full disk) needs root');
+      this.skip();
+    }
     const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-fulldisk-'));
     const cleanup: (() => unknown)[] = [];
     let plugin: EmailNotifyPlugin | undefined;
