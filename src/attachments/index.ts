@@ -1,1 +1,1 @@
-export { planAttachments, expandUrl, DEFAULT_MAX_ATTACHMENT_BYTES, type AttachmentPlan } from './policy';
+export { planAttachments, markMissing, expandUrl, DEFAULT_MAX_ATTACHMENT_BYTES, type AttachmentPlan } from './policy';

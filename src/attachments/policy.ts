@@ -7,8 +7,10 @@ export const DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024;
 export interface AttachmentPlan {
   /** Files that go into the mail. */
   attached: StoredAttachment[];
-  /** The event's file, when it is too large to attach. */
+  /** The event's file, when it is too large to attach or its spooled copy vanished. */
   omitted?: StoredAttachment;
+  /** True when the omitted file is left out because its spooled copy vanished (not for its size). */
+  missing?: boolean;
   /** Where the reader finds the file online, from the tenant's URL template; undefined without one. */
   url?: string;
 }
@@ -20,11 +22,21 @@ export interface AttachmentPlan {
  */
 export function planAttachments(rec: SpoolRecord, tenant: EffectiveTenant): AttachmentPlan {
   const max = tenant.attachments?.maxBytes ?? DEFAULT_MAX_ATTACHMENT_BYTES;
-  const attached = rec.attachments.filter((a) => a.size <= max);
-  const omitted = rec.attachments.find((a) => a.size > max);
+  const attached = rec.attachments.filter((a) => !isMissing(a) && a.size <= max);
+  const omitted = rec.attachments.find((a) => isMissing(a) || a.size > max);
   const template = rec.type === 'fax.received' ? tenant.attachments?.faxUrl : rec.type === 'voicemail.received' ? tenant.attachments?.recordingUrl : undefined;
   const url = template === undefined ? undefined : expandUrl(template, rec);
-  return { attached, ...(omitted && { omitted }), ...(url !== undefined && { url }) };
+  return { attached, ...(omitted && { omitted }), ...(omitted && isMissing(omitted) && { missing: true }), ...(url !== undefined && { url }) };
+}
+
+/** A spooled file whose copy is gone at send time: the courier marks it so, the plan leaves it out. */
+export function markMissing(a: StoredAttachment): StoredAttachment {
+  return Object.assign({ ...a }, { [MISSING]: true });
+}
+
+const MISSING = Symbol('missing');
+function isMissing(a: StoredAttachment): boolean {
+  return (a as StoredAttachment & { [MISSING]?: boolean })[MISSING] === true;
 }
 
 /**

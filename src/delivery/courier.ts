@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EffectiveTenant } from '../config';
 import type { Hooks } from '../hooks';
@@ -6,8 +7,11 @@ import type { AttemptOutcome, Spool, SpoolRecord } from '../spool';
 import { safeFilename, type Renderer } from '../templates';
 import { classify, type Classification } from './classify';
 import { linkedSignal } from './linked-signal';
-import { backoffDelay, type RetrySettings } from './retry-policy';
-import { planAttachments } from '../attachments';
+import { backoffDelay, isExpired, type RetrySettings } from './retry-policy';
+import type { Clock } from './clock';
+import { storageErrorCode, type OutcomeJournal } from './outcome-journal';
+import type { HostLog } from '../host-api';
+import { markMissing, planAttachments } from '../attachments';
 import { sendOnce, type OutgoingMail, type SendContext, type SendResult } from './smtp-transport';
 
 export interface CourierDeps {
@@ -19,6 +23,11 @@ export interface CourierDeps {
   tenant(id: string): EffectiveTenant | undefined;
   retry(): RetrySettings;
   messageTimeoutMs(): number;
+  /** Where outcomes go: straight into the spool, or held and retried when the spool refuses them. */
+  journal: OutcomeJournal;
+  log: HostLog;
+  /** @default systemClock */
+  clock?: Clock;
   send?: (smtp: EffectiveTenant['smtp'], mail: OutgoingMail, signal: AbortSignal, ctx?: SendContext) => Promise<SendResult>;
   /** What a send to this tenant needs besides its settings and the mail: OAuth2 tokens, DKIM key, a temp directory. */
   sendContext?(tenant: EffectiveTenant): SendContext;
@@ -27,8 +36,14 @@ export interface CourierDeps {
 /** Why an attempt was cut short by us rather than by the server. */
 export const SHUTDOWN = 'shutdown';
 
-/** The attempt never talked to the server (expired, tenant unconfigured, abandoned): says nothing about its health. */
+/** The attempt never talked to the server (tenant unconfigured, abandoned): says nothing about its health. */
 export const NO_CONTACT = 'no-contact';
+
+/** The attempt's outcome could not be stored (disk full, I/O error): it waits in the OutcomeJournal. */
+export const UNRECORDED = 'unrecorded';
+
+/** The spool could not be read: nothing was sent; the lane backs off. */
+export const SPOOL_TROUBLE = 'spool-trouble';
 
 /**
  * Makes one delivery attempt of one spooled message: render, send in its own SMTP session,
@@ -42,15 +57,21 @@ export class Courier {
     this.#d = deps;
   }
 
-  async attempt(seq: number, shutdown: AbortSignal): Promise<Classification | typeof NO_CONTACT | undefined> {
-    const rec = this.#d.spool.get(seq);
-    if (!rec || rec.state !== 'queued') return NO_CONTACT;
-    const now = Date.now();
-    const retry = this.#d.retry();
-    if (now - rec.createdAt > retry.maxAgeMs) {
-      this.#finish(rec, { kind: 'permanent', scope: 'message', code: 'MESSAGE_EXPIRED', reason: `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms (last: ${rec.lastError ?? 'none'})` }, rec.pending);
-      return NO_CONTACT;
+  /** One attempt of `seq`. An outcome the spool refused waits in the journal: then `journal.has(seq)` holds afterwards. */
+  attempt(seq: number, shutdown: AbortSignal): Promise<Classification | typeof NO_CONTACT | typeof UNRECORDED | typeof SPOOL_TROUBLE | undefined> {
+    if (this.#d.journal.has(seq)) return Promise.resolve(UNRECORDED);
+    let rec: SpoolRecord | undefined;
+    try {
+      rec = this.#d.spool.get(seq);
+    } catch (e) {
+      this.#d.log.error('could not read a queued message from the spool', { code: 'SPOOL_FAILURE', seq, error: storageErrorCode(e), detail: (e as Error).message });
+      return Promise.resolve(SPOOL_TROUBLE);
     }
+    if (!rec || rec.state !== 'queued') return Promise.resolve(NO_CONTACT);
+    return this.#attempt(rec, shutdown);
+  }
+
+  async #attempt(rec: SpoolRecord, shutdown: AbortSignal): Promise<Classification | typeof NO_CONTACT | undefined> {
     const tenant = this.#d.tenant(rec.tenant);
     if (!tenant) {
       // Temporary, as classified: retried until maxAgeMs, so a tenant briefly missing from the configuration loses nothing.
@@ -62,7 +83,7 @@ export class Courier {
     const link = linkedSignal(shutdown, deadline.signal);
     const signal = link.signal;
     try {
-      const mail = this.#compose(rec, tenant);
+      const mail = this.#compose(await this.#withoutVanishedFiles(rec), tenant);
       // The hook works on a copy: only the headers it adds are taken back, so recipients, sender,
       // subject, body and attachments stay as composed whatever it does.
       const forHook: OutgoingMail = { ...mail, to: mail.to.map((a) => ({ ...a })), envelopeTo: [...mail.envelopeTo], headers: { ...mail.headers }, attachments: mail.attachments.map((a) => ({ ...a })) };
@@ -102,12 +123,25 @@ export class Courier {
     return undefined;
   }
 
-  /** Writes the attempt's outcome and reports it. `failed` are given up, `deferred` retried, `delivered` done. */
+  /**
+   * Writes the attempt's outcome and reports it. `failed` are given up, `deferred` retried,
+   * `delivered` done. Past maxAgeMs this attempt was the last: what it could not deliver fails as
+   * MESSAGE_EXPIRED (expiry is only ever decided here, after an attempt, so a clock that jumped
+   * forward costs each message one more try, never the message).
+   */
   #finish(rec: SpoolRecord, c: Classification | undefined, failed: string[], deferred: string[] = [], delivered: string[] = [], failedBecause = c): void {
     const attempts = rec.attempts + 1;
-    const now = Date.now();
+    const now = this.#d.clock?.wall() ?? Date.now();
     const retry = this.#d.retry();
-    const pending = rec.pending.filter((a) => deferred.includes(a) || (!failed.includes(a) && !delivered.includes(a)));
+    let pending = rec.pending.filter((a) => deferred.includes(a) || (!failed.includes(a) && !delivered.includes(a)));
+    let lastError = c?.reason;
+    if (pending.length > 0 && isExpired(rec.createdAt, now, retry)) {
+      const expired: Classification = { kind: 'permanent', scope: 'message', code: 'MESSAGE_EXPIRED', reason: `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms; last: ${c?.reason ?? 'none'}` };
+      failed = [...failed, ...pending];
+      pending = [];
+      failedBecause = expired;
+      lastError = expired.reason;
+    }
     const held = c?.code === 'SMTP_AUTH' ? retry.authFailureDelayMs : 0;
     const outcome: AttemptOutcome = {
       state: pending.length > 0 ? 'queued' : failed.length > 0 && delivered.length === 0 && rec.delivered.length === 0 ? 'failed' : 'delivered',
@@ -116,18 +150,35 @@ export class Courier {
       failedNow: failed,
       attempts,
       nextAttemptAt: now + Math.max(backoffDelay(attempts, retry), held),
-      ...(c && { lastError: c.reason }),
+      ...(lastError !== undefined && { lastError }),
     };
-    this.#d.spool.recordAttempt(rec.seq, outcome);
-    const base = { eventId: rec.eventId, tenant: rec.tenant, attempts };
-    if (delivered.length > 0) this.#d.reporter.report('email.delivered', { ...base, to: delivered, messageId: rec.messageId });
-    if (failed.length > 0) this.#d.reporter.report('email.failed', { ...base, reason: failedBecause?.reason ?? 'failed' });
-    if (pending.length > 0) {
-      this.#d.reporter.report('email.deferred', { ...base, nextAttemptAt: new Date(outcome.nextAttemptAt).toISOString(), reason: c?.reason ?? 'deferred' });
+    // Reports follow the write: what the host hears about is what the spool holds.
+    this.#d.journal.record(rec.seq, rec.tenant, outcome, () => {
+      const base = { eventId: rec.eventId, tenant: rec.tenant, attempts };
+      if (delivered.length > 0) this.#d.reporter.report('email.delivered', { ...base, to: delivered, messageId: rec.messageId });
+      if (failed.length > 0) this.#d.reporter.report('email.failed', { ...base, reason: failedBecause?.reason ?? 'failed' });
+      if (pending.length > 0) {
+        this.#d.reporter.report('email.deferred', { ...base, nextAttemptAt: new Date(outcome.nextAttemptAt).toISOString(), reason: c?.reason ?? 'deferred' });
+      }
+      if (outcome.state === 'delivered' && rec.attachments.length > 0) {
+        void this.#d.spool.files.remove(path.dirname(rec.attachments[0]!.path)).catch(() => undefined);
+      }
+    });
+  }
+
+  /**
+   * The record as it can be sent: a spooled copy that is gone (a cleanup script deleted it) is
+   * marked missing, and the mail goes without it and says so, as for a file above
+   * attachments.maxBytes, instead of being retried until maxAgeMs for a file that will not return.
+   */
+  async #withoutVanishedFiles(rec: SpoolRecord): Promise<SpoolRecord> {
+    if (rec.attachments.length === 0) return rec;
+    const present = await Promise.all(rec.attachments.map((a) => fs.promises.stat(a.path).then((st) => st.isFile(), (e: NodeJS.ErrnoException) => e.code !== 'ENOENT' && e.code !== 'ENOTDIR')));
+    if (present.every(Boolean)) return rec;
+    for (const [i, a] of rec.attachments.entries()) {
+      if (!present[i]) this.#d.log.warn('a spooled attachment vanished; sending the mail without it', { code: 'ATTACHMENT_MISSING', tenant: rec.tenant, eventId: rec.eventId, role: a.role, file: a.path });
     }
-    if (outcome.state === 'delivered' && rec.attachments.length > 0) {
-      void this.#d.spool.files.remove(path.dirname(rec.attachments[0]!.path)).catch(() => undefined);
-    }
+    return { ...rec, attachments: rec.attachments.map((a, i) => (present[i] ? a : markMissing(a))) };
   }
 
   #compose(rec: SpoolRecord, tenant: EffectiveTenant): OutgoingMail {

@@ -1,9 +1,11 @@
 import type { HostLog } from '../host-api';
 import type { Spool } from '../spool';
 import type { Classification } from './classify';
-import { NO_CONTACT, SHUTDOWN, type Courier } from './courier';
-import { backoffDelay, type RetrySettings } from './retry-policy';
+import { NO_CONTACT, SHUTDOWN, SPOOL_TROUBLE, UNRECORDED, type Courier } from './courier';
+import { backoffDelay, longestDelay, rebaseDue, type RetrySettings } from './retry-policy';
 import { linkedSignal } from './linked-signal';
+import { systemClock, type Clock } from './clock';
+import { storageErrorCode, type OutcomeJournal } from './outcome-journal';
 
 export interface SchedulerSettings {
   perTenant: number;
@@ -17,10 +19,14 @@ interface Lane {
   readonly tenant: string;
   readonly active: Set<number>;
   window: number[];
-  /** Earliest time queued, not in-flight mail is due; undefined when the tenant has none. */
+  /** Earliest wall-clock time queued, not in-flight mail is due; undefined when the tenant has none. */
   nextDue: number | undefined;
-  /** The breaker: no session starts before this. */
+  /** The breaker: no session starts before this (monotonic clock). */
   holdUntil: number;
+  /** After a spool error in this lane: no session starts before this (monotonic clock). */
+  stallUntil: number;
+  /** Consecutive spool errors in this lane (its backoff). */
+  spoolErrors: number;
   /** Consecutive server-level failures. */
   failures: number;
   /** Half-open: one session at a time until one succeeds. Every lane starts so. */
@@ -32,6 +38,9 @@ interface Lane {
 }
 
 const MAX_TIMER_MS = 60_000;
+/** Backoff of a lane after a spool error: from this, doubling, up to SPOOL_BACKOFF_MAX_MS. */
+const SPOOL_BACKOFF_MIN_MS = 250;
+const SPOOL_BACKOFF_MAX_MS = 30_000;
 /** How long stop() waits for aborted sessions to unwind. */
 const ABANDON_WAIT_MS = 1_000;
 
@@ -41,11 +50,19 @@ const ABANDON_WAIT_MS = 1_000;
  * sessions go round-robin across tenants, within a per-tenant and a global cap. A tenant whose
  * server fails is held with backoff, then probed with one message before its window reopens:
  * a dead server costs its tenant one session at a time and everyone else nothing.
+ *
+ * Holds, backoffs and timers run on the monotonic clock; only the spool's due times are wall
+ * clock, and one implausibly far ahead (the clock moved back) is re-based to now. A spool error
+ * (disk full, I/O error) never escapes: it is logged as SPOOL_FAILURE and the lane backs off; an
+ * outcome the spool refused stops its lane until the OutcomeJournal has written it.
  */
 export class Scheduler {
   readonly #spool: Spool;
   readonly #courier: Courier;
   readonly #log: HostLog;
+  readonly #journal: OutcomeJournal;
+  readonly #clock: Clock;
+  readonly #unsubscribe: () => void;
   #settings: SchedulerSettings;
   readonly #lanes = new Map<string, Lane>();
   #ring: Lane[] = [];
@@ -54,25 +71,68 @@ export class Scheduler {
   readonly #inflight = new Set<Promise<void>>();
   readonly #shutdown = new AbortController();
   #timer: NodeJS.Timeout | undefined;
+  /** When the armed timer fires (monotonic clock). */
   #timerAt = Infinity;
+  #loadRetry: NodeJS.Timeout | undefined;
+  #loadErrors = 0;
   #pumpQueued: NodeJS.Immediate | undefined;
   #stopped = false;
 
-  constructor(spool: Spool, courier: Courier, settings: SchedulerSettings, log: HostLog) {
+  constructor(spool: Spool, courier: Courier, settings: SchedulerSettings, log: HostLog, journal: OutcomeJournal, clock: Clock = systemClock) {
     this.#spool = spool;
     this.#courier = courier;
     this.#settings = settings;
     this.#log = log;
+    this.#journal = journal;
+    this.#clock = clock;
+    // A lane stopped for an unwritten outcome goes on once the journal has written it.
+    this.#unsubscribe = journal.subscribe((tenant) => {
+      const lane = this.#lanes.get(tenant);
+      if (lane) lane.nextDue = this.#clock.wall();
+      this.#schedulePump();
+    });
   }
 
   /** Picks up everything the spool holds (mail left by an earlier run included). */
   start(): void {
-    for (const { tenant, nextDue } of this.#spool.tenantsWithWork()) this.#lane(tenant).nextDue = nextDue;
+    if (this.#stopped) return;
+    try {
+      this.rebase();
+    } catch (e) {
+      this.#spoolFailure('re-base due times', undefined, e, 0); // tried again at claim time and by maintenance
+    }
+    try {
+      for (const { tenant, nextDue } of this.#spool.tenantsWithWork()) this.#lane(tenant).nextDue = nextDue;
+      this.#loadErrors = 0;
+    } catch (e) {
+      // Retried with backoff: the queue is still on disk, and the next try may find the spool readable.
+      const wait = spoolBackoff(++this.#loadErrors);
+      this.#spoolFailure('load the queue', undefined, e, wait);
+      this.#loadRetry = setTimeout(() => this.start(), wait);
+      return;
+    }
     this.#schedulePump();
   }
 
+  /**
+   * Makes queued mail due now whose stored due time is further ahead than any retry is ever
+   * scheduled (longestDelay): the wall clock moved back since it was written. Returns how many.
+   * Run at start, at claim time and by the maintenance loop; a spool error propagates.
+   */
+  rebase(): number {
+    const now = this.#clock.wall();
+    const tenants = this.#spool.rebase(now, now + longestDelay(this.#settings.retry));
+    let n = 0;
+    for (const { tenant, count } of tenants) {
+      n += count;
+      this.#log.warn('queued mail was due implausibly far ahead (the clock moved back?); it is due now', { tenant, messages: count, latestMs: longestDelay(this.#settings.retry) });
+      if (!this.#stopped) this.notify(tenant, now);
+    }
+    return n;
+  }
+
   /** New or changed mail for a tenant, due at `due`. */
-  notify(tenant: string, due = Date.now()): void {
+  notify(tenant: string, due = this.#clock.wall()): void {
     if (this.#stopped) return;
     const lane = this.#lane(tenant);
     lane.nextDue = Math.min(lane.nextDue ?? Infinity, due);
@@ -90,7 +150,12 @@ export class Scheduler {
     lane.generation++;
     lane.cancel.abort(new Error(SHUTDOWN));
     lane.cancel = new AbortController();
-    this.#spool.reschedule(tenant, Date.now());
+    try {
+      this.#spool.reschedule(tenant, this.#clock.wall());
+    } catch (e) {
+      // Its mail keeps its due times (each at most longestDelay away); the lane still starts afresh.
+      this.#spoolFailure('reschedule after a settings change', lane, e, 0);
+    }
     this.notify(tenant);
   }
 
@@ -100,17 +165,17 @@ export class Scheduler {
     this.#schedulePump();
   }
 
-  /** The spool records being delivered right now (their outcome is the session's to write). */
+  /** The spool records being delivered right now, or whose outcome waits in the journal (theirs to write). */
   inFlight(): ReadonlySet<number> {
-    return new Set([...this.#lanes.values()].flatMap((l) => [...l.active]));
+    return new Set([...[...this.#lanes.values()].flatMap((l) => [...l.active]), ...this.#journal.seqs()]);
   }
 
   /** A snapshot for status queries. */
   status(): { active: number; tenants: { tenant: string; active: number; held: boolean; failures: number }[] } {
-    const now = Date.now();
+    const mono = this.#clock.mono();
     return {
       active: this.#active,
-      tenants: [...this.#lanes.values()].map((l) => ({ tenant: l.tenant, active: l.active.size, held: l.holdUntil > now, failures: l.failures })),
+      tenants: [...this.#lanes.values()].map((l) => ({ tenant: l.tenant, active: l.active.size, held: l.holdUntil > mono || l.stallUntil > mono || this.#journal.blocks(l.tenant), failures: l.failures })),
     };
   }
 
@@ -121,7 +186,9 @@ export class Scheduler {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#unsubscribe();
     clearTimeout(this.#timer);
+    clearTimeout(this.#loadRetry);
     if (this.#pumpQueued) clearImmediate(this.#pumpQueued);
     if (this.#inflight.size > 0) {
       let grace: NodeJS.Timeout | undefined;
@@ -143,7 +210,7 @@ export class Scheduler {
   #lane(tenant: string): Lane {
     let lane = this.#lanes.get(tenant);
     if (!lane) {
-      lane = { tenant, active: new Set(), window: [], nextDue: undefined, holdUntil: 0, failures: 0, probing: true, generation: 0, cancel: new AbortController() };
+      lane = { tenant, active: new Set(), window: [], nextDue: undefined, holdUntil: 0, stallUntil: 0, spoolErrors: 0, failures: 0, probing: true, generation: 0, cancel: new AbortController() };
       this.#lanes.set(tenant, lane);
       this.#ring.push(lane);
     }
@@ -157,7 +224,8 @@ export class Scheduler {
   #pump(): void {
     this.#pumpQueued = undefined;
     if (this.#stopped) return;
-    const now = Date.now();
+    const now = this.#clock.wall();
+    const mono = this.#clock.mono();
     const { global } = this.#settings;
     for (let progressed = true; progressed && this.#active < global; ) {
       progressed = false;
@@ -166,7 +234,7 @@ export class Scheduler {
       for (let i = 0; i < n && this.#active < global; i++) {
         const at = (this.#rr + i) % n;
         const lane = this.#ring[at]!;
-        const seq = this.#ready(lane, now) ? this.#take(lane, now) : undefined;
+        const seq = this.#ready(lane, now, mono) ? this.#take(lane, now, mono) : undefined;
         if (seq !== undefined) {
           this.#launch(lane, seq);
           progressed = true;
@@ -176,25 +244,43 @@ export class Scheduler {
       // The next turn starts after the lane served last, so a lane next to an idle one gets no extra turns.
       if (last >= 0) this.#rr = (last + 1) % n;
     }
-    this.#forgetIdleLanes(now);
-    this.#armTimer(now);
+    this.#forgetIdleLanes(mono);
+    this.#armTimer(now, mono);
   }
 
-  #ready(lane: Lane, now: number): boolean {
+  #ready(lane: Lane, now: number, mono: number): boolean {
     const cap = lane.probing ? 1 : this.#settings.perTenant;
-    return now >= lane.holdUntil && lane.active.size < cap && lane.nextDue !== undefined && lane.nextDue <= now;
+    return mono >= lane.holdUntil && mono >= lane.stallUntil && lane.active.size < cap && lane.nextDue !== undefined && rebaseDue(lane.nextDue, now, this.#settings.retry) <= now && !this.#journal.blocks(lane.tenant);
   }
 
-  /** The next due message of a lane, refilling its window from the spool when empty. */
-  #take(lane: Lane, now: number): number | undefined {
-    if (lane.window.length === 0) {
-      lane.window = this.#spool.due(lane.tenant, now, this.#settings.perTenant * 4, lane.active).map((r) => r.seq);
+  /** The next due message of a lane, refilling its window from the spool when empty; never one whose outcome waits in the journal. */
+  #take(lane: Lane, now: number, mono: number): number | undefined {
+    try {
+      lane.window = lane.window.filter((seq) => !this.#journal.has(seq));
       if (lane.window.length === 0) {
-        lane.nextDue = this.#spool.nextDue(lane.tenant, lane.active);
-        return undefined;
+        const skip = new Set([...lane.active, ...this.#journal.seqs()]);
+        lane.window = this.#spool.due(lane.tenant, now, this.#settings.perTenant * 4, skip).map((r) => r.seq);
+        if (lane.window.length === 0) {
+          lane.nextDue = this.#spool.nextDue(lane.tenant, skip);
+          // Due further ahead than any retry is ever put: the clock moved back. Due now, then.
+          if (lane.nextDue !== undefined && rebaseDue(lane.nextDue, now, this.#settings.retry) !== lane.nextDue && this.rebase() > 0) {
+            lane.window = this.#spool.due(lane.tenant, now, this.#settings.perTenant * 4, skip).map((r) => r.seq);
+          }
+          if (lane.window.length === 0) return undefined;
+        }
       }
+      lane.spoolErrors = 0;
+      return lane.window.shift();
+    } catch (e) {
+      lane.window = [];
+      lane.stallUntil = mono + spoolBackoff(++lane.spoolErrors);
+      this.#spoolFailure('claim due mail', lane, e, lane.stallUntil - mono);
+      return undefined;
     }
-    return lane.window.shift();
+  }
+
+  #spoolFailure(op: string, lane: Lane | undefined, e: unknown, retryInMs: number): void {
+    this.#log.error(`spool error (${op}); retried with backoff`, { code: 'SPOOL_FAILURE', ...(lane && { tenant: lane.tenant }), error: storageErrorCode(e), detail: (e as Error)?.message, retryInMs });
   }
 
   #launch(lane: Lane, seq: number): void {
@@ -205,7 +291,12 @@ export class Scheduler {
     const run = this.#courier
       .attempt(seq, cancel.signal)
       .then((trouble) => {
-        if (generation === lane.generation && trouble !== NO_CONTACT) this.#settled(lane, trouble);
+        if (trouble === SPOOL_TROUBLE) {
+          lane.window = [];
+          lane.stallUntil = this.#clock.mono() + spoolBackoff(++lane.spoolErrors);
+        } else if (trouble === UNRECORDED || this.#journal.has(seq)) {
+          lane.window = []; // the lane waits for the journal (#ready), then refills from the spool
+        } else if (generation === lane.generation && trouble !== NO_CONTACT) this.#settled(lane, trouble);
       })
       .catch((e) => this.#log.error('delivery attempt crashed', { tenant: lane.tenant, seq, error: (e as Error).message }))
       .finally(() => {
@@ -215,7 +306,15 @@ export class Scheduler {
         this.#inflight.delete(run);
         if (this.#stopped) return; // the spool may be closed already
         // The message may still be queued (deferred); the spool knows when it is due next.
-        lane.nextDue = Math.min(lane.nextDue ?? Infinity, this.#spool.nextDue(lane.tenant, lane.active) ?? Infinity);
+        let next: number | undefined;
+        try {
+          next = this.#spool.nextDue(lane.tenant, new Set([...lane.active, ...this.#journal.seqs()]));
+        } catch (e) {
+          lane.stallUntil = this.#clock.mono() + spoolBackoff(++lane.spoolErrors);
+          this.#spoolFailure('find the next due mail', lane, e, lane.stallUntil - this.#clock.mono());
+          next = this.#clock.wall(); // look again once the stall is over
+        }
+        lane.nextDue = Math.min(lane.nextDue ?? Infinity, next ?? Infinity);
         if (lane.nextDue === Infinity) lane.nextDue = undefined;
         this.#schedulePump();
       });
@@ -223,7 +322,7 @@ export class Scheduler {
   }
 
   #settled(lane: Lane, trouble: Classification | undefined): void {
-    const now = Date.now();
+    const now = this.#clock.mono();
     if (!trouble) {
       if (lane.failures > 0 || lane.probing) this.#log.debug('tenant server healthy', { tenant: lane.tenant });
       lane.failures = 0;
@@ -240,20 +339,21 @@ export class Scheduler {
   }
 
   /** Drops lanes with nothing queued, nothing in flight and a closed breaker; a lane that is failing keeps its state. */
-  #forgetIdleLanes(now: number): void {
-    const idle = (l: Lane) => l.nextDue === undefined && l.active.size === 0 && l.failures === 0 && l.holdUntil <= now;
+  #forgetIdleLanes(mono: number): void {
+    const idle = (l: Lane) => l.nextDue === undefined && l.active.size === 0 && l.failures === 0 && l.holdUntil <= mono && l.stallUntil <= mono && !this.#journal.blocks(l.tenant);
     if (!this.#ring.some(idle)) return;
     for (const l of this.#ring) if (idle(l)) this.#lanes.delete(l.tenant);
     this.#ring = this.#ring.filter((l) => !idle(l));
     this.#rr = 0;
   }
 
-  #armTimer(now: number): void {
+  /** Arms one timer for the earliest lane that becomes ready: its due time (wall clock, re-based) or the end of its hold (monotonic). */
+  #armTimer(now: number, mono: number): void {
     let wake = Infinity;
     for (const l of this.#ring) {
-      if (l.nextDue === undefined) continue;
-      const at = Math.max(l.nextDue, l.holdUntil);
-      if (at > now) wake = Math.min(wake, at);
+      if (l.nextDue === undefined || this.#journal.blocks(l.tenant)) continue;
+      const at = mono + Math.max(rebaseDue(l.nextDue, now, this.#settings.retry) - now, l.holdUntil - mono, l.stallUntil - mono);
+      if (at > mono) wake = Math.min(wake, at);
     }
     if (wake === Infinity || wake >= this.#timerAt) return;
     clearTimeout(this.#timer);
@@ -261,6 +361,11 @@ export class Scheduler {
     this.#timer = setTimeout(() => {
       this.#timerAt = Infinity;
       this.#schedulePump();
-    }, Math.min(wake - now, MAX_TIMER_MS));
+    }, Math.min(wake - mono, MAX_TIMER_MS));
   }
+}
+
+/** Wait after the `n`th spool error in a row. */
+function spoolBackoff(n: number): number {
+  return Math.min(SPOOL_BACKOFF_MAX_MS, SPOOL_BACKOFF_MIN_MS * 2 ** Math.min(Math.max(n - 1, 0), 20));
 }

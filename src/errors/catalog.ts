@@ -21,6 +21,7 @@ export const ERROR_CATALOG = {
   TENANT_NOT_CONFIGURED: 'The tenant has no usable `from` or `smtp.host`, even after merging defaults.',
   ATTACHMENT_FORBIDDEN: 'The attachment resolves outside attachmentRoots, or is not a regular file.',
   ATTACHMENT_NOT_FOUND: 'The attachment file, inside attachmentRoots, does not exist or cannot be read.',
+  ATTACHMENT_MISSING: 'Logged, not thrown: a spooled attachment copy was deleted before delivery; the mail went without it and says so.',
   PLUGIN_STOPPED: 'The plugin instance is deactivated and takes no more events.',
   SPOOL_FAILURE: 'The durable spool could not store the event (disk full, I/O error, too many open files); nothing was queued and the host may retry.',
   SPOOL_LOCKED: 'Another live plugin instance (this process or another) holds the data directory; only one instance may use a dataDir.',

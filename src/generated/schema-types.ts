@@ -49,7 +49,7 @@ export interface RetryConfig {
    */
   maxDelayMs?: number;
   /**
-   * A message older than this (since it was accepted) fails permanently, in milliseconds.
+   * A message older than this (since it was accepted) fails permanently at its next attempt that does not deliver it; it always gets that attempt, even when the clock jumped ahead. In milliseconds.
    */
   maxAgeMs?: number;
   /**

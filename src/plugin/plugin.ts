@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OAuthTokenCache } from '../auth';
 import { resolveConfig, SchemaRegistry, TenantDirectory, type ResolvedConfig } from '../config';
-import { Courier, Scheduler, TlsContexts, type SchedulerSettings } from '../delivery';
+import { Courier, OutcomeJournal, Scheduler, TlsContexts, storageErrorCode, type SchedulerSettings } from '../delivery';
 import type { OutgoingMail, SendResult } from '../delivery/smtp-transport';
 import { PluginError } from '../errors';
 import { EVENT_TYPES, isEventType } from '../events';
@@ -37,6 +37,8 @@ export class EmailNotifyPlugin implements PluginInstance {
   readonly #hooks: Hooks;
   readonly #reporter: Reporter;
   readonly #scheduler: Scheduler;
+  /** Attempt outcomes the spool refused (disk full), retried until written. */
+  readonly #journal: OutcomeJournal;
   /** OAuth2 access tokens per tenant, for this instance alone. */
   readonly #tokens = new OAuthTokenCache();
   /** TLS client contexts per tenant settings, for this instance alone. */
@@ -57,8 +59,11 @@ export class EmailNotifyPlugin implements PluginInstance {
     this.#hooks = new Hooks((name, e) => ctx.log.error('hook threw', { hook: name, error: (e as Error).message }));
     this.#reporter = new Reporter(ctx);
     this.#reporter.subscribe((type, payload) => void this.#hooks.run('onOutcome', { type, payload }));
+    this.#journal = new OutcomeJournal(spool, ctx.log);
     const courier = new Courier({
       spool,
+      journal: this.#journal,
+      log: ctx.log,
       renderer: (this.#renderer = new Renderer(path.join(packageRoot(), 'templates'), ctx.log)),
       reporter: this.#reporter,
       hooks: this.#hooks,
@@ -73,7 +78,7 @@ export class EmailNotifyPlugin implements PluginInstance {
         ...(t.dkim && { dkim: { domainName: t.dkim.domainName, keySelector: t.dkim.keySelector, privateKey: t.dkim.privateKey } }),
       }),
     });
-    this.#scheduler = new Scheduler(spool, courier, schedulerSettings(config), ctx.log);
+    this.#scheduler = new Scheduler(spool, courier, schedulerSettings(config), ctx.log, this.#journal);
   }
 
   /** Validates the config, opens the spool, subscribes to the manifest's events; delivery starts after it resolves. */
@@ -177,17 +182,25 @@ export class EmailNotifyPlugin implements PluginInstance {
     this.#ctx.log.info('configuration change applied');
   }
 
-  /** Fails mail past maxAgeMs (held tenants' mail included) and purges old records. */
+  /**
+   * Re-bases mail due implausibly far ahead (the clock moved back) and purges old records. Mail
+   * past maxAgeMs is not failed here: it fails after its last attempt (Courier), so a clock that
+   * jumped forward never fails mail unattempted. A spool error is logged and tried next round.
+   */
   #maintain(): void {
-    const { retry } = this.#tenants.config.delivery;
     const { retainDeliveredMs, retainFailedMs } = this.#tenants.config.spool;
     const now = Date.now();
-    for (let batch; (batch = this.#spool.expire(now - retry.maxAgeMs, `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms`, 500, this.#scheduler.inFlight())).length > 0; ) {
-      for (const r of batch) {
-        this.#reporter.report('email.failed', { eventId: r.eventId, tenant: r.tenant, attempts: r.attempts, reason: `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms; last: ${r.lastError ?? 'never attempted'}` });
-      }
+    try {
+      this.#scheduler.rebase();
+    } catch (e) {
+      this.#ctx.log.error('spool error (maintenance: re-base due times); tried again next round', { code: 'SPOOL_FAILURE', error: storageErrorCode(e), detail: (e as Error).message });
     }
-    this.#spool.purge(now - retainDeliveredMs, now - retainFailedMs).catch((e) => this.#ctx.log.error('spool purge failed', { error: (e as Error).message }));
+    const purgeFailed = (e: unknown) => this.#ctx.log.error('spool error (maintenance: purge); tried again next round', { code: 'SPOOL_FAILURE', error: storageErrorCode(e), detail: (e as Error).message });
+    try {
+      this.#spool.purge(now - retainDeliveredMs, now - retainFailedMs).catch(purgeFailed);
+    } catch (e) {
+      purgeFailed(e);
+    }
   }
 
   deactivate(): Promise<void> {
@@ -196,6 +209,7 @@ export class EmailNotifyPlugin implements PluginInstance {
       clearInterval(this.#maintenance);
       await Promise.allSettled([...this.#intake]);
       await this.#scheduler.stop();
+      this.#journal.close();
       this.#tokens.dispose();
       this.#renderer.dispose();
       this.#hooks.clear();

@@ -86,6 +86,8 @@ export interface Spool {
   getByEventId(eventId: string): SpoolRecord | undefined;
   /** Makes every queued record of a tenant due at `at` (after its settings changed). */
   reschedule(tenant: string, at: number): void;
+  /** Makes queued records due after `latest` due at `now` (the wall clock moved back); returns how many, per tenant. */
+  rebase(now: number, latest: number): { tenant: string; count: number }[];
   /** Records the outcome of a delivery attempt. */
   recordAttempt(seq: number, outcome: AttemptOutcome): void;
   /** Marks queued records accepted before `createdBefore`, outside `exclude` (in flight), as failed; returns them (at most `limit`). */

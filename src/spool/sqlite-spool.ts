@@ -109,6 +109,8 @@ export class SqliteSpool implements Spool {
       due: this.#db.prepare("SELECT * FROM messages WHERE state = 'queued' AND tenant = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?"),
       next: this.#db.prepare("SELECT seq, next_attempt_at FROM messages WHERE state = 'queued' AND tenant = ? ORDER BY next_attempt_at, seq LIMIT ?"),
       reschedule: this.#db.prepare("UPDATE messages SET next_attempt_at = ? WHERE state = 'queued' AND tenant = ? AND next_attempt_at > ?"),
+      farAhead: this.#db.prepare("SELECT tenant, COUNT(*) AS count FROM messages WHERE state = 'queued' AND next_attempt_at > ? GROUP BY tenant"),
+      rebase: this.#db.prepare("UPDATE messages SET next_attempt_at = ? WHERE state = 'queued' AND next_attempt_at > ?"),
       get: this.#db.prepare('SELECT * FROM messages WHERE seq = ?'),
       getByEvent: this.#db.prepare('SELECT * FROM messages WHERE event_id = ?'),
       update: this.#db.prepare(
@@ -198,6 +200,12 @@ export class SqliteSpool implements Spool {
 
   reschedule(tenant: string, at: number): void {
     this.#stmt.reschedule.run(at, tenant, at);
+  }
+
+  rebase(now: number, latest: number): { tenant: string; count: number }[] {
+    const far = this.#stmt.farAhead.all(latest) as { tenant: string; count: number }[];
+    if (far.length > 0) this.#stmt.rebase.run(now, latest);
+    return far;
   }
 
   recordAttempt(seq: number, o: AttemptOutcome): void {

@@ -135,7 +135,7 @@ export function contextShape(root: string, type: EventType): unknown {
   const sample = loadSample(root, type);
   const ctx = buildContext(previewRecord(sample.event, sample.event.tenant, sample.attachmentBytes ?? 1), { id: 'x', attachments: { recordingUrl: 'https://x/', faxUrl: 'https://x/' } }, 'en', new Formats()) as unknown as Record<string, any>;
   ctx.brand = { ...ctx.brand, logoUrl: '', footer: '' };
-  ctx.attachment = { included: true, omitted: true, filename: '', size: '', bytes: 0, contentType: '', url: '' };
+  ctx.attachment = { included: true, omitted: true, missing: true, filename: '', size: '', bytes: 0, contentType: '', url: '' };
   ctx.recipient = { ...ctx.recipient, name: '', language: '', timeZone: '' };
   ctx.caller = { ...ctx.caller, name: '' };
   if (type === 'fax.received') ctx.caller.stationId = '';

@@ -26,7 +26,7 @@ export interface TemplateContext {
   voicemail?: { durationSeconds: number; duration: string; messageNumber?: number; messageLabel?: string; folder?: string; transcript?: string };
   fax?: { pages: number; status: string; received: boolean; failed: boolean; partial: boolean };
   call?: { ringSeconds?: number; ringDuration?: string; queue?: string };
-  attachment: { included: boolean; omitted: boolean; filename?: string; size?: string; bytes?: number; contentType?: string; url?: string };
+  attachment: { included: boolean; omitted: boolean; missing: boolean; filename?: string; size?: string; bytes?: number; contentType?: string; url?: string };
 }
 
 export const DEFAULT_ACCENT = '#1d4ed8';
@@ -75,6 +75,7 @@ export function buildContext(rec: SpoolRecord, tenant: TemplateTenant, lang: str
     attachment: {
       included: plan.attached.length > 0,
       omitted: plan.omitted !== undefined,
+      missing: plan.missing === true,
       ...(att && { filename: safeFilename(rec, att.contentType), size: formats.formatSize(att.size, fmt.locale), bytes: att.size, contentType: att.contentType }),
       ...(plan.url !== undefined && { url: plan.url }),
     },

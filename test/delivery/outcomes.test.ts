@@ -119,22 +119,43 @@ describe('delivery outcomes: per recipient, auth failures, expiry', function () 
     expect(h.plugin.status().counts).to.include({ failed: 1, queued: 0 });
   });
 
-  it('maxAgeMs on restart: mail that aged while the plugin was down is failed at start-up, never sent', async () => {
+  it('maxAgeMs on restart: mail that aged while the plugin was down gets one last attempt, and is delivered when the server takes it', async () => {
     const server = await FaultServer.start({ cert: testCa().issue() });
     h.defer(() => server.close());
     const dead = await refusedPort();
-    await h.start(config(dead, { initialDelayMs: 60_000, maxDelayMs: 60_000 }));
+    await h.start(config(dead, { initialDelayMs: 1500, maxDelayMs: 1500 }));
     const ev = voicemail(T);
     await h.host.send(ev);
     await h.host.until((em) => em.some((e) => e.type === 'email.deferred'));
     await h.deactivate();
     await new Promise((r) => setTimeout(r, 300));
     // Back up with a reachable server but a maxAgeMs the message has outlived.
-    h.host.config = config(server.port, { maxAgeMs: 200 });
+    h.host.config = config(server.port, { initialDelayMs: 1500, maxDelayMs: 1500, maxAgeMs: 200 });
+    await h.activate();
+    await h.host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === ev.id));
+    expect(h.host.of('email.failed', ev.id)).to.have.length(0);
+    expect(server.connections).to.equal(1);
+    expect(h.plugin.lookup(ev.id)).to.deep.include({ state: 'delivered', attempts: 2 });
+  });
+
+  it('maxAgeMs on restart with the server still down: one last attempt reaches it, then MESSAGE_EXPIRED (never failed unattempted)', async () => {
+    const server = await FaultServer.start({ cert: testCa().issue(), rcpt: { [`alice@${T}`]: 451 } });
+    h.defer(() => server.close());
+    const dead = await refusedPort();
+    await h.start(config(dead, { initialDelayMs: 1500, maxDelayMs: 1500 }));
+    const ev = voicemail(T);
+    await h.host.send(ev);
+    await h.host.until((em) => em.some((e) => e.type === 'email.deferred'));
+    await h.deactivate();
+    await new Promise((r) => setTimeout(r, 300));
+    h.host.config = config(server.port, { initialDelayMs: 1500, maxDelayMs: 1500, maxAgeMs: 200 });
     await h.activate();
     await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === ev.id));
-    expect(h.host.of('email.failed', ev.id)[0]!.payload.reason).to.match(/^MESSAGE_EXPIRED\b.*SMTP_CONNECT/);
-    expect(server.connections).to.equal(0);
-    expect(h.plugin.lookup(ev.id)!.state).to.equal('failed');
+    expect(server.connections).to.equal(1);
+    const [f] = h.host.of('email.failed', ev.id);
+    expect(f!.payload.reason).to.match(/^MESSAGE_EXPIRED\b.*451/);
+    expect(f!.payload.attempts).to.equal(2);
+    expect(h.host.of('email.deferred', ev.id)).to.have.length(1);
+    expect(h.plugin.lookup(ev.id)).to.deep.include({ state: 'failed', attempts: 2, pending: [] });
   });
 });
