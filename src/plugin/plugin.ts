@@ -9,7 +9,7 @@ import { EVENT_TYPES, isEventType } from '../events';
 import { Hooks, type Hook, type HookName } from '../hooks';
 import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-api';
 import { Reporter } from '../report';
-import { SqliteSpool, type MessageState, type Spool } from '../spool';
+import { DataDirLock, SCHEMA_VERSION, SqliteSpool, storageError, type MessageState, type Spool } from '../spool';
 import { Renderer } from '../templates';
 import { renderPreview, type PreviewRequest, type PreviewResult } from '../templates/preview';
 import { packageRoot } from '../util/package-root';
@@ -47,6 +47,8 @@ export class EmailNotifyPlugin implements PluginInstance {
   readonly #subscriptions: Disposable[] = [];
   readonly #intake = new Set<Promise<unknown>>();
   #maintenance: NodeJS.Timeout | undefined;
+  /** This instance's exclusive claim on dataDir, released last by deactivate(). */
+  #lock: DataDirLock | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(ctx: HostContext, config: ResolvedConfig, schemas: SchemaRegistry, spool: Spool, opts: ActivateOptions) {
@@ -84,14 +86,25 @@ export class EmailNotifyPlugin implements PluginInstance {
     for (const root of config.attachmentRoots) {
       if (!fs.existsSync(root)) ctx.log.warn('attachment root does not exist', { root });
     }
-    fs.mkdirSync(ctx.dataDir, { recursive: true });
-    // Where nodemailer spills a large message while DKIM-signing it; leftovers of a crash go.
-    fs.rmSync(path.join(ctx.dataDir, 'tmp'), { recursive: true, force: true });
-    fs.mkdirSync(path.join(ctx.dataDir, 'tmp'), { mode: 0o700 });
-    const spool = new SqliteSpool(ctx.dataDir);
-    const swept = await spool.sweepOrphans();
-    if (swept > 0) ctx.log.info('removed attachment copies of events a crash left unqueued', { count: swept });
+    privateDataDir(ctx.dataDir, ctx.log);
+    // The lock comes before anything that deletes: a start never touches files a live instance owns.
+    const lock = DataDirLock.acquire(ctx.dataDir);
+    let spool: SqliteSpool | undefined;
+    try {
+      // Where nodemailer spills a large message while DKIM-signing it; leftovers of a crash go.
+      fs.rmSync(path.join(ctx.dataDir, 'tmp'), { recursive: true, force: true });
+      fs.mkdirSync(path.join(ctx.dataDir, 'tmp'), { mode: 0o700 });
+      spool = new SqliteSpool(ctx.dataDir);
+      if (spool.openedVersion < SCHEMA_VERSION) ctx.log.info('spool upgraded to the current layout', { from: spool.openedVersion, to: SCHEMA_VERSION });
+      const swept = await spool.sweepOrphans();
+      if (swept > 0) ctx.log.info('removed attachment copies of events a crash left unqueued', { count: swept });
+    } catch (e) {
+      await spool?.close().catch(() => undefined);
+      lock.release();
+      throw storageError(e, `cannot open the spool in ${ctx.dataDir}`);
+    }
     const plugin = new EmailNotifyPlugin(ctx, config, schemas, spool, opts);
+    plugin.#lock = lock;
     plugin.#subscribe();
     setImmediate(() => plugin.#start());
     return plugin;
@@ -111,9 +124,19 @@ export class EmailNotifyPlugin implements PluginInstance {
 
   #start(): void {
     if (this.#stopping) return;
-    this.#scheduler.start();
-    this.#maintain();
     this.#maintenance = setInterval(() => this.#maintain(), MAINTENANCE_INTERVAL_MS);
+    this.#guard('starting delivery', () => this.#scheduler.start());
+    this.#maintain();
+  }
+
+  /** Runs work from a timer or a host callback: a spool error there is logged with its code, never thrown into the event loop. */
+  #guard(doing: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      const err = storageError(e, doing);
+      this.#ctx.log.error(`${doing} failed`, { code: err.code, error: err.message });
+    }
   }
 
   /**
@@ -144,9 +167,9 @@ export class EmailNotifyPlugin implements PluginInstance {
     return { counts: this.#spool.counts(), ...this.#scheduler.status() };
   }
 
-  /** The spool's record of an event, for inspection (dead letters included). */
-  lookup(eventId: string) {
-    return this.#spool.getByEventId(eventId);
+  /** The spool's record of an event, for inspection (dead letters included); event ids are per tenant, so name the tenant when ids may repeat across tenants. */
+  lookup(eventId: string, tenant?: string) {
+    return this.#spool.getByEventId(tenant, eventId);
   }
 
   /**
@@ -171,9 +194,11 @@ export class EmailNotifyPlugin implements PluginInstance {
     const before = this.#tenants;
     this.#tenants = new TenantDirectory(config);
     this.#scheduler.update(schedulerSettings(config));
-    for (const { tenant } of this.#spool.tenantsWithWork()) {
-      if (JSON.stringify(before.get(tenant)) !== JSON.stringify(this.#tenants.get(tenant))) this.#scheduler.retryNow(tenant);
-    }
+    this.#guard('rescheduling after a configuration change', () => {
+      for (const { tenant } of this.#spool.tenantsWithWork()) {
+        if (JSON.stringify(before.get(tenant)) !== JSON.stringify(this.#tenants.get(tenant))) this.#scheduler.retryNow(tenant);
+      }
+    });
     this.#ctx.log.info('configuration change applied');
   }
 
@@ -182,12 +207,19 @@ export class EmailNotifyPlugin implements PluginInstance {
     const { retry } = this.#tenants.config.delivery;
     const { retainDeliveredMs, retainFailedMs } = this.#tenants.config.spool;
     const now = Date.now();
-    for (let batch; (batch = this.#spool.expire(now - retry.maxAgeMs, `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms`, 500, this.#scheduler.inFlight())).length > 0; ) {
-      for (const r of batch) {
-        this.#reporter.report('email.failed', { eventId: r.eventId, tenant: r.tenant, attempts: r.attempts, reason: `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms; last: ${r.lastError ?? 'never attempted'}` });
+    this.#guard('expiring old mail', () => {
+      for (let batch; (batch = this.#spool.expire(now - retry.maxAgeMs, `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms`, 500, this.#scheduler.inFlight())).length > 0; ) {
+        for (const r of batch) {
+          this.#reporter.report('email.failed', { eventId: r.eventId, tenant: r.tenant, attempts: r.attempts, reason: `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms; last: ${r.lastError ?? 'never attempted'}` });
+        }
       }
-    }
-    this.#spool.purge(now - retainDeliveredMs, now - retainFailedMs).catch((e) => this.#ctx.log.error('spool purge failed', { error: (e as Error).message }));
+    });
+    this.#guard('purging old records', () => {
+      this.#spool.purge(now - retainDeliveredMs, now - retainFailedMs).catch((e) => {
+        const err = storageError(e, 'purging old records');
+        this.#ctx.log.error('spool purge failed', { code: err.code, error: err.message });
+      });
+    });
   }
 
   deactivate(): Promise<void> {
@@ -199,9 +231,29 @@ export class EmailNotifyPlugin implements PluginInstance {
       this.#tokens.dispose();
       this.#renderer.dispose();
       this.#hooks.clear();
-      await this.#spool.close();
+      try {
+        await this.#spool.close();
+      } finally {
+        this.#lock?.release();
+      }
     })();
     return this.#stopping;
+  }
+}
+
+/**
+ * Makes dataDir if missing, 0700 whatever the umask (it holds caller names, transcripts and
+ * recordings). A directory the host made is left as it is, with a warning when others can read it.
+ */
+function privateDataDir(dataDir: string, log: HostContext['log']): void {
+  try {
+    if (fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 }) !== undefined) {
+      fs.chmodSync(dataDir, 0o700);
+    } else if ((fs.statSync(dataDir).mode & 0o077) !== 0) {
+      log.warn('dataDir is readable by other users; it holds caller names, transcripts and recordings (chmod 700 it)', { dataDir, mode: (fs.statSync(dataDir).mode & 0o777).toString(8) });
+    }
+  } catch (e) {
+    throw storageError(e, `cannot create dataDir ${dataDir}`);
   }
 }
 

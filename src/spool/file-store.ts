@@ -24,13 +24,14 @@ export class FileStore {
 
   constructor(root: string) {
     this.root = root;
-    fs.mkdirSync(root, { recursive: true });
+    fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+    fs.chmodSync(root, 0o700);
   }
 
   async createDir(eventId: string): Promise<string> {
     const key = crypto.createHash('sha256').update(eventId).digest('hex').slice(0, 24);
     const dir = path.join(this.root, `${key}-${crypto.randomBytes(4).toString('hex')}`);
-    await fs.promises.mkdir(dir);
+    await fs.promises.mkdir(dir, { mode: 0o700 });
     return dir;
   }
 
@@ -40,6 +41,7 @@ export class FileStore {
     const tmp = `${dest}.part`;
     const out = await fs.promises.open(tmp, 'wx', 0o600);
     try {
+      await out.chmod(0o600); // recordings and faxes are private, whatever the umask
       const buf = Buffer.allocUnsafe(COPY_CHUNK);
       for (let pos = 0; ; ) {
         const { bytesRead } = await from.read(buf, 0, buf.length, pos);
