@@ -158,6 +158,15 @@ export class SqliteSpool implements Spool {
     };
   }
 
+  /** Every storage error leaves the spool as a coded PluginError (SPOOL_CORRUPT or SPOOL_FAILURE), the SQLite error in `cause`. */
+  #guard<T>(doing: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw storageError(e, `spool: ${doing}`, this.#file);
+    }
+  }
+
   /** A path inside dataDir as stored: relative, with '/' separators. */
   #relative(abs: string): string {
     const rel = path.relative(this.#dataDir, abs);
@@ -166,7 +175,7 @@ export class SqliteSpool implements Spool {
   }
 
   has(tenant: string, eventId: string): boolean {
-    return this.#stmt.has.get(tenant, eventId) !== undefined;
+    return this.#guard('looking an event up', () => this.#stmt.has.get(tenant, eventId) !== undefined);
   }
 
   enqueue(record: NewRecord): Promise<'queued' | 'duplicate'> {
@@ -212,76 +221,93 @@ export class SqliteSpool implements Spool {
   }
 
   tenantsWithWork(): TenantDue[] {
-    return this.#stmt.tenants.all() as TenantDue[];
+    return this.#guard('listing tenants with queued mail', () => this.#stmt.tenants.all() as TenantDue[]);
   }
 
   due(tenant: string, now: number, limit: number, exclude: ReadonlySet<number>): SpoolRecord[] {
-    const rows = this.#stmt.due.all(tenant, now, limit + exclude.size) as Row[];
-    return rows.filter((r) => !exclude.has(r.seq)).slice(0, limit).map((r) => fromRow(r, this.#dataDir));
+    return this.#guard('reading due mail', () => {
+      const rows = this.#stmt.due.all(tenant, now, limit + exclude.size) as Row[];
+      return rows.filter((r) => !exclude.has(r.seq)).slice(0, limit).map((r) => fromRow(r, this.#dataDir));
+    });
   }
 
   nextDue(tenant: string, exclude: ReadonlySet<number>): number | undefined {
-    const rows = this.#stmt.next.all(tenant, exclude.size + 1) as { seq: number; next_attempt_at: number }[];
-    return rows.find((r) => !exclude.has(r.seq))?.next_attempt_at;
+    return this.#guard('reading when mail is due', () => {
+      const rows = this.#stmt.next.all(tenant, exclude.size + 1) as { seq: number; next_attempt_at: number }[];
+      return rows.find((r) => !exclude.has(r.seq))?.next_attempt_at;
+    });
   }
 
   get(seq: number): SpoolRecord | undefined {
-    const r = this.#stmt.get.get(seq) as Row | undefined;
-    return r && fromRow(r, this.#dataDir);
+    return this.#guard('reading a message', () => {
+      const r = this.#stmt.get.get(seq) as Row | undefined;
+      return r && fromRow(r, this.#dataDir);
+    });
   }
 
   getByEventId(tenant: string | undefined, eventId: string): SpoolRecord | undefined {
-    const r = (tenant === undefined ? this.#stmt.getByEventAnyTenant.get(eventId) : this.#stmt.getByEvent.get(tenant, eventId)) as Row | undefined;
-    return r && fromRow(r, this.#dataDir);
+    return this.#guard('looking an event up', () => {
+      const r = (tenant === undefined ? this.#stmt.getByEventAnyTenant.get(eventId) : this.#stmt.getByEvent.get(tenant, eventId)) as Row | undefined;
+      return r && fromRow(r, this.#dataDir);
+    });
   }
 
   reschedule(tenant: string, at: number): void {
-    this.#stmt.reschedule.run(at, tenant, at);
+    this.#guard('rescheduling a tenant', () => this.#stmt.reschedule.run(at, tenant, at));
   }
 
   recordAttempt(seq: number, o: AttemptOutcome): void {
-    const cur = this.#stmt.get.get(seq) as Row | undefined;
-    if (!cur) return;
-    this.#stmt.update.run({
-      seq,
-      state: o.state,
-      pending: JSON.stringify(o.pending),
-      delivered: JSON.stringify([...JSON.parse(cur.delivered), ...o.deliveredNow]),
-      failed: JSON.stringify([...JSON.parse(cur.failed), ...o.failedNow]),
-      attempts: o.attempts,
-      nextAttemptAt: o.nextAttemptAt,
-      now: Date.now(),
-      lastError: o.lastError ?? null,
+    this.#guard('recording an attempt', () => {
+      const cur = this.#stmt.get.get(seq) as Row | undefined;
+      if (!cur) return;
+      this.#stmt.update.run({
+        seq,
+        state: o.state,
+        pending: JSON.stringify(o.pending),
+        delivered: JSON.stringify([...JSON.parse(cur.delivered), ...o.deliveredNow]),
+        failed: JSON.stringify([...JSON.parse(cur.failed), ...o.failedNow]),
+        attempts: o.attempts,
+        nextAttemptAt: o.nextAttemptAt,
+        now: Date.now(),
+        lastError: o.lastError ?? null,
+      });
     });
   }
 
   expire(createdBefore: number, reason: string, limit: number, exclude: ReadonlySet<number>): SpoolRecord[] {
-    const rows = (this.#stmt.expire.all(createdBefore, limit + exclude.size) as Row[])
-      .filter((r) => !exclude.has(r.seq))
-      .slice(0, limit)
-      .map((r) => fromRow(r, this.#dataDir));
-    const now = Date.now();
-    this.#db.transaction(() => {
-      for (const r of rows) this.#stmt.fail.run({ seq: r.seq, failed: JSON.stringify([...r.failed, ...r.pending]), reason, now });
-    })();
-    return rows;
+    return this.#guard('expiring old mail', () => {
+      const rows = (this.#stmt.expire.all(createdBefore, limit + exclude.size) as Row[])
+        .filter((r) => !exclude.has(r.seq))
+        .slice(0, limit)
+        .map((r) => fromRow(r, this.#dataDir));
+      const now = Date.now();
+      this.#db.transaction(() => {
+        for (const r of rows) this.#stmt.fail.run({ seq: r.seq, failed: JSON.stringify([...r.failed, ...r.pending]), reason, now });
+      })();
+      return rows;
+    });
   }
 
   async purge(deliveredBefore: number, failedBefore: number): Promise<number> {
     let total = 0;
     for (;;) {
-      const rows = this.#stmt.purgeable.all(deliveredBefore, failedBefore) as { seq: number; files_dir: string | null }[];
+      const rows = this.#guard('purging old records', () => {
+        const found = this.#stmt.purgeable.all(deliveredBefore, failedBefore) as { seq: number; files_dir: string | null }[];
+        this.#db.transaction(() => found.forEach((r) => this.#stmt.delete.run(r.seq)))();
+        return found;
+      });
       if (rows.length === 0) return total;
-      this.#db.transaction(() => rows.forEach((r) => this.#stmt.delete.run(r.seq)))();
       for (const r of rows) if (r.files_dir) await this.#files.remove(path.join(this.#dataDir, r.files_dir));
       total += rows.length;
     }
   }
 
   counts(): Record<MessageState, number> {
-    const out: Record<MessageState, number> = { queued: 0, delivered: 0, failed: 0 };
-    for (const r of this.#stmt.counts.all() as { state: MessageState; n: number }[]) out[r.state] = r.n;
-    return out;
+    return this.#guard('counting messages', () => {
+      const out: Record<MessageState, number> = { queued: 0, delivered: 0, failed: 0 };
+      for (const r of this.#stmt.counts.all() as { state: MessageState; n: number }[]) out[r.state] = r.n;
+      return out;
+    });
   }
 
   get files(): AttachmentStore {
@@ -292,7 +318,7 @@ export class SqliteSpool implements Spool {
     const keep = new Set<string>();
     for (const name of await fs.promises.readdir(this.#files.root)) {
       const dir = path.join(this.#files.root, name);
-      if (this.#stmt.fileOwner.get(this.#relative(dir)) !== undefined) keep.add(dir);
+      if (this.#guard('sweeping orphaned copies', () => this.#stmt.fileOwner.get(this.#relative(dir))) !== undefined) keep.add(dir);
     }
     return this.#files.sweep(keep);
   }
