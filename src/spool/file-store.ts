@@ -43,10 +43,17 @@ export class FileStore {
     try {
       await out.chmod(0o600); // recordings and faxes are private, whatever the umask
       const buf = Buffer.allocUnsafe(COPY_CHUNK);
-      for (let pos = 0; ; ) {
+      let pos = 0;
+      for (;;) {
         const { bytesRead } = await from.read(buf, 0, buf.length, pos);
         if (bytesRead === 0) break;
-        await out.write(buf, 0, bytesRead);
+        // A write may be short (a nearly full disk writes what fits and reports no error): write
+        // the rest until it lands or the kernel says why not (ENOSPC), never keep a truncated copy.
+        for (let done = 0; done < bytesRead; ) {
+          const { bytesWritten } = await out.write(buf, done, bytesRead - done, pos + done);
+          if (bytesWritten === 0) throw Object.assign(new Error(`no progress writing ${tmp}`), { code: 'EIO' });
+          done += bytesWritten;
+        }
         pos += bytesRead;
       }
       await out.sync();
