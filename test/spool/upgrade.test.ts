@@ -60,4 +60,23 @@ describe('spool: a spool written by the first layout (test/fixtures/spool-v0) up
       after.close();
     }
   });
+
+  it('a spool from a newer version (a higher user_version) is refused with SPOOL_FAILURE, not misread, and left as it was', async () => {
+    const dataDir = h.tmpdir('pbx-newer-');
+    const { activate } = await import('../../src');
+    const host = new FakeHost({ tenants: {} }, dataDir);
+    await (await activate(host.context())).deactivate();
+    const db = new Database(path.join(dataDir, 'spool.db'));
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    const err = await activate(host.context()).then(
+      (p) => (void p.deactivate(), undefined),
+      (e: { code?: string; message: string }) => e,
+    );
+    expect(err?.code).to.equal('SPOOL_FAILURE');
+    expect(err?.message).to.contain(`spool layout ${SCHEMA_VERSION + 1}`);
+    const after = new Database(path.join(dataDir, 'spool.db'), { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).to.equal(SCHEMA_VERSION + 1);
+    after.close();
+  });
 });
