@@ -90,6 +90,10 @@ export class EmailNotifyPlugin implements PluginInstance {
     // The lock comes before anything that deletes: a start never touches files a live instance owns.
     const lock = DataDirLock.acquire(ctx.dataDir);
     let spool: SqliteSpool | undefined;
+    const release = async () => {
+      await spool?.close().catch(() => undefined);
+      lock.release();
+    };
     try {
       // Where nodemailer spills a large message while DKIM-signing it; leftovers of a crash go.
       fs.rmSync(path.join(ctx.dataDir, 'tmp'), { recursive: true, force: true });
@@ -99,11 +103,16 @@ export class EmailNotifyPlugin implements PluginInstance {
       const swept = await spool.sweepOrphans();
       if (swept > 0) ctx.log.info('removed attachment copies of events a crash left unqueued', { count: swept });
     } catch (e) {
-      await spool?.close().catch(() => undefined);
-      lock.release();
+      await release();
       throw storageError(e, `cannot open the spool in ${ctx.dataDir}`);
     }
-    const plugin = new EmailNotifyPlugin(ctx, config, schemas, spool, opts);
+    let plugin: EmailNotifyPlugin;
+    try {
+      plugin = new EmailNotifyPlugin(ctx, config, schemas, spool, opts);
+    } catch (e) {
+      await release();
+      throw e;
+    }
     plugin.#lock = lock;
     plugin.#subscribe();
     setImmediate(() => plugin.#start());

@@ -29,6 +29,7 @@ export class DataDirLock {
       fs.chmodSync(file, 0o600);
       db = new Database(file, { timeout: 0 });
       db.pragma('locking_mode = EXCLUSIVE');
+      db.pragma('journal_mode = MEMORY'); // no lock-journal file beside it
       db.exec('CREATE TABLE IF NOT EXISTS holder (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, since TEXT NOT NULL)');
       // The write is what takes the exclusive lock; it is then held until close().
       db.prepare('INSERT OR REPLACE INTO holder (id, pid, since) VALUES (1, ?, ?)').run(process.pid, new Date().toISOString());
