@@ -15,7 +15,7 @@ describe('spool: a spool written by the first layout (test/fixtures/spool-v0) up
   const h = new Harness();
   afterEach(() => h.dispose());
 
-  it('migrates to the current user_version, then delivers its three queued mails with both attachments, each through its own tenant', async function () {
+  it('migrates to the current user_version, then delivers its three queued mails with both attachments, each through its own tenant; the migrated key is (tenant, id)', async function () {
     this.timeout(60_000);
     const dataDir = path.join(h.tmpdir('pbx-upgrade-'), 'data');
     fs.cpSync(FIXTURE, dataDir, { recursive: true });
@@ -50,6 +50,17 @@ describe('spool: a spool written by the first layout (test/fixtures/spool-v0) up
     expect(Buffer.compare(vm.parsed.attachments[0]!.content, fs.readFileSync(path.join(FIXTURE, 'files', fs.readdirSync(path.join(FIXTURE, 'files')).find((d) => fs.existsSync(path.join(FIXTURE, 'files', d, 'recording')))!, 'recording')))).to.equal(0);
     // The attempts made before the upgrade are carried over.
     expect(host.of('email.delivered', 'fixture-vm-1')[0]!.payload.attempts).to.be.greaterThan(1);
+
+    // The migrated key is (tenant, id): an old id from the other tenant is a new event, from its own tenant a duplicate.
+    const { missed } = await import('../helpers/events');
+    await host.send(missed(B, { id: 'fixture-vm-1' }));
+    await host.send(missed(A, { id: 'fixture-mc-1' }));
+    await host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === 'fixture-vm-1' && x.payload.tenant === B));
+    const marker = missed(A);
+    await host.send(marker);
+    await host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === marker.id));
+    expect(byId(a)).to.deep.equal(['fixture-mc-1', 'fixture-vm-1', marker.id].sort());
+    expect(byId(b)).to.deep.equal(['fixture-fax-1', 'fixture-vm-1']);
 
     await plugin.deactivate();
     const after = new Database(path.join(dataDir, 'spool.db'), { readonly: true });
