@@ -15,7 +15,8 @@ export interface HttpIntakeOptions {
 
 const MAX_BODY = 1024 * 1024;
 
-const STATUS_OF: Record<string, number> = { PLUGIN_STOPPED: 503, SPOOL_FAILURE: 500 };
+// The plugin's storage failing is the server's problem (5xx, retry later), never a bad event (4xx, final).
+const STATUS_OF: Record<string, number> = { PLUGIN_STOPPED: 503, SPOOL_FAILURE: 500, SPOOL_CORRUPT: 500 };
 
 /**
  * POST /events with a JSON envelope: 202 once durably queued, 400 with `code` and `field` when
