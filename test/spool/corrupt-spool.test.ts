@@ -126,4 +126,21 @@ describe('spool: a corrupt spool.db is refused up front with SPOOL_CORRUPT', () 
     // Still a working instance: it stops cleanly.
     await plugin.deactivate();
   });
+
+  it('damage met by the start-up work after activate() resolved (delivery start, expiry sweep) is logged with SPOOL_CORRUPT, never thrown into the event loop', async function () {
+    this.timeout(30_000);
+    const { dataDir, config } = await realSpool(h, 300);
+    const file = path.join(dataDir, 'spool.db');
+    const { pageSize, pages } = pagesOf(file, 'messages_due');
+    expect(pages.length).to.be.greaterThan(1);
+    const host = new FakeHost(config, dataDir);
+    const plugin = await activate(host.context());
+    h.defer(() => plugin.deactivate());
+    // activate() resolved after its integrity check, before delivery starts (that is deferred to the next turn).
+    damage(file, pageSize, pages);
+    const corrupt = () => host.logs.filter((l) => l.level === 'error' && l.fields?.code === 'SPOOL_CORRUPT').map((l) => l.msg);
+    const end = Date.now() + 10_000;
+    while (corrupt().length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(corrupt()).to.deep.equal(['starting delivery failed', 'expiring old mail failed']);
+  });
 });
