@@ -3,13 +3,13 @@ import * as path from 'node:path';
 import type { EffectiveTenant } from '../config';
 import type { Hooks } from '../hooks';
 import type { Reporter } from '../report';
-import type { AttemptOutcome, Spool, SpoolRecord } from '../spool';
+import { storageError, storageErrorCode, type AttemptOutcome, type Spool, type SpoolRecord } from '../spool';
 import { safeFilename, type Renderer } from '../templates';
 import { classify, type Classification } from './classify';
 import { linkedSignal } from './linked-signal';
 import { backoffDelay, isExpired, type RetrySettings } from './retry-policy';
 import type { Clock } from './clock';
-import { storageErrorCode, type OutcomeJournal } from './outcome-journal';
+import type { OutcomeJournal } from './outcome-journal';
 import type { HostLog } from '../host-api';
 import { markMissing, planAttachments } from '../attachments';
 import { sendOnce, type OutgoingMail, type SendContext, type SendResult } from './smtp-transport';
@@ -64,7 +64,7 @@ export class Courier {
     try {
       rec = this.#d.spool.get(seq);
     } catch (e) {
-      this.#d.log.error('could not read a queued message from the spool', { code: 'SPOOL_FAILURE', seq, error: storageErrorCode(e), detail: (e as Error).message });
+      this.#d.log.error('could not read a queued message from the spool', { code: storageError(e, 'reading a queued message').code, seq, error: storageErrorCode(e), detail: (e as Error).message });
       return Promise.resolve(SPOOL_TROUBLE);
     }
     if (!rec || rec.state !== 'queued') return Promise.resolve(NO_CONTACT);

@@ -4,6 +4,6 @@ export { sendOnce, transportOptions, type OutgoingMail, type SendResult } from '
 export { Courier, type CourierDeps } from './courier';
 export { Scheduler, type SchedulerSettings } from './scheduler';
 export { TlsContexts } from './tls-contexts';
-export { OutcomeJournal, storageErrorCode } from './outcome-journal';
+export { OutcomeJournal } from './outcome-journal';
 export { systemClock, type Clock } from './clock';
 export { rebaseDue, longestDelay, isExpired } from './retry-policy';

@@ -1,5 +1,5 @@
 import type { HostLog } from '../host-api';
-import type { AttemptOutcome, Spool } from '../spool';
+import { storageError, storageErrorCode, type AttemptOutcome, type Spool } from '../spool';
 
 /** The first wait before an outcome the spool refused is written again; doubles up to WRITE_RETRY_MAX_MS. */
 const WRITE_RETRY_MIN_MS = 250;
@@ -10,12 +10,6 @@ interface Unwritten {
   outcome: AttemptOutcome;
   /** What follows a durable outcome: its reports, the removal of its files. */
   then: () => void;
-}
-
-/** The error code a storage error carries (SQLITE_FULL, SQLITE_IOERR, ENOSPC, EIO …). */
-export function storageErrorCode(e: unknown): string {
-  const code = (e as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' ? code : 'unknown';
 }
 
 /**
@@ -99,7 +93,7 @@ export class OutcomeJournal {
     if (this.#closed || this.#timer) return;
     const wait = Math.min(WRITE_RETRY_MAX_MS, WRITE_RETRY_MIN_MS * 2 ** Math.min(this.#retries, 20));
     this.#log.error('could not store delivery outcomes; their mails are not sent again, their tenants wait, the write is retried', {
-      code: 'SPOOL_FAILURE',
+      code: storageError(this.#lastError, 'storing delivery outcomes').code,
       error: storageErrorCode(this.#lastError),
       detail: (this.#lastError as Error | undefined)?.message,
       messages: this.#unwritten.size,

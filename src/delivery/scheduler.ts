@@ -1,11 +1,11 @@
 import type { HostLog } from '../host-api';
-import type { Spool } from '../spool';
+import { storageError, storageErrorCode, type Spool } from '../spool';
 import type { Classification } from './classify';
 import { NO_CONTACT, SHUTDOWN, SPOOL_TROUBLE, UNRECORDED, type Courier } from './courier';
 import { backoffDelay, longestDelay, rebaseDue, type RetrySettings } from './retry-policy';
 import { linkedSignal } from './linked-signal';
 import { systemClock, type Clock } from './clock';
-import { storageErrorCode, type OutcomeJournal } from './outcome-journal';
+import type { OutcomeJournal } from './outcome-journal';
 
 export interface SchedulerSettings {
   perTenant: number;
@@ -280,7 +280,7 @@ export class Scheduler {
   }
 
   #spoolFailure(op: string, lane: Lane | undefined, e: unknown, retryInMs: number): void {
-    this.#log.error(`spool error (${op}); retried with backoff`, { code: 'SPOOL_FAILURE', ...(lane && { tenant: lane.tenant }), error: storageErrorCode(e), detail: (e as Error)?.message, retryInMs });
+    this.#log.error(`spool error (${op}); retried with backoff`, { code: storageError(e, op).code, ...(lane && { tenant: lane.tenant }), error: storageErrorCode(e), detail: (e as Error)?.message, retryInMs });
   }
 
   #launch(lane: Lane, seq: number): void {

@@ -30,7 +30,10 @@ export async function openConfined(file: string, roots: readonly string[], field
     if (code === 'ENXIO') {
       throw new PluginError('ATTACHMENT_FORBIDDEN', `${field}: ${JSON.stringify(file)} is not a regular file`, { field });
     }
-    throw new PluginError('ATTACHMENT_NOT_FOUND', `${field}: cannot open ${JSON.stringify(file)} (${code ?? 'error'})`, { field, cause: e });
+    if (code !== undefined && ABSENT.has(code)) {
+      throw new PluginError('ATTACHMENT_NOT_FOUND', `${field}: cannot open ${JSON.stringify(file)} (${code})`, { field, cause: e });
+    }
+    throw transient(field, file, e);
   }
   try {
     const realPath = await descriptorPath(handle, file);
@@ -45,8 +48,20 @@ export async function openConfined(file: string, roots: readonly string[], field
     return { handle, realPath, size: st.size };
   } catch (e) {
     await handle.close();
-    throw e;
+    throw e instanceof PluginError ? e : transient(field, file, e);
   }
+}
+
+/**
+ * Open errors that say the file is not there (or the path cannot name one), which no retry will
+ * change: ATTACHMENT_NOT_FOUND, final for the PBX. Everything else (EMFILE, ENFILE, EIO, ENOSPC,
+ * EACCES, ENOMEM, ...) is SPOOL_FAILURE: nothing was queued and the host may retry.
+ */
+const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG']);
+
+function transient(field: string, file: string, e: unknown): PluginError {
+  const code = (e as NodeJS.ErrnoException).code ?? 'error';
+  return new PluginError('SPOOL_FAILURE', `${field}: cannot read ${JSON.stringify(file)} now (${code}: ${(e as Error).message}); nothing was queued, the event may be sent again`, { field, cause: e });
 }
 
 /** For a path that could not be opened: whether it would lie inside a root (its parent resolved, or lexically). */

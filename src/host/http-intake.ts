@@ -40,7 +40,8 @@ export interface HttpIntakeOptions {
   routes?: Record<string, HttpRoute>;
 }
 
-const STATUS_OF: Partial<Record<ErrorCode, number>> = { PLUGIN_STOPPED: 503, SPOOL_FAILURE: 500, SPOOL_LOCKED: 503 };
+// The plugin's storage failing is the server's problem (5xx, retry later), never a bad event (4xx, final).
+const STATUS_OF: Partial<Record<ErrorCode, number>> = { PLUGIN_STOPPED: 503, SPOOL_FAILURE: 500, SPOOL_CORRUPT: 500, SPOOL_LOCKED: 503 };
 
 const BASE_HEADERS = { 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' } as const;
 

@@ -114,7 +114,8 @@ async function main(): Promise<void> {
   }
 }
 
+// A start that fails (SPOOL_LOCKED, SPOOL_CORRUPT, CONFIG_INVALID, ...) exits 1 before the ready line, so a supervisor sees it.
 main().catch((e) => {
-  console.error(e?.code ? `${e.code}: ${e.message}` : e);
+  console.error(e?.code ? `pbx-email-notify: not started: ${e.code}: ${e.message}` : e);
   process.exit(1);
 });

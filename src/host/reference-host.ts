@@ -60,7 +60,7 @@ export class ReferenceHost {
     const host = new ReferenceHost(o);
     host.#config = o.config;
     const loaded = readManifest(o.pluginDir);
-    fs.mkdirSync(o.dataDir, { recursive: true });
+    fs.mkdirSync(o.dataDir, { recursive: true, mode: 0o700 }); // private to the plugin (CONTRACT.md section 3)
     const ctx: Omit<HostContext, 'manifest'> = {
       hostApiVersion: HOST_API_VERSION,
       config: o.config,

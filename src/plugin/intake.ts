@@ -4,7 +4,7 @@ import type { SchemaRegistry, TenantDirectory } from '../config';
 import { PluginError } from '../errors';
 import { neutraliseEvent, openConfined, sniffContentType, validateEvent, type KnownEvent } from '../events';
 import type { HostLog } from '../host-api';
-import type { Spool, StoredAttachment } from '../spool';
+import { storageError, type Spool, type StoredAttachment } from '../spool';
 
 export interface IntakeDeps {
   schemas: SchemaRegistry;
@@ -39,7 +39,13 @@ export async function accept(raw: unknown, d: IntakeDeps): Promise<IntakeResult>
     d.log.info('event type disabled for tenant; no mail', { tenant: tenant.id, type: event.type, eventId: event.id });
     return { status: 'disabled', event };
   }
-  if (d.spool.has(event.id)) return { status: 'duplicate', event };
+  let seen: boolean;
+  try {
+    seen = d.spool.has(tenant.id, event.id);
+  } catch (e) {
+    throw storageError(e, 'could not look the event up in the spool');
+  }
+  if (seen) return { status: 'duplicate', event };
 
   const clean = neutraliseEvent(event);
   const attachments = await stageAttachments(clean, dir.config.attachmentRoots, d.spool, d.log);

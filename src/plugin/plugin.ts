@@ -2,14 +2,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OAuthTokenCache } from '../auth';
 import { resolveConfig, SchemaRegistry, TenantDirectory, type ResolvedConfig } from '../config';
-import { Courier, OutcomeJournal, Scheduler, TlsContexts, storageErrorCode, type SchedulerSettings } from '../delivery';
+import { Courier, OutcomeJournal, Scheduler, TlsContexts, type SchedulerSettings } from '../delivery';
 import type { OutgoingMail, SendResult } from '../delivery/smtp-transport';
 import { PluginError } from '../errors';
 import { EVENT_TYPES, isEventType } from '../events';
 import { Hooks, type Hook, type HookName } from '../hooks';
 import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-api';
 import { Reporter } from '../report';
-import { SqliteSpool, type MessageState, type Spool } from '../spool';
+import { DataDirLock, SCHEMA_VERSION, SqliteSpool, storageError, type MessageState, type Spool } from '../spool';
 import { Renderer } from '../templates';
 import { renderPreview, type PreviewRequest, type PreviewResult } from '../templates/preview';
 import { packageRoot } from '../util/package-root';
@@ -49,6 +49,8 @@ export class EmailNotifyPlugin implements PluginInstance {
   readonly #subscriptions: Disposable[] = [];
   readonly #intake = new Set<Promise<unknown>>();
   #maintenance: NodeJS.Timeout | undefined;
+  /** This instance's exclusive claim on dataDir, released last by deactivate(). */
+  #lock: DataDirLock | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(ctx: HostContext, config: ResolvedConfig, schemas: SchemaRegistry, spool: Spool, opts: ActivateOptions) {
@@ -89,14 +91,34 @@ export class EmailNotifyPlugin implements PluginInstance {
     for (const root of config.attachmentRoots) {
       if (!fs.existsSync(root)) ctx.log.warn('attachment root does not exist', { root });
     }
-    fs.mkdirSync(ctx.dataDir, { recursive: true });
-    // Where nodemailer spills a large message while DKIM-signing it; leftovers of a crash go.
-    fs.rmSync(path.join(ctx.dataDir, 'tmp'), { recursive: true, force: true });
-    fs.mkdirSync(path.join(ctx.dataDir, 'tmp'), { mode: 0o700 });
-    const spool = new SqliteSpool(ctx.dataDir);
-    const swept = await spool.sweepOrphans();
-    if (swept > 0) ctx.log.info('removed attachment copies of events a crash left unqueued', { count: swept });
-    const plugin = new EmailNotifyPlugin(ctx, config, schemas, spool, opts);
+    privateDataDir(ctx.dataDir, ctx.log);
+    // The lock comes before anything that deletes: a start never touches files a live instance owns.
+    const lock = DataDirLock.acquire(ctx.dataDir);
+    let spool: SqliteSpool | undefined;
+    const release = async () => {
+      await spool?.close().catch(() => undefined);
+      lock.release();
+    };
+    try {
+      // Where nodemailer spills a large message while DKIM-signing it; leftovers of a crash go.
+      fs.rmSync(path.join(ctx.dataDir, 'tmp'), { recursive: true, force: true });
+      fs.mkdirSync(path.join(ctx.dataDir, 'tmp'), { mode: 0o700 });
+      spool = new SqliteSpool(ctx.dataDir);
+      if (spool.openedVersion < SCHEMA_VERSION) ctx.log.info('spool upgraded to the current layout', { from: spool.openedVersion, to: SCHEMA_VERSION });
+      const swept = await spool.sweepOrphans();
+      if (swept > 0) ctx.log.info('removed attachment copies of events a crash left unqueued', { count: swept });
+    } catch (e) {
+      await release();
+      throw storageError(e, `cannot open the spool in ${ctx.dataDir}`);
+    }
+    let plugin: EmailNotifyPlugin;
+    try {
+      plugin = new EmailNotifyPlugin(ctx, config, schemas, spool, opts);
+    } catch (e) {
+      await release();
+      throw e;
+    }
+    plugin.#lock = lock;
     plugin.#subscribe();
     setImmediate(() => plugin.#start());
     return plugin;
@@ -116,9 +138,19 @@ export class EmailNotifyPlugin implements PluginInstance {
 
   #start(): void {
     if (this.#stopping) return;
-    this.#scheduler.start();
-    this.#maintain();
     this.#maintenance = setInterval(() => this.#maintain(), MAINTENANCE_INTERVAL_MS);
+    this.#guard('starting delivery', () => this.#scheduler.start());
+    this.#maintain();
+  }
+
+  /** Runs work from a timer or a host callback: a spool error there is logged with its code, never thrown into the event loop. */
+  #guard(doing: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      const err = storageError(e, doing);
+      this.#ctx.log.error(`${doing} failed`, { code: err.code, error: err.message });
+    }
   }
 
   /**
@@ -149,9 +181,9 @@ export class EmailNotifyPlugin implements PluginInstance {
     return { counts: this.#spool.counts(), ...this.#scheduler.status() };
   }
 
-  /** The spool's record of an event, for inspection (dead letters included). */
-  lookup(eventId: string) {
-    return this.#spool.getByEventId(eventId);
+  /** The spool's record of an event, for inspection (dead letters included); event ids are per tenant, so name the tenant when ids may repeat across tenants. */
+  lookup(eventId: string, tenant?: string) {
+    return this.#spool.getByEventId(tenant, eventId);
   }
 
   /**
@@ -176,9 +208,11 @@ export class EmailNotifyPlugin implements PluginInstance {
     const before = this.#tenants;
     this.#tenants = new TenantDirectory(config);
     this.#scheduler.update(schedulerSettings(config));
-    for (const { tenant } of this.#spool.tenantsWithWork()) {
-      if (JSON.stringify(before.get(tenant)) !== JSON.stringify(this.#tenants.get(tenant))) this.#scheduler.retryNow(tenant);
-    }
+    this.#guard('rescheduling after a configuration change', () => {
+      for (const { tenant } of this.#spool.tenantsWithWork()) {
+        if (JSON.stringify(before.get(tenant)) !== JSON.stringify(this.#tenants.get(tenant))) this.#scheduler.retryNow(tenant);
+      }
+    });
     this.#ctx.log.info('configuration change applied');
   }
 
@@ -190,17 +224,13 @@ export class EmailNotifyPlugin implements PluginInstance {
   #maintain(): void {
     const { retainDeliveredMs, retainFailedMs } = this.#tenants.config.spool;
     const now = Date.now();
-    try {
-      this.#scheduler.rebase();
-    } catch (e) {
-      this.#ctx.log.error('spool error (maintenance: re-base due times); tried again next round', { code: 'SPOOL_FAILURE', error: storageErrorCode(e), detail: (e as Error).message });
-    }
-    const purgeFailed = (e: unknown) => this.#ctx.log.error('spool error (maintenance: purge); tried again next round', { code: 'SPOOL_FAILURE', error: storageErrorCode(e), detail: (e as Error).message });
-    try {
-      this.#spool.purge(now - retainDeliveredMs, now - retainFailedMs).catch(purgeFailed);
-    } catch (e) {
-      purgeFailed(e);
-    }
+    this.#guard('re-basing due times', () => this.#scheduler.rebase());
+    this.#guard('purging old records', () => {
+      this.#spool.purge(now - retainDeliveredMs, now - retainFailedMs).catch((e) => {
+        const err = storageError(e, 'purging old records');
+        this.#ctx.log.error('purging old records failed', { code: err.code, error: err.message });
+      });
+    });
   }
 
   deactivate(): Promise<void> {
@@ -213,9 +243,29 @@ export class EmailNotifyPlugin implements PluginInstance {
       this.#tokens.dispose();
       this.#renderer.dispose();
       this.#hooks.clear();
-      await this.#spool.close();
+      try {
+        await this.#spool.close();
+      } finally {
+        this.#lock?.release();
+      }
     })();
     return this.#stopping;
+  }
+}
+
+/**
+ * Makes dataDir if missing, 0700 whatever the umask (it holds caller names, transcripts and
+ * recordings). A directory the host made is left as it is, with a warning when others can read it.
+ */
+function privateDataDir(dataDir: string, log: HostContext['log']): void {
+  try {
+    if (fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 }) !== undefined) {
+      fs.chmodSync(dataDir, 0o700);
+    } else if ((fs.statSync(dataDir).mode & 0o077) !== 0) {
+      log.warn('dataDir is readable by other users; it holds caller names, transcripts and recordings (chmod 700 it)', { dataDir, mode: (fs.statSync(dataDir).mode & 0o777).toString(8) });
+    }
+  } catch (e) {
+    throw storageError(e, `cannot create dataDir ${dataDir}`);
   }
 }
 

@@ -24,13 +24,14 @@ export class FileStore {
 
   constructor(root: string) {
     this.root = root;
-    fs.mkdirSync(root, { recursive: true });
+    fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+    fs.chmodSync(root, 0o700);
   }
 
   async createDir(eventId: string): Promise<string> {
     const key = crypto.createHash('sha256').update(eventId).digest('hex').slice(0, 24);
     const dir = path.join(this.root, `${key}-${crypto.randomBytes(4).toString('hex')}`);
-    await fs.promises.mkdir(dir);
+    await fs.promises.mkdir(dir, { mode: 0o700 });
     return dir;
   }
 
@@ -40,11 +41,19 @@ export class FileStore {
     const tmp = `${dest}.part`;
     const out = await fs.promises.open(tmp, 'wx', 0o600);
     try {
+      await out.chmod(0o600); // recordings and faxes are private, whatever the umask
       const buf = Buffer.allocUnsafe(COPY_CHUNK);
-      for (let pos = 0; ; ) {
+      let pos = 0;
+      for (;;) {
         const { bytesRead } = await from.read(buf, 0, buf.length, pos);
         if (bytesRead === 0) break;
-        await out.write(buf, 0, bytesRead);
+        // A write may be short (a nearly full disk writes what fits and reports no error): write
+        // the rest until it lands or the kernel says why not (ENOSPC), never keep a truncated copy.
+        for (let done = 0; done < bytesRead; ) {
+          const { bytesWritten } = await out.write(buf, done, bytesRead - done, pos + done);
+          if (bytesWritten === 0) throw Object.assign(new Error(`no progress writing ${tmp}`), { code: 'EIO' });
+          done += bytesWritten;
+        }
         pos += bytesRead;
       }
       await out.sync();

@@ -1,3 +1,6 @@
 export type { AttachmentStore, AttemptOutcome, MessageState, NewRecord, Spool, SpoolRecord, StoredAttachment, TenantDue } from './spool';
 export { SqliteSpool } from './sqlite-spool';
 export { FileStore, syncDir } from './file-store';
+export { DataDirLock } from './data-dir-lock';
+export { SCHEMA_VERSION } from './schema';
+export { isCorruption, storageError, storageErrorCode } from './storage-error';

@@ -13,7 +13,7 @@ export interface AttachmentStore {
 
 /** A file copied into the spool, owned by one message. */
 export interface StoredAttachment {
-  /** Absolute path inside the spool. */
+  /** Absolute path inside the spool as handed out; stored relative to dataDir, so a moved dataDir keeps its files. */
   path: string;
   contentType: string;
   size: number;
@@ -72,9 +72,9 @@ export interface TenantDue {
  * at any point. `enqueue` resolves only once the record is on stable storage.
  */
 export interface Spool {
-  /** True when the event id was already accepted (and not yet purged). */
-  has(eventId: string): boolean;
-  /** Durably stores a record; 'duplicate' when its eventId is already there. */
+  /** True when the tenant's event id was already accepted (and not yet purged). Event ids are per tenant. */
+  has(tenant: string, eventId: string): boolean;
+  /** Durably stores a record; 'duplicate' when the tenant's eventId is already there. */
   enqueue(record: NewRecord): Promise<'queued' | 'duplicate'>;
   /** Each tenant with queued mail, and when its earliest is due. */
   tenantsWithWork(): TenantDue[];
@@ -83,7 +83,8 @@ export interface Spool {
   /** When the tenant's next queued record (outside `exclude`) is due; undefined when none. */
   nextDue(tenant: string, exclude: ReadonlySet<number>): number | undefined;
   get(seq: number): SpoolRecord | undefined;
-  getByEventId(eventId: string): SpoolRecord | undefined;
+  /** The record of a tenant's event; with no tenant, the oldest record of that id in any tenant. */
+  getByEventId(tenant: string | undefined, eventId: string): SpoolRecord | undefined;
   /** Makes every queued record of a tenant due at `at` (after its settings changed). */
   reschedule(tenant: string, at: number): void;
   /** Makes queued records due after `latest` due at `now` (the wall clock moved back); returns how many, per tenant. */

@@ -2,33 +2,30 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { PluginError } from '../errors';
-import type { AttachmentStore, AttemptOutcome, MessageState, NewRecord, Spool, SpoolRecord, TenantDue } from './spool';
+import type { AttachmentStore, AttemptOutcome, MessageState, NewRecord, Spool, SpoolRecord, StoredAttachment, TenantDue } from './spool';
+import { migrate } from './schema';
+import { storageError } from './storage-error';
 import { FileStore } from './file-store';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS messages (
-  seq INTEGER PRIMARY KEY,
-  event_id TEXT NOT NULL UNIQUE,
-  tenant TEXT NOT NULL,
-  type TEXT NOT NULL,
-  event TEXT NOT NULL,
-  attachments TEXT NOT NULL,
-  files_dir TEXT,
-  pending TEXT NOT NULL,
-  delivered TEXT NOT NULL DEFAULT '[]',
-  failed TEXT NOT NULL DEFAULT '[]',
-  state TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'failed')),
-  attempts INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL,
-  next_attempt_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  last_error TEXT,
-  message_id TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_due ON messages (tenant, next_attempt_at, seq) WHERE state = 'queued';
-CREATE INDEX IF NOT EXISTS messages_done ON messages (state, updated_at) WHERE state != 'queued';
-CREATE INDEX IF NOT EXISTS messages_files ON messages (files_dir) WHERE files_dir IS NOT NULL;
-`;
+/** Pages `PRAGMA quick_check` may report before it stops: the first problem is enough to refuse. */
+const QUICK_CHECK_LIMIT = 1;
+
+/** Creates `file` (0600, whatever the umask) if missing and makes an existing one 0600. */
+function privateFile(file: string): void {
+  fs.closeSync(fs.openSync(file, 'a', 0o600));
+  fs.chmodSync(file, 0o600);
+}
+
+/** spool.db's WAL and shared-memory files: SQLite creates them with the database's mode; made 0600 explicitly anyway. */
+function privateSidecars(file: string): void {
+  for (const f of [`${file}-wal`, `${file}-shm`, `${file}-journal`]) {
+    try {
+      fs.chmodSync(f, 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}
 
 interface Row {
   seq: number;
@@ -54,14 +51,15 @@ interface Waiting {
   reject(e: unknown): void;
 }
 
-function fromRow(r: Row): SpoolRecord {
+function fromRow(r: Row, dataDir: string): SpoolRecord {
   return {
     seq: r.seq,
     eventId: r.event_id,
     tenant: r.tenant,
     type: r.type as SpoolRecord['type'],
     event: JSON.parse(r.event),
-    attachments: JSON.parse(r.attachments),
+    // Stored relative to dataDir, handed out absolute: a moved dataDir still finds its files.
+    attachments: (JSON.parse(r.attachments) as StoredAttachment[]).map((a) => ({ ...a, path: path.join(dataDir, a.path) })),
     pending: JSON.parse(r.pending),
     delivered: JSON.parse(r.delivered),
     failed: JSON.parse(r.failed),
@@ -81,30 +79,63 @@ function fromRow(r: Row): SpoolRecord {
  * worst repeats a delivery after a power cut (delivery is at least once).
  */
 export class SqliteSpool implements Spool {
-  readonly #accept: Database.Database;
-  readonly #db: Database.Database;
-  readonly #files: FileStore;
+  readonly #dataDir: string;
+  readonly #file: string;
+  readonly #accept!: Database.Database;
+  readonly #db!: Database.Database;
+  readonly #files!: FileStore;
+  readonly #version!: number;
   #batch: Waiting[] = [];
   #flushing: NodeJS.Immediate | undefined;
   #closed = false;
   readonly #stmt;
 
+  /**
+   * Opens (creating or upgrading) `dataDir/spool.db`. Refuses a damaged database up front with
+   * SPOOL_CORRUPT (`PRAGMA quick_check`, which reads every page once and stops at the first
+   * problem), any other storage error with SPOOL_FAILURE. The caller holds the dataDir lock.
+   */
   constructor(dataDir: string) {
-    this.#files = new FileStore(path.join(dataDir, 'files'));
-    const file = path.join(dataDir, 'spool.db');
-    this.#accept = new Database(file);
-    this.#accept.pragma('journal_mode = WAL');
-    this.#accept.pragma('synchronous = FULL');
-    this.#accept.exec(SCHEMA);
-    this.#db = new Database(file);
-    this.#db.pragma('synchronous = NORMAL');
-    this.#db.pragma('busy_timeout = 5000');
-    this.#stmt = {
+    this.#dataDir = dataDir;
+    const file = (this.#file = path.join(dataDir, 'spool.db'));
+    const opened: Database.Database[] = [];
+    try {
+      this.#files = new FileStore(path.join(dataDir, 'files'));
+      privateFile(file);
+      this.#accept = new Database(file);
+      opened.push(this.#accept);
+      this.#accept.pragma('journal_mode = WAL');
+      this.#accept.pragma('synchronous = FULL');
+      privateSidecars(file);
+      const problems = this.#accept.pragma(`quick_check(${QUICK_CHECK_LIMIT})`, { simple: false }) as { quick_check: string }[];
+      if (problems.length !== 1 || problems[0]!.quick_check !== 'ok') {
+        throw new PluginError('SPOOL_CORRUPT', `the spool database ${file} failed its integrity check (${problems.map((p) => p.quick_check).join('; ')}); stop the host, then restore dataDir from a backup or move spool.db aside and start with an empty spool (README, "A corrupt spool")`);
+      }
+      this.#version = migrate(this.#accept, file);
+      this.#db = new Database(file);
+      opened.push(this.#db);
+      this.#db.pragma('synchronous = NORMAL');
+      this.#db.pragma('busy_timeout = 5000');
+      privateSidecars(file);
+    } catch (e) {
+      for (const db of opened) db.close();
+      throw storageError(e, `cannot open the spool ${file}`, file);
+    }
+    this.#stmt = this.#prepare();
+  }
+
+  /** The layout version the database had when it was opened (older ones were migrated forward). */
+  get openedVersion(): number {
+    return this.#version;
+  }
+
+  #prepare() {
+    return {
       insert: this.#accept.prepare(
         `INSERT OR IGNORE INTO messages (event_id, tenant, type, event, attachments, files_dir, pending, state, created_at, next_attempt_at, updated_at, message_id)
          VALUES (@eventId, @tenant, @type, @event, @attachments, @filesDir, @pending, 'queued', @now, @now, @now, @messageId)`,
       ),
-      has: this.#db.prepare('SELECT 1 FROM messages WHERE event_id = ?').pluck(),
+      has: this.#db.prepare('SELECT 1 FROM messages WHERE tenant = ? AND event_id = ?').pluck(),
       tenants: this.#db.prepare("SELECT tenant, MIN(next_attempt_at) AS nextDue FROM messages WHERE state = 'queued' GROUP BY tenant"),
       due: this.#db.prepare("SELECT * FROM messages WHERE state = 'queued' AND tenant = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?"),
       next: this.#db.prepare("SELECT seq, next_attempt_at FROM messages WHERE state = 'queued' AND tenant = ? ORDER BY next_attempt_at, seq LIMIT ?"),
@@ -112,7 +143,8 @@ export class SqliteSpool implements Spool {
       farAhead: this.#db.prepare("SELECT tenant, COUNT(*) AS count FROM messages WHERE state = 'queued' AND next_attempt_at > ? GROUP BY tenant"),
       rebase: this.#db.prepare("UPDATE messages SET next_attempt_at = ? WHERE state = 'queued' AND next_attempt_at > ?"),
       get: this.#db.prepare('SELECT * FROM messages WHERE seq = ?'),
-      getByEvent: this.#db.prepare('SELECT * FROM messages WHERE event_id = ?'),
+      getByEvent: this.#db.prepare('SELECT * FROM messages WHERE tenant = ? AND event_id = ?'),
+      getByEventAnyTenant: this.#db.prepare('SELECT * FROM messages WHERE event_id = ? ORDER BY seq LIMIT 1'),
       update: this.#db.prepare(
         `UPDATE messages SET state = @state, pending = @pending, delivered = @delivered, failed = @failed, attempts = @attempts,
          next_attempt_at = @nextAttemptAt, updated_at = @now, last_error = @lastError WHERE seq = @seq`,
@@ -128,8 +160,24 @@ export class SqliteSpool implements Spool {
     };
   }
 
-  has(eventId: string): boolean {
-    return this.#stmt.has.get(eventId) !== undefined;
+  /** Every storage error leaves the spool as a coded PluginError (SPOOL_CORRUPT or SPOOL_FAILURE), the SQLite error in `cause`. */
+  #guard<T>(doing: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw storageError(e, `spool: ${doing}`, this.#file);
+    }
+  }
+
+  /** A path inside dataDir as stored: relative, with '/' separators. */
+  #relative(abs: string): string {
+    const rel = path.relative(this.#dataDir, abs);
+    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw new PluginError('SPOOL_FAILURE', `${abs} is not inside the spool's dataDir ${this.#dataDir}`);
+    return rel.split(path.sep).join('/');
+  }
+
+  has(tenant: string, eventId: string): boolean {
+    return this.#guard('looking an event up', () => this.#stmt.has.get(tenant, eventId) !== undefined);
   }
 
   enqueue(record: NewRecord): Promise<'queued' | 'duplicate'> {
@@ -151,13 +199,13 @@ export class SqliteSpool implements Spool {
     try {
       results = this.#accept.transaction(() =>
         batch.map(({ record: r }) => {
-          const filesDir = r.attachments.length > 0 ? path.dirname(r.attachments[0]!.path) : null;
+          const filesDir = r.attachments.length > 0 ? this.#relative(path.dirname(r.attachments[0]!.path)) : null;
           const info = this.#stmt.insert.run({
             eventId: r.eventId,
             tenant: r.tenant,
             type: r.type,
             event: JSON.stringify(r.event),
-            attachments: JSON.stringify(r.attachments),
+            attachments: JSON.stringify(r.attachments.map((a) => ({ ...a, path: this.#relative(a.path) }))),
             filesDir,
             pending: JSON.stringify(r.pending),
             now,
@@ -167,7 +215,7 @@ export class SqliteSpool implements Spool {
         }),
       )();
     } catch (e) {
-      const err = new PluginError('SPOOL_FAILURE', `could not store the event: ${(e as Error).message}`, { cause: e });
+      const err = storageError(e, 'could not store the event', this.#file);
       for (const w of batch) w.reject(err);
       return;
     }
@@ -175,31 +223,39 @@ export class SqliteSpool implements Spool {
   }
 
   tenantsWithWork(): TenantDue[] {
-    return this.#stmt.tenants.all() as TenantDue[];
+    return this.#guard('listing tenants with queued mail', () => this.#stmt.tenants.all() as TenantDue[]);
   }
 
   due(tenant: string, now: number, limit: number, exclude: ReadonlySet<number>): SpoolRecord[] {
-    const rows = this.#stmt.due.all(tenant, now, limit + exclude.size) as Row[];
-    return rows.filter((r) => !exclude.has(r.seq)).slice(0, limit).map(fromRow);
+    return this.#guard('reading due mail', () => {
+      const rows = this.#stmt.due.all(tenant, now, limit + exclude.size) as Row[];
+      return rows.filter((r) => !exclude.has(r.seq)).slice(0, limit).map((r) => fromRow(r, this.#dataDir));
+    });
   }
 
   nextDue(tenant: string, exclude: ReadonlySet<number>): number | undefined {
-    const rows = this.#stmt.next.all(tenant, exclude.size + 1) as { seq: number; next_attempt_at: number }[];
-    return rows.find((r) => !exclude.has(r.seq))?.next_attempt_at;
+    return this.#guard('reading when mail is due', () => {
+      const rows = this.#stmt.next.all(tenant, exclude.size + 1) as { seq: number; next_attempt_at: number }[];
+      return rows.find((r) => !exclude.has(r.seq))?.next_attempt_at;
+    });
   }
 
   get(seq: number): SpoolRecord | undefined {
-    const r = this.#stmt.get.get(seq) as Row | undefined;
-    return r && fromRow(r);
+    return this.#guard('reading a message', () => {
+      const r = this.#stmt.get.get(seq) as Row | undefined;
+      return r && fromRow(r, this.#dataDir);
+    });
   }
 
-  getByEventId(eventId: string): SpoolRecord | undefined {
-    const r = this.#stmt.getByEvent.get(eventId) as Row | undefined;
-    return r && fromRow(r);
+  getByEventId(tenant: string | undefined, eventId: string): SpoolRecord | undefined {
+    return this.#guard('looking an event up', () => {
+      const r = (tenant === undefined ? this.#stmt.getByEventAnyTenant.get(eventId) : this.#stmt.getByEvent.get(tenant, eventId)) as Row | undefined;
+      return r && fromRow(r, this.#dataDir);
+    });
   }
 
   reschedule(tenant: string, at: number): void {
-    this.#stmt.reschedule.run(at, tenant, at);
+    this.#guard('rescheduling a tenant', () => this.#stmt.reschedule.run(at, tenant, at));
   }
 
   rebase(now: number, latest: number): { tenant: string; count: number }[] {
@@ -209,48 +265,57 @@ export class SqliteSpool implements Spool {
   }
 
   recordAttempt(seq: number, o: AttemptOutcome): void {
-    const cur = this.#stmt.get.get(seq) as Row | undefined;
-    if (!cur) return;
-    this.#stmt.update.run({
-      seq,
-      state: o.state,
-      pending: JSON.stringify(o.pending),
-      delivered: JSON.stringify([...JSON.parse(cur.delivered), ...o.deliveredNow]),
-      failed: JSON.stringify([...JSON.parse(cur.failed), ...o.failedNow]),
-      attempts: o.attempts,
-      nextAttemptAt: o.nextAttemptAt,
-      now: Date.now(),
-      lastError: o.lastError ?? null,
+    this.#guard('recording an attempt', () => {
+      const cur = this.#stmt.get.get(seq) as Row | undefined;
+      if (!cur) return;
+      this.#stmt.update.run({
+        seq,
+        state: o.state,
+        pending: JSON.stringify(o.pending),
+        delivered: JSON.stringify([...JSON.parse(cur.delivered), ...o.deliveredNow]),
+        failed: JSON.stringify([...JSON.parse(cur.failed), ...o.failedNow]),
+        attempts: o.attempts,
+        nextAttemptAt: o.nextAttemptAt,
+        now: Date.now(),
+        lastError: o.lastError ?? null,
+      });
     });
   }
 
   expire(createdBefore: number, reason: string, limit: number, exclude: ReadonlySet<number>): SpoolRecord[] {
-    const rows = (this.#stmt.expire.all(createdBefore, limit + exclude.size) as Row[])
-      .filter((r) => !exclude.has(r.seq))
-      .slice(0, limit)
-      .map(fromRow);
-    const now = Date.now();
-    this.#db.transaction(() => {
-      for (const r of rows) this.#stmt.fail.run({ seq: r.seq, failed: JSON.stringify([...r.failed, ...r.pending]), reason, now });
-    })();
-    return rows;
+    return this.#guard('expiring old mail', () => {
+      const rows = (this.#stmt.expire.all(createdBefore, limit + exclude.size) as Row[])
+        .filter((r) => !exclude.has(r.seq))
+        .slice(0, limit)
+        .map((r) => fromRow(r, this.#dataDir));
+      const now = Date.now();
+      this.#db.transaction(() => {
+        for (const r of rows) this.#stmt.fail.run({ seq: r.seq, failed: JSON.stringify([...r.failed, ...r.pending]), reason, now });
+      })();
+      return rows;
+    });
   }
 
   async purge(deliveredBefore: number, failedBefore: number): Promise<number> {
     let total = 0;
     for (;;) {
-      const rows = this.#stmt.purgeable.all(deliveredBefore, failedBefore) as { seq: number; files_dir: string | null }[];
+      const rows = this.#guard('purging old records', () => {
+        const found = this.#stmt.purgeable.all(deliveredBefore, failedBefore) as { seq: number; files_dir: string | null }[];
+        this.#db.transaction(() => found.forEach((r) => this.#stmt.delete.run(r.seq)))();
+        return found;
+      });
       if (rows.length === 0) return total;
-      this.#db.transaction(() => rows.forEach((r) => this.#stmt.delete.run(r.seq)))();
-      for (const r of rows) if (r.files_dir) await this.#files.remove(r.files_dir);
+      for (const r of rows) if (r.files_dir) await this.#files.remove(path.join(this.#dataDir, r.files_dir));
       total += rows.length;
     }
   }
 
   counts(): Record<MessageState, number> {
-    const out: Record<MessageState, number> = { queued: 0, delivered: 0, failed: 0 };
-    for (const r of this.#stmt.counts.all() as { state: MessageState; n: number }[]) out[r.state] = r.n;
-    return out;
+    return this.#guard('counting messages', () => {
+      const out: Record<MessageState, number> = { queued: 0, delivered: 0, failed: 0 };
+      for (const r of this.#stmt.counts.all() as { state: MessageState; n: number }[]) out[r.state] = r.n;
+      return out;
+    });
   }
 
   get files(): AttachmentStore {
@@ -261,7 +326,7 @@ export class SqliteSpool implements Spool {
     const keep = new Set<string>();
     for (const name of await fs.promises.readdir(this.#files.root)) {
       const dir = path.join(this.#files.root, name);
-      if (this.#stmt.fileOwner.get(dir) !== undefined) keep.add(dir);
+      if (this.#guard('sweeping orphaned copies', () => this.#stmt.fileOwner.get(this.#relative(dir))) !== undefined) keep.add(dir);
     }
     return this.#files.sweep(keep);
   }

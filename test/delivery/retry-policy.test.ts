@@ -54,7 +54,7 @@ describe('retry policy: backoff, re-basing after a clock jump, expiry', () => {
       const add = async (tenant: string) => {
         const e = voicemail(tenant);
         await spool.enqueue({ eventId: e.id, tenant, type: 'voicemail.received', event: e as any, attachments: [], pending: [`a@${tenant}`], messageId: `<${e.id}@x>` });
-        return spool.getByEventId(e.id)!;
+        return spool.getByEventId(tenant, e.id)!;
       };
       const near = await add('a.example');
       const far = await add('a.example');
