@@ -37,13 +37,14 @@ describe('hooks: the closed set (onAccepted, beforeSend, onOutcome)', () => {
     expect(seen.filter((s) => s.startsWith('email.delivered'))).to.have.length(1);
   });
 
-  it('a throwing hook is logged and the mail still goes out', async () => {
-    h.plugin.addHook('beforeSend', () => {
+  // A throwing beforeSend defers its message instead (HOOK_FAILED): test/delivery/error-scopes.test.ts.
+  it('a throwing onAccepted hook is logged and the mail still goes out', async () => {
+    h.plugin.addHook('onAccepted', () => {
       throw new Error('integrator bug');
     });
     const m = await deliver(missed(T));
     expect(m).to.not.equal(undefined);
-    expect(h.host.logs.some((l) => l.level === 'error' && l.fields?.hook === 'beforeSend')).to.equal(true);
+    expect(h.host.logs.some((l) => l.level === 'error' && l.fields?.hook === 'onAccepted')).to.equal(true);
   });
 
   it('beforeSend may add an X- header; it cannot change recipients, sender, subject, body or attachments', async () => {
