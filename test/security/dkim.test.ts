@@ -112,33 +112,33 @@ describe('DKIM: RSA and Ed25519 signatures, verified by dkimpy (an independent v
   }
 
   describe('unsigned tenants and signing failures (after the signed mail above)', () => {
-  it('a tenant without dkim sends unsigned mail', async () => {
-    const mail = await h.deliver(smtp, voicemail(UNSIGNED));
-    expect(mail.parsed.headers.has('dkim-signature')).to.equal(false);
-  });
+    it('a tenant without dkim sends unsigned mail', async () => {
+      const mail = await h.deliver(smtp, voicemail(UNSIGNED));
+      expect(mail.parsed.headers.has('dkim-signature')).to.equal(false);
+    });
 
-  it('a signature that cannot be made at send time: DKIM_FAILED, deferred, never sent unsigned; the tenant’s next mail goes out at once', async () => {
-    const s = SIGNERS[1];
-    const tmp = path.join(h.host.dataDir, 'tmp');
-    // A cleanup script removed the signer's temp directory: a message over 1 MB cannot be signed.
-    fs.rmSync(tmp, { recursive: true, force: true });
-    const before = smtp.mails.length;
-    const big = voicemail(s.domain, {}, { recording: { path: recording(2).file, contentType: 'audio/wav' } });
-    await h.host.send(big);
-    await h.host.until((em) => em.some((x) => x.type === 'email.deferred' && x.payload.eventId === big.id));
-    expect(h.host.of('email.deferred', big.id)[0]!.payload.reason).to.match(/^DKIM_FAILED: /);
-    // The same tenant is not held: a small message (signed in memory) is delivered right after.
-    const small = await h.deliver(smtp, voicemail(s.domain));
-    expect(await dkimpyVerify(small.raw, s.record)).to.equal('pass');
-    expect(smtp.mails.filter((m) => m.parsed.headers.get('x-pbx-event-id') === big.id)).to.have.length(0);
-    expect(smtp.mails.length).to.equal(before + 1);
-    expect(h.host.logs.filter((l) => l.level === 'warn' || l.level === 'error').map((l) => l.msg).join('\n')).to.not.include(s.privateKey.split('\n')[1]!);
-    // Once the directory is back, the deferred message is delivered, signed.
-    fs.mkdirSync(tmp, { mode: 0o700 });
-    await h.host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === big.id), 20_000);
-    const late = smtp.mails.find((m) => m.parsed.headers.get('x-pbx-event-id') === big.id)!;
-    expect(await dkimpyVerify(late.raw, s.record)).to.equal('pass');
-  });
+    it('a signature that cannot be made at send time: DKIM_FAILED, deferred, never sent unsigned; the tenant’s next mail goes out at once', async () => {
+      const s = SIGNERS[1];
+      const tmp = path.join(h.host.dataDir, 'tmp');
+      // A cleanup script removed the signer's temp directory: a message over 1 MB cannot be signed.
+      fs.rmSync(tmp, { recursive: true, force: true });
+      const before = smtp.mails.length;
+      const big = voicemail(s.domain, {}, { recording: { path: recording(2).file, contentType: 'audio/wav' } });
+      await h.host.send(big);
+      await h.host.until((em) => em.some((x) => x.type === 'email.deferred' && x.payload.eventId === big.id));
+      expect(h.host.of('email.deferred', big.id)[0]!.payload.reason).to.match(/^DKIM_FAILED: /);
+      // The same tenant is not held: a small message (signed in memory) is delivered right after.
+      const small = await h.deliver(smtp, voicemail(s.domain));
+      expect(await dkimpyVerify(small.raw, s.record)).to.equal('pass');
+      expect(smtp.mails.filter((m) => m.parsed.headers.get('x-pbx-event-id') === big.id)).to.have.length(0);
+      expect(smtp.mails.length).to.equal(before + 1);
+      expect(h.host.logs.filter((l) => l.level === 'warn' || l.level === 'error').map((l) => l.msg).join('\n')).to.not.include(s.privateKey.split('\n')[1]!);
+      // Once the directory is back, the deferred message is delivered, signed.
+      fs.mkdirSync(tmp, { mode: 0o700 });
+      await h.host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === big.id), 20_000);
+      const late = smtp.mails.find((m) => m.parsed.headers.get('x-pbx-event-id') === big.id)!;
+      expect(await dkimpyVerify(late.raw, s.record)).to.equal('pass');
+    });
   });
 });
 
