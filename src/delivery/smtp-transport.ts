@@ -225,9 +225,11 @@ async function prepare(mail: OutgoingMail, ctx: SendContext): Promise<Prepared> 
 }
 
 async function session(smtp: Smtp, auth: SessionAuth | undefined, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext): Promise<SendResult> {
-  if (signal.aborted) throw Object.assign(new Error('aborted before connecting'), { code: 'EABORT' });
+  const aborted = () => Object.assign(new Error('SMTP session aborted before connecting'), { code: 'EABORT' });
+  if (signal.aborted) throw aborted();
   const message = await prepare(mail, ctx);
   try {
+    if (signal.aborted) throw aborted();
     return await converse(smtp, auth, { from: mail.envelopeFrom, to: mail.envelopeTo }, message, signal, ctx);
   } finally {
     await message.dispose();
@@ -260,12 +262,15 @@ function converse(smtp: Smtp, auth: SessionAuth | undefined, envelope: { from: s
   return new Promise<SendResult>((resolve, reject) => {
     const conn = new SMTPConnection(transportOptions(smtp, ctx.secureContext, heloName(smtp, envelope.from)));
     let settled = false;
+    // SMTPConnection emits 'error' only for a broken session (socket, timeout, TLS, protocol), and
+    // closes it right after: no QUIT then.
+    let broken = false;
     const finish = (err: (Error & { code?: string }) | null, result?: SendResult) => {
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', onAbort);
       const done = () => (err ? reject(err) : resolve(result!));
-      const orderly = !signal.aborted && !conn.destroyed && err?.code !== 'ESTREAM' && err?.code !== 'EABORT';
+      const orderly = !broken && !signal.aborted && !conn.destroyed && err?.code !== 'ESTREAM' && err?.code !== 'EABORT';
       if (orderly) quit(conn, signal).then(done);
       else {
         conn.close();
@@ -275,7 +280,10 @@ function converse(smtp: Smtp, auth: SessionAuth | undefined, envelope: { from: s
     const onAbort = () => finish(Object.assign(new Error('SMTP session aborted'), { code: 'EABORT' }));
     signal.addEventListener('abort', onAbort, { once: true });
     // Stays attached for the whole life of the connection: a late socket error must not go unhandled.
-    conn.on('error', (e: Error) => finish(e));
+    conn.on('error', (e: Error) => {
+      broken = true;
+      finish(e);
+    });
     const transact = () => {
       conn.send(envelope, message.stream(), (err, info) => {
         if (err) return finish(err);

@@ -84,6 +84,45 @@ describe('SMTP sessions as servers expect them (RFC 5321): QUIT and the EHLO nam
     });
   });
 
+  describe('no QUIT when the session broke', () => {
+    it('a message stream that fails during DATA (its file vanished): the connection is closed, no QUIT inside the message', async () => {
+      const server = await start();
+      const m = { ...mail([`a@${T}`]), attachments: [{ filename: 'v.wav', contentType: 'audio/wav', path: `/nonexistent/${process.pid}/v.wav` }] };
+      const r = await outcome(sendOnce(smtpTo(server.port), m, new AbortController().signal));
+      expect((r as { err: any }).err.code).to.equal('ESTREAM');
+      const [t] = await server.closedSessions(1);
+      expect(t!.events).to.include('C: DATA');
+      expect(t!.events).to.not.include('C: <message>');
+      expect(t!.events.at(-1)).to.equal('client closed');
+    });
+
+    it('an abort (shutdown) while the message is composed: nothing is sent, not even a connection', async () => {
+      const server = await start();
+      const ac = new AbortController();
+      const p = outcome(sendOnce(smtpTo(server.port), mail([`a@${T}`]), ac.signal));
+      ac.abort(new Error('shutdown'));
+      const r = await p;
+      expect((r as { err: any }).err.code).to.equal('EABORT');
+      expect(server.sessions).to.have.length(0);
+    });
+
+    it('an abort while waiting for the reply to QUIT closes the connection; the delivery still counts', async () => {
+      const server = await start({ quitReply: 'never' });
+      const ac = new AbortController();
+      const p = outcome(sendOnce(smtpTo(server.port), mail([`a@${T}`]), ac.signal));
+      const until = Date.now() + 10_000;
+      while (!server.sessions[0]?.events.includes('C: QUIT')) {
+        if (Date.now() > until) throw new Error('QUIT never arrived');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      ac.abort(new Error('shutdown'));
+      const r = await p;
+      expect((r as { ok: any }).ok.accepted).to.deep.equal([`a@${T}`]);
+      const [t] = await server.closedSessions(1);
+      expect(t!.events.slice(-2)).to.deep.equal(['C: QUIT', 'client closed']);
+    });
+  });
+
   describe('the EHLO name', () => {
     it('smtp.heloName, when set, is what EHLO announces', async () => {
       const server = await start();
