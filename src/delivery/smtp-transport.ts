@@ -6,7 +6,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { TokenSource } from '../auth';
 import type { EffectiveTenant } from '../config';
-import { PluginError } from '../errors';
+import { isPluginError, PluginError } from '../errors';
 import { Redactor } from '../security';
 import { signMessage, type DkimKey } from './dkim-signer';
 
@@ -114,9 +114,11 @@ export function transportOptions(smtp: Smtp, secureContext?: SecureContext, name
 }
 
 /**
- * Sends one message in its own SMTP session: a new transport, a new TCP connection and a fresh
- * TLS handshake (STARTTLS or implicit) every time; nothing is pooled, no TLS session or ticket is
- * offered for resumption. `signal` aborts the session (the overall deadline, or shutdown).
+ * Sends one message in its own SMTP session: a new TCP connection and a fresh TLS handshake
+ * (STARTTLS or implicit) every time, ended with QUIT; nothing is pooled, no TLS session or ticket
+ * is offered for resumption. `signal` aborts the session (the overall deadline, or shutdown).
+ * Whatever fails before the first byte to the server rejects with a coded PluginError
+ * (COMPOSE_FAILED, DKIM_FAILED); everything else is nodemailer's error, for classify().
  */
 export async function sendOnce(smtp: Smtp, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext = {}): Promise<SendResult> {
   const auth = smtp.auth;
@@ -173,7 +175,6 @@ async function sendWithToken(smtp: Smtp, mail: OutgoingMail, signal: AbortSignal
   }
 }
 
-
 /** nodemailer's message options for a composed mail: what goes on the wire (the DKIM signature is added after composing). */
 export function messageOptions(mail: OutgoingMail) {
   return {
@@ -214,14 +215,20 @@ interface Prepared {
  * that cannot be built, DKIM_FAILED for one that cannot be signed (never sent unsigned).
  */
 async function prepare(mail: OutgoingMail, ctx: SendContext): Promise<Prepared> {
-  let node: ReturnType<MailComposer['compile']>;
   try {
-    node = new MailComposer(messageOptions(mail)).compile();
+    const node = new MailComposer(messageOptions(mail)).compile();
+    if (!ctx.dkim) return { stream: () => node.createReadStream(), dispose: async () => undefined };
+    return await signMessage(node.createReadStream(), ctx.dkim, ctx.tempDir);
   } catch (e) {
-    throw new PluginError('COMPOSE_FAILED', `COMPOSE_FAILED: the mail could not be built (${(e as Error)?.name ?? 'Error'}: ${String((e as Error)?.message ?? e).replace(/[\r\n]+/g, ' ').slice(0, 200)})`, { cause: e });
+    // DKIM_FAILED, or an attachment that could not be read (ESTREAM, classified like one during DATA), stay as they are.
+    if (isPluginError(e) || (e as { code?: string })?.code === 'ESTREAM') throw e;
+    throw composeFailed(e);
   }
-  if (!ctx.dkim) return { stream: () => node.createReadStream(), dispose: async () => undefined };
-  return signMessage(node.createReadStream(), ctx.dkim, ctx.tempDir);
+}
+
+function composeFailed(e: unknown): PluginError {
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return new PluginError('COMPOSE_FAILED', `COMPOSE_FAILED: the mail could not be built (${what.replace(/[\r\n]+/g, ' ').slice(0, 200)})`, { cause: e });
 }
 
 async function session(smtp: Smtp, auth: SessionAuth | undefined, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext): Promise<SendResult> {
@@ -259,8 +266,13 @@ function xoauth2(a: OAuthAuth) {
  * timeout, a DATA stream that failed halfway, an abort) is closed without it.
  */
 function converse(smtp: Smtp, auth: SessionAuth | undefined, envelope: { from: string; to: string[] }, message: Prepared, signal: AbortSignal, ctx: SendContext): Promise<SendResult> {
+  let conn: SMTPConnection;
+  try {
+    conn = new SMTPConnection(transportOptions(smtp, ctx.secureContext, heloName(smtp, envelope.from)));
+  } catch (e) {
+    return Promise.reject(composeFailed(e));
+  }
   return new Promise<SendResult>((resolve, reject) => {
-    const conn = new SMTPConnection(transportOptions(smtp, ctx.secureContext, heloName(smtp, envelope.from)));
     let settled = false;
     // SMTPConnection emits 'error' only for a broken session (socket, timeout, TLS, protocol), and
     // closes it right after: no QUIT then.

@@ -86,7 +86,7 @@ export class EmailNotifyPlugin implements PluginInstance {
       if (!fs.existsSync(root)) ctx.log.warn('attachment root does not exist', { root });
     }
     fs.mkdirSync(ctx.dataDir, { recursive: true });
-    // Where nodemailer spills a large message while DKIM-signing it; leftovers of a crash go.
+    // Where the DKIM signer spills a message over 1 MB while signing and sending it; leftovers of a crash go.
     fs.rmSync(path.join(ctx.dataDir, 'tmp'), { recursive: true, force: true });
     fs.mkdirSync(path.join(ctx.dataDir, 'tmp'), { mode: 0o700 });
     const spool = new SqliteSpool(ctx.dataDir);

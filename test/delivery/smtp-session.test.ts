@@ -123,6 +123,18 @@ describe('SMTP sessions as servers expect them (RFC 5321): QUIT and the EHLO nam
     });
   });
 
+  describe('failures before the first byte to the server', () => {
+    it('a mail that cannot be composed is COMPOSE_FAILED (a PluginError, for the courier to keep message-scoped); no connection is made', async () => {
+      const server = await start();
+      const m = { ...mail([`a@${T}`]), attachments: [null as unknown as OutgoingMail['attachments'][0]] };
+      const r = await outcome(sendOnce(smtpTo(server.port), m, new AbortController().signal));
+      expect((r as { err: any }).err.code).to.equal('COMPOSE_FAILED');
+      expect((r as { err: any }).err.name).to.equal('PluginError');
+      expect((r as { err: any }).err.message).to.match(/^COMPOSE_FAILED: the mail could not be built \(TypeError: /);
+      expect(server.sessions).to.have.length(0);
+    });
+  });
+
   describe('the EHLO name', () => {
     it('smtp.heloName, when set, is what EHLO announces', async () => {
       const server = await start();
