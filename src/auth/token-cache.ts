@@ -69,7 +69,9 @@ interface Entry {
  */
 export class OAuthTokenCache {
   readonly #entries = new Map<string, Entry>();
-  readonly #closed = new AbortController();
+  /** Requests in flight, each with its own controller: dispose() aborts them; no listener sits on a long-lived signal. */
+  readonly #requests = new Set<AbortController>();
+  #closed = false;
   readonly #refreshBeforeMs: number;
   readonly #timeoutMs: number;
   readonly #fetch: typeof fetch;
@@ -105,7 +107,9 @@ export class OAuthTokenCache {
   }
 
   dispose(): void {
-    this.#closed.abort(new Error('plugin deactivated'));
+    this.#closed = true;
+    for (const r of this.#requests) r.abort(new Error('plugin deactivated'));
+    this.#requests.clear();
     this.#entries.clear();
   }
 
@@ -120,33 +124,46 @@ export class OAuthTokenCache {
   }
 
   async #request(e: Entry, auth: OAuth2Credentials): Promise<AccessToken> {
-    if (this.#closed.signal.aborted) throw new TokenError('ECONNECTION', 'token request refused: the plugin is deactivated');
+    if (this.#closed) throw new TokenError('ECONNECTION', 'token request refused: the plugin is deactivated');
     const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: e.rotated ?? auth.refreshToken, client_id: auth.clientId, client_secret: auth.clientSecret });
     if (auth.scope) body.set('scope', auth.scope);
     const endpoint = safeUrl(auth.tokenUrl);
+    // One controller per request, for the request and its body: AbortSignal.any() over a long-lived
+    // signal leaves an entry on it per request (Node 20), and a listener per request would trip
+    // MaxListenersExceededWarning once more than ten tenants fetch at once.
+    const request = new AbortController();
+    const timer = setTimeout(() => request.abort(new Error(`no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+    this.#requests.add(request);
     let res: Response;
-    try {
-      res = await this.#fetch(auth.tokenUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body,
-        redirect: 'error',
-        signal: AbortSignal.any([this.#closed.signal, AbortSignal.timeout(this.#timeoutMs)]),
-      });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-      throw new TokenError('ECONNECTION', `token endpoint ${endpoint} unreachable (${cause})`);
-    }
     let json: Record<string, unknown> = {};
     try {
-      json = (await res.json()) as Record<string, unknown>;
-    } catch {
-      // Not JSON: judged by the status alone.
+      try {
+        res = await this.#fetch(auth.tokenUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+          body,
+          redirect: 'error',
+          signal: request.signal,
+        });
+      } catch (err) {
+        const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+        throw new TokenError('ECONNECTION', `token endpoint ${endpoint} unreachable (${/^[A-Za-z_]{1,40}$/.test(cause) ? cause : 'error'})`);
+      }
+      try {
+        json = (await res.json()) as Record<string, unknown>;
+      } catch {
+        // Not JSON (or cut off): judged by the status alone.
+      }
+    } finally {
+      clearTimeout(timer);
+      this.#requests.delete(request);
     }
-    const error = typeof json.error === 'string' ? json.error.replace(/[^\x20-\x7e]/g, '').slice(0, 60) : undefined;
+    // Only an RFC 6749 error code is ever quoted from the body: error, error_description and the
+    // rest are the endpoint's free text, and endpoints echo what they were sent (the refresh token).
+    const error = typeof json.error === 'string' && REFUSALS.has(json.error) ? json.error : undefined;
     if (!res.ok) {
-      const refused = (res.status === 400 || res.status === 401) && (error === undefined || REFUSALS.has(error));
-      throw new TokenError(refused ? 'EAUTH' : 'ECONNECTION', `token endpoint ${endpoint} ${refused ? 'refused the refresh token' : 'failed'}: HTTP ${res.status}${error ? ` ${error}` : ''}`);
+      const refused = (res.status === 400 || res.status === 401) && (error !== undefined || typeof json.error !== 'string');
+      throw new TokenError(refused ? 'EAUTH' : 'ECONNECTION', `token endpoint ${endpoint} ${refused ? 'refused the refresh token' : 'failed'}: HTTP ${res.status}${error ? ` ${error}` : typeof json.error === 'string' ? ' (error code not quoted: not one of RFC 6749)' : ''}`);
     }
     if (typeof json.access_token !== 'string' || json.access_token.length === 0) {
       throw new TokenError('ECONNECTION', `token endpoint ${endpoint} answered without an access_token`);

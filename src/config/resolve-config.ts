@@ -1,5 +1,6 @@
 import type { PluginConfig } from '../generated/schema-types';
 import { PluginError, type Problem } from '../errors';
+import { dkimKeyAlgorithm } from '../security/dkim-key';
 import { deepFreeze } from '../util/deep-freeze';
 import type { SchemaRegistry } from './schema-registry';
 import { toProblems } from './schema-registry';
@@ -43,6 +44,12 @@ export function resolveConfig(raw: unknown, schemas: SchemaRegistry): ResolvedCo
         if (!named.some((n) => n === path || path.startsWith(`${n}/`))) problems.push({ ...p, path });
       }
     }
+  }
+  // A defaults key that cannot sign is refused even when no listed tenant uses it: unlisted tenants do.
+  if (isObj(copy) && isObj(copy.defaults) && isObj(copy.defaults.dkim) && typeof copy.defaults.dkim.privateKey === 'string') {
+    const key = dkimKeyAlgorithm(copy.defaults.dkim.privateKey);
+    const path = '/defaults/dkim/privateKey';
+    if ('problem' in key && !problems.some((p) => p.path === path)) problems.push({ path, message: key.problem });
   }
   if (problems.length === 0) {
     const cfg = copy as PluginConfig;

@@ -19,7 +19,7 @@ export class SchemaRegistry {
   constructor(root: string = path.join(packageRoot(), 'schemas')) {
     this.root = root;
     this.#ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
-    addFormats(this.#ajv, ['email', 'date-time', 'uri']);
+    addFormats(this.#ajv, ['email', 'date-time', 'uri', 'hostname']);
     for (const file of listJson(root)) {
       this.#ajv.addSchema(JSON.parse(fs.readFileSync(file, 'utf8')));
     }

@@ -1,7 +1,7 @@
-import * as crypto from 'node:crypto';
 import type { SmtpSettings, TenantSettings } from '../generated/schema-types';
 import type { Problem } from '../errors';
 import { applyProviderPreset } from '../auth/provider-presets';
+import { dkimKeyAlgorithm } from '../security/dkim-key';
 
 const DEFAULT_PORT = { starttls: 587, tls: 465, none: 25 } as const;
 
@@ -47,7 +47,8 @@ export function usabilityProblems(t: TenantSettings): Problem[] {
   if (!smtp?.host) out.push({ path: '/smtp/host', message: 'is required (here or in defaults) unless smtp.provider is set' });
   if (smtp?.auth?.type === 'oauth2' && !smtp.auth.tokenUrl) out.push({ path: '/smtp/auth/tokenUrl', message: 'is required unless smtp.provider is set' });
   else if (smtp?.auth?.type === 'oauth2' && !isSafeTokenUrl(smtp.auth.tokenUrl!)) out.push({ path: '/smtp/auth/tokenUrl', message: 'must be https (plain http only to a loopback address)' });
-  if (t.dkim && !isPrivateKey(t.dkim.privateKey)) out.push({ path: '/dkim/privateKey', message: 'must be a PEM private key' });
+  const key = t.dkim && dkimKeyAlgorithm(t.dkim.privateKey);
+  if (key && 'problem' in key) out.push({ path: '/dkim/privateKey', message: key.problem });
   if (!t.from) out.push({ path: '/from', message: 'is required (here or in defaults)' });
   else if (!parseFrom(t.from)) out.push({ path: '/from', message: 'must be an address or "Name <address>"' });
   return out;
@@ -83,16 +84,6 @@ function isSafeTokenUrl(u: string): boolean {
   try {
     const url = new URL(u);
     return url.protocol === 'https:' || (url.protocol === 'http:' && /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(url.hostname));
-  } catch {
-    return false;
-  }
-}
-
-/** Whether a PEM parses as a private key; the key itself never appears in a problem. */
-function isPrivateKey(pem: string): boolean {
-  try {
-    crypto.createPrivateKey(pem);
-    return true;
   } catch {
     return false;
   }

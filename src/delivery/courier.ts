@@ -4,6 +4,7 @@ import type { EffectiveTenant } from '../config';
 import type { Hooks } from '../hooks';
 import type { Reporter } from '../report';
 import { storageError, storageErrorCode, type AttemptOutcome, type Spool, type SpoolRecord } from '../spool';
+import { isPluginError, type ErrorCode } from '../errors';
 import { safeFilename, type Renderer } from '../templates';
 import { classify, type Classification } from './classify';
 import { linkedSignal } from './linked-signal';
@@ -82,18 +83,21 @@ export class Courier {
     const timer = setTimeout(() => deadline.abort(new Error('deadline')), this.#d.messageTimeoutMs());
     const link = linkedSignal(shutdown, deadline.signal);
     const signal = link.signal;
+    let stage: Stage = 'compose';
     try {
       const mail = this.#compose(await this.#withoutVanishedFiles(rec), tenant);
       // The hook works on a copy: only the headers it adds are taken back, so recipients, sender,
       // subject, body and attachments stay as composed whatever it does.
       const forHook: OutgoingMail = { ...mail, to: mail.to.map((a) => ({ ...a })), envelopeTo: [...mail.envelopeTo], headers: { ...mail.headers }, attachments: mail.attachments.map((a) => ({ ...a })) };
-      await untilAborted(this.#d.hooks.run('beforeSend', { event: rec.event, tenant: rec.tenant, attempt: rec.attempts + 1, mail: forHook }), signal);
+      stage = 'hook';
+      await untilAborted(this.#d.hooks.runOrThrow('beforeSend', { event: rec.event, tenant: rec.tenant, attempt: rec.attempts + 1, mail: forHook }), signal);
       mail.headers = { ...addedHeaders(mail.headers, forHook.headers), ...mail.headers };
+      stage = 'send';
       const result = await (this.#d.send ?? sendOnce)(tenant.smtp, mail, signal, this.#d.sendContext?.(tenant));
       return this.#settle(rec, result);
     } catch (e) {
       if (shutdown.aborted) return NO_CONTACT; // abandoned (shutdown, or the tenant settings changed): stays queued, no attempt counted
-      const c = deadline.signal.aborted ? { ...classify({ code: 'ETIMEDOUT' }), reason: `SMTP_TIMEOUT: no final reply within ${this.#d.messageTimeoutMs()} ms` } : classify(e);
+      const c = failure(stage, e, deadline.signal.aborted, this.#d.messageTimeoutMs());
       const perRecipient = (e as { rejectedErrors?: { recipient?: string }[] }).rejectedErrors;
       if (perRecipient?.length) {
         return this.#settle(rec, { accepted: [], rejected: perRecipient.map((err) => ({ address: err.recipient ?? '', error: err })), response: '' });
@@ -205,6 +209,27 @@ export class Courier {
     };
   }
 }
+
+/** Where an attempt was when it failed: only a failure in `send` may have reached the server. */
+type Stage = 'compose' | 'hook' | 'send';
+
+/**
+ * What a failed attempt means. Only transport errors go through classify(): a failure while
+ * composing or in a beforeSend hook never reached the server, so it is this message's problem
+ * (temporary, message-scoped, with its own code) and never holds the tenant. The transport's own
+ * refusals before connecting (COMPOSE_FAILED, DKIM_FAILED) are coded PluginErrors and stay so.
+ */
+function failure(stage: Stage, e: unknown, timedOut: boolean, timeoutMs: number): Classification {
+  const own = (code: ErrorCode, reason: string): Classification => ({ kind: 'temporary', scope: 'message', code, reason: `${code}: ${reason}` });
+  const what = () => oneLine(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+  if (stage === 'hook') return timedOut ? own('HOOK_TIMEOUT', `a beforeSend hook did not settle within ${timeoutMs} ms`) : own('HOOK_FAILED', `a beforeSend hook threw (${what()})`);
+  if (isPluginError(e)) return { kind: 'temporary', scope: 'message', code: e.code, reason: e.message.startsWith(`${e.code}:`) ? oneLine(e.message) : `${e.code}: ${oneLine(e.message)}` };
+  if (stage === 'compose') return own('COMPOSE_FAILED', `the mail could not be built (${what()})`);
+  if (timedOut) return { ...classify({ code: 'ETIMEDOUT' }), reason: `SMTP_TIMEOUT: no final reply within ${timeoutMs} ms` };
+  return classify(e);
+}
+
+const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 300);
 
 /** Settles as `p` does, or rejects once `signal` aborts: a hook that never returns must not hold a session past its deadline or shutdown. */
 function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {

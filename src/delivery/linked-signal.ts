@@ -1,3 +1,13 @@
+import { getMaxListeners, setMaxListeners } from 'node:events';
+
+/**
+ * Listeners a source may carry before Node warns. A long-lived source (the plugin's shutdown
+ * signal) holds one listener per live link, that is per SMTP session running, up to
+ * delivery.concurrency.global (at most 1000): not a leak, as each is removed at dispose, but far
+ * above Node's default warning threshold of 10.
+ */
+const LINKS_PER_SOURCE = 2048;
+
 /**
  * An AbortSignal that aborts when any of `sources` does, with that source's reason, and that lets
  * go of the sources when disposed. Used instead of AbortSignal.any for one signal per delivery
@@ -19,6 +29,10 @@ export function linkedSignal(...sources: AbortSignal[]): { signal: AbortSignal; 
   const dispose = () => {
     for (const s of sources) s.removeEventListener('abort', onAbort);
   };
-  for (const s of sources) s.addEventListener('abort', onAbort, { once: true });
+  for (const s of sources) {
+    const max = getMaxListeners(s);
+    if (max !== 0 && max < LINKS_PER_SOURCE) setMaxListeners(LINKS_PER_SOURCE, s);
+    s.addEventListener('abort', onAbort, { once: true });
+  }
   return { signal: controller.signal, dispose };
 }

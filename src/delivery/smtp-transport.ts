@@ -1,8 +1,14 @@
-import nodemailer from 'nodemailer';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import type { Readable } from 'node:stream';
 import type { SecureContext } from 'node:tls';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { TokenSource } from '../auth';
 import type { EffectiveTenant } from '../config';
+import { isPluginError, PluginError } from '../errors';
 import { Redactor } from '../security';
+import { signMessage, type DkimKey } from './dkim-signer';
 
 /** A composed message, ready for one SMTP session. */
 export interface OutgoingMail {
@@ -27,10 +33,10 @@ export interface OutgoingMail {
 export interface SendContext {
   /** The tenant's OAuth2 access tokens; required when smtp.auth is oauth2. */
   tokens?: TokenSource;
-  /** A private directory where a DKIM-signed message larger than 1 MB is spooled while signing, instead of memory. */
+  /** A private directory where a DKIM-signed message larger than 1 MB is kept while it is signed and sent, instead of memory. */
   tempDir?: string;
   /** The tenant's DKIM key, when it signs its mail (kept out of OutgoingMail, which hooks see). */
-  dkim?: { domainName: string; keySelector: string; privateKey: string };
+  dkim?: DkimKey;
   /** The tenant's reusable TLS client context (trust store built once; see TlsContexts). */
   secureContext?: SecureContext;
 }
@@ -43,23 +49,53 @@ export interface SendResult {
 }
 
 type Smtp = EffectiveTenant['smtp'];
-type NodemailerAuth =
-  | { user: string; pass: string }
-  | { type: 'OAuth2'; user: string; accessToken: string; provisionCallback: (user: string, renew: boolean, cb: (err: Error | null, token?: string, expires?: number) => void) => void };
+type PasswordAuth = { user: string; pass: string };
+type OAuthAuth = { type: 'OAuth2'; user: string; accessToken: string; provisionCallback: (user: string, renew: boolean, cb: (err: Error | null, token?: string, expires?: number) => void) => void };
+type SessionAuth = PasswordAuth | OAuthAuth;
 
-function passwordAuth(smtp: Smtp): NodemailerAuth | undefined {
+/** How long a session waits for the reply to QUIT before it closes the connection anyway, in milliseconds. */
+export const QUIT_TIMEOUT_MS = 2_000;
+
+function passwordAuth(smtp: Smtp): PasswordAuth | undefined {
   return smtp.auth && smtp.auth.type !== 'oauth2' ? { user: smtp.auth.user, pass: smtp.auth.pass } : undefined;
 }
 
-/** nodemailer options for one message to one tenant's server: no pool, TLS 1.2 or later. */
-export function transportOptions(smtp: Smtp, auth: NodemailerAuth | undefined = passwordAuth(smtp), secureContext?: SecureContext) {
+/** Whether `name` may be announced in EHLO: a dotted DNS name, neither localhost nor an address literal. */
+function isAnnounceable(name: string): boolean {
+  const n = name.toLowerCase().replace(/\.$/, '');
+  if (!n.includes('.') || net.isIP(n) !== 0 || n.startsWith('[')) return false;
+  if (n === 'localhost' || n.startsWith('localhost.') || n.endsWith('.localhost') || n.endsWith('.local')) return false;
+  return /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/.test(n);
+}
+
+/**
+ * The name announced in EHLO/HELO: `smtp.heloName` when set; else this machine's name when it is
+ * fully qualified; else the domain of the envelope sender (the tenant's `from`). Never an address
+ * literal such as [127.0.0.1], which servers take for a misconfigured or spamming client.
+ */
+export function heloName(smtp: Smtp, envelopeFrom: string, machine: string = safeHostname()): string {
+  if (smtp.heloName) return smtp.heloName;
+  if (isAnnounceable(machine)) return machine.replace(/\.$/, '');
+  return envelopeFrom.slice(envelopeFrom.lastIndexOf('@') + 1).toLowerCase();
+}
+
+function safeHostname(): string {
+  try {
+    return os.hostname();
+  } catch {
+    return '';
+  }
+}
+
+/** Connection options for one session to one tenant's server: TLS 1.2 or later, nothing pooled. */
+export function transportOptions(smtp: Smtp, secureContext?: SecureContext, name?: string) {
   return {
     host: smtp.host,
     port: smtp.port,
     secure: smtp.security === 'tls',
     requireTLS: smtp.security === 'starttls',
     ignoreTLS: smtp.security === 'none',
-    ...(auth && { auth }),
+    ...(name !== undefined && { name }),
     tls: {
       minVersion: 'TLSv1.2' as const,
       rejectUnauthorized: smtp.tls?.rejectUnauthorized ?? true,
@@ -70,16 +106,19 @@ export function transportOptions(smtp: Smtp, auth: NodemailerAuth | undefined = 
     connectionTimeout: smtp.connectionTimeoutMs ?? 10_000,
     greetingTimeout: smtp.greetingTimeoutMs ?? 10_000,
     socketTimeout: smtp.socketTimeoutMs ?? 30_000,
-    disableUrlAccess: true,
+    // After QUIT the server closes; one that does not is cut off, so no socket outlives a session for long.
+    socketCloseTimeout: 1_000,
     logger: false,
     debug: false,
   };
 }
 
 /**
- * Sends one message in its own SMTP session: a new transport, a new TCP connection and a fresh
- * TLS handshake (STARTTLS or implicit) every time; nothing is pooled, no TLS session or ticket is
- * offered for resumption. `signal` aborts the session (the overall deadline, or shutdown).
+ * Sends one message in its own SMTP session: a new TCP connection and a fresh TLS handshake
+ * (STARTTLS or implicit) every time, ended with QUIT; nothing is pooled, no TLS session or ticket
+ * is offered for resumption. `signal` aborts the session (the overall deadline, or shutdown).
+ * Whatever fails before the first byte to the server rejects with a coded PluginError
+ * (COMPOSE_FAILED, DKIM_FAILED); everything else is nodemailer's error, for classify().
  */
 export async function sendOnce(smtp: Smtp, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext = {}): Promise<SendResult> {
   const auth = smtp.auth;
@@ -108,7 +147,7 @@ async function sendWithToken(smtp: Smtp, mail: OutgoingMail, signal: AbortSignal
   let token = await abortable(tokens.get(), signal);
   redact.add(token.value, user);
   let renewed = false;
-  const auth = (): NodemailerAuth => ({
+  const auth = (): OAuthAuth => ({
     type: 'OAuth2',
     user,
     accessToken: token.value,
@@ -136,8 +175,8 @@ async function sendWithToken(smtp: Smtp, mail: OutgoingMail, signal: AbortSignal
   }
 }
 
-/** nodemailer's message options for a composed mail: what goes on the wire, DKIM-signed when the tenant signs. */
-export function messageOptions(mail: OutgoingMail, ctx: SendContext = {}) {
+/** nodemailer's message options for a composed mail: what goes on the wire (the DKIM signature is added after composing). */
+export function messageOptions(mail: OutgoingMail) {
   return {
     from: mail.from,
     ...(mail.replyTo !== undefined && { replyTo: mail.replyTo }),
@@ -150,7 +189,7 @@ export function messageOptions(mail: OutgoingMail, ctx: SendContext = {}) {
     date: mail.date,
     headers: mail.headers,
     attachments: mail.attachments,
-    ...(ctx.dkim && { dkim: { ...ctx.dkim, ...(ctx.tempDir !== undefined && { cacheDir: ctx.tempDir, cacheTreshold: 1024 * 1024 }) } }),
+    disableUrlAccess: true,
   };
 }
 
@@ -164,25 +203,137 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-async function session(smtp: Smtp, auth: NodemailerAuth | undefined, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext): Promise<SendResult> {
-  const transporter = nodemailer.createTransport(transportOptions(smtp, auth, ctx.secureContext));
+/** The message as it goes out in DATA, readable once per session. */
+interface Prepared {
+  stream(): Readable;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Composes (and, for a signing tenant, signs) the message before any connection is made, so a
+ * failure here never reaches the server and is the message's problem: COMPOSE_FAILED for a mail
+ * that cannot be built, DKIM_FAILED for one that cannot be signed (never sent unsigned).
+ */
+async function prepare(mail: OutgoingMail, ctx: SendContext): Promise<Prepared> {
   try {
-    const info = await transporter.sendMail({ ...messageOptions(mail, ctx), signal });
-    const rejectedErrors = ((info as { rejectedErrors?: { recipient?: string }[] }).rejectedErrors ?? []) as { recipient?: string }[];
-    return {
-      accepted: (info.accepted as (string | { address: string })[]).map(addr),
-      rejected: (info.rejected as (string | { address: string })[]).map(addr).map((address) => ({
-        address,
-        error: rejectedErrors.find((e) => e.recipient === address) ?? { responseCode: 550, response: 'rejected' },
-      })),
-      response: String(info.response ?? ''),
-    };
-  } finally {
-    transporter.close();
+    const node = new MailComposer(messageOptions(mail)).compile();
+    if (!ctx.dkim) return { stream: () => node.createReadStream(), dispose: async () => undefined };
+    return await signMessage(node.createReadStream(), ctx.dkim, ctx.tempDir);
+  } catch (e) {
+    // DKIM_FAILED, or an attachment that could not be read (ESTREAM, classified like one during DATA), stay as they are.
+    if (isPluginError(e) || (e as { code?: string })?.code === 'ESTREAM') throw e;
+    throw composeFailed(e);
   }
 }
 
-function addr(a: string | { address: string }): string {
-  return typeof a === 'string' ? a : a.address;
+function composeFailed(e: unknown): PluginError {
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return new PluginError('COMPOSE_FAILED', `COMPOSE_FAILED: the mail could not be built (${what.replace(/[\r\n]+/g, ' ').slice(0, 200)})`, { cause: e });
 }
 
+async function session(smtp: Smtp, auth: SessionAuth | undefined, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext): Promise<SendResult> {
+  const aborted = () => Object.assign(new Error('SMTP session aborted before connecting'), { code: 'EABORT' });
+  if (signal.aborted) throw aborted();
+  const message = await prepare(mail, ctx);
+  try {
+    if (signal.aborted) throw aborted();
+    return await converse(smtp, auth, { from: mail.envelopeFrom, to: mail.envelopeTo }, message, signal, ctx);
+  } finally {
+    await message.dispose();
+  }
+}
+
+/** The XOAUTH2 token generator SMTPConnection asks (getToken(renew)); renewals go to the tenant's token source. */
+function xoauth2(a: OAuthAuth) {
+  let token = a.accessToken;
+  return {
+    getToken(renew: boolean, cb: (err: Error | null, token?: string) => void) {
+      if (!renew) return cb(null, token);
+      a.provisionCallback(a.user, true, (err, t) => {
+        if (err || !t) return cb(err ?? new Error('no token'));
+        token = t;
+        cb(null, t);
+      });
+    },
+    buildXOAuth2Token: (t: string) => Buffer.from(`user=${a.user}\x01auth=Bearer ${t}\x01\x01`, 'utf8').toString('base64'),
+  };
+}
+
+/**
+ * One SMTP session on its own connection: greeting, EHLO, STARTTLS, AUTH, the transaction, and
+ * QUIT. QUIT is sent, and its reply awaited for at most QUIT_TIMEOUT_MS, after every orderly end:
+ * delivery, a refused recipient, message or login. A session that broke (connection lost, a
+ * timeout, a DATA stream that failed halfway, an abort) is closed without it.
+ */
+function converse(smtp: Smtp, auth: SessionAuth | undefined, envelope: { from: string; to: string[] }, message: Prepared, signal: AbortSignal, ctx: SendContext): Promise<SendResult> {
+  let conn: SMTPConnection;
+  try {
+    conn = new SMTPConnection(transportOptions(smtp, ctx.secureContext, heloName(smtp, envelope.from)));
+  } catch (e) {
+    return Promise.reject(composeFailed(e));
+  }
+  return new Promise<SendResult>((resolve, reject) => {
+    let settled = false;
+    // SMTPConnection emits 'error' only for a broken session (socket, timeout, TLS, protocol), and
+    // closes it right after: no QUIT then.
+    let broken = false;
+    const finish = (err: (Error & { code?: string }) | null, result?: SendResult) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      const done = () => (err ? reject(err) : resolve(result!));
+      const orderly = !broken && !signal.aborted && !conn.destroyed && err?.code !== 'ESTREAM' && err?.code !== 'EABORT';
+      if (orderly) quit(conn, signal).then(done);
+      else {
+        conn.close();
+        done();
+      }
+    };
+    const onAbort = () => finish(Object.assign(new Error('SMTP session aborted'), { code: 'EABORT' }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    // Stays attached for the whole life of the connection: a late socket error must not go unhandled.
+    conn.on('error', (e: Error) => {
+      broken = true;
+      finish(e);
+    });
+    const transact = () => {
+      conn.send(envelope, message.stream(), (err, info) => {
+        if (err) return finish(err);
+        const rejectedErrors = (info.rejectedErrors ?? []) as { recipient?: string }[];
+        finish(null, {
+          accepted: (info.accepted ?? []).map(String),
+          rejected: (info.rejected ?? []).map(String).map((address) => ({
+            address,
+            error: rejectedErrors.find((e) => e.recipient === address) ?? { responseCode: 550, response: 'rejected' },
+          })),
+          response: String(info.response ?? ''),
+        });
+      });
+    };
+    conn.connect((err) => {
+      if (err) return finish(err);
+      if (!auth || !conn.allowsAuth) return transact();
+      const login = 'pass' in auth ? { user: auth.user, credentials: { user: auth.user, pass: auth.pass } } : { type: 'OAUTH2', user: auth.user, method: 'XOAUTH2', oauth2: xoauth2(auth) };
+      conn.login(login as Parameters<SMTPConnection['login']>[0], (e) => (e ? finish(e) : transact()));
+    });
+  });
+}
+
+/** Sends QUIT and waits for the server's reply (after which SMTPConnection closes), or QUIT_TIMEOUT_MS, or an abort. */
+function quit(conn: SMTPConnection, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', cut);
+      conn.close();
+      resolve();
+    };
+    const cut = () => done();
+    if (conn.destroyed) return done();
+    conn.once('end', done);
+    timer = setTimeout(done, QUIT_TIMEOUT_MS);
+    signal.addEventListener('abort', cut, { once: true });
+    conn.quit();
+  });
+}

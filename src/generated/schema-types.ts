@@ -149,6 +149,10 @@ export interface SmtpSettings {
   auth?: SmtpPasswordAuth | SmtpOAuth2Auth;
   tls?: SmtpTls;
   /**
+   * Fully qualified name this client announces in EHLO/HELO, e.g. pbx1.acme.example.com. Default: the machine's host name when it is fully qualified, else the domain of from. Never an address literal.
+   */
+  heloName?: string;
+  /**
    * TCP connect timeout, in milliseconds.
    */
   connectionTimeoutMs?: number;

@@ -20,7 +20,7 @@ export type Hook<N extends HookName> = (state: HookStates[N]) => void | Promise<
 
 const NAMES: readonly HookName[] = ['onAccepted', 'beforeSend', 'onOutcome'];
 
-/** Registered hooks. A hook that throws is logged and skipped; it never loses or blocks mail. */
+/** Registered hooks. A hook that throws is logged; onAccepted and onOutcome then go on, beforeSend defers its message (HOOK_FAILED). */
 export class Hooks {
   readonly #hooks = new Map<HookName, Set<Hook<HookName>>>(NAMES.map((n) => [n, new Set()]));
   readonly #onError: (name: HookName, e: unknown) => void;
@@ -44,6 +44,22 @@ export class Hooks {
         await fn(state);
       } catch (e) {
         this.#onError(name, e);
+      }
+    }
+  }
+
+  /**
+   * Runs hooks whose work the caller must not go on without (beforeSend): a hook that throws is
+   * logged like any other, then its error rejects, so the message is deferred (HOOK_FAILED)
+   * rather than sent without what the hook was to add.
+   */
+  async runOrThrow<N extends HookName>(name: N, state: HookStates[N]): Promise<void> {
+    for (const fn of this.#hooks.get(name)!) {
+      try {
+        await fn(state);
+      } catch (e) {
+        this.#onError(name, e);
+        throw e;
       }
     }
   }

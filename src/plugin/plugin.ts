@@ -88,6 +88,7 @@ export class EmailNotifyPlugin implements PluginInstance {
     const schemas = new SchemaRegistry();
     const config = resolveConfig(ctx.config, schemas);
     warnInsecureTls(config, ctx.log);
+    warnPlaintextAuth(config, ctx.log);
     for (const root of config.attachmentRoots) {
       if (!fs.existsSync(root)) ctx.log.warn('attachment root does not exist', { root });
     }
@@ -100,7 +101,7 @@ export class EmailNotifyPlugin implements PluginInstance {
       lock.release();
     };
     try {
-      // Where nodemailer spills a large message while DKIM-signing it; leftovers of a crash go.
+      // Where the DKIM signer spills a message over 1 MB while signing and sending it; leftovers of a crash go.
       fs.rmSync(path.join(ctx.dataDir, 'tmp'), { recursive: true, force: true });
       fs.mkdirSync(path.join(ctx.dataDir, 'tmp'), { mode: 0o700 });
       spool = new SqliteSpool(ctx.dataDir);
@@ -205,6 +206,7 @@ export class EmailNotifyPlugin implements PluginInstance {
       return;
     }
     warnInsecureTls(config, this.#ctx.log);
+    warnPlaintextAuth(config, this.#ctx.log);
     const before = this.#tenants;
     this.#tenants = new TenantDirectory(config);
     this.#scheduler.update(schedulerSettings(config));
@@ -278,6 +280,19 @@ function warnInsecureTls(c: ResolvedConfig, log: HostContext['log']): void {
   for (const [at, tenant, smtp] of places) {
     if (smtp?.tls?.rejectUnauthorized === false) {
       log.warn('TLS certificate verification is off: mail to this server can be intercepted', { path: at, ...(tenant !== undefined && { tenant }) });
+    }
+  }
+}
+
+/** `security: "none"` with `auth`: allowed (a trusted local relay), never silent, since the credentials cross the network in clear. */
+function warnPlaintextAuth(c: ResolvedConfig, log: HostContext['log']): void {
+  const places: [string, string | undefined, { security?: string; auth?: unknown } | undefined][] = [
+    ['/defaults/smtp', undefined, c.defaults.smtp],
+    ...Object.entries(c.tenants).map(([id, t]) => [`/tenants/${id}/smtp`, id, t.smtp] as [string, string, typeof t.smtp]),
+  ];
+  for (const [at, tenant, smtp] of places) {
+    if (smtp?.security === 'none' && smtp.auth !== undefined) {
+      log.warn('SMTP credentials are sent in clear: security is "none" and auth is set; use starttls or tls', { path: at, ...(tenant !== undefined && { tenant }) });
     }
   }
 }

@@ -61,7 +61,7 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
     const ev = voicemail(T);
     await h.host.send(ev);
     await h.host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === ev.id));
-    expect(h.host.of('email.deferred', ev.id)[0]!.payload.reason).to.match(/^SMTP_TIMEOUT\b/);
+    expect(h.host.of('email.deferred', ev.id)[0]!.payload.reason).to.match(/^HOOK_TIMEOUT\b/);
     expect(h.host.of('email.delivered', ev.id)[0]!.payload.attempts).to.equal(2);
     expect(healthy.mails).to.have.length(1);
 

@@ -30,8 +30,12 @@ export class OAuthServer {
   readonly requests: TokenRequest[] = [];
   readonly issued: string[] = [];
   readonly #revoked = new Set<string>();
-  /** refuse: 400 invalid_grant; fail: 503; echo: a refusal whose error_description repeats the request body; stillborn: tokens issued already revoked; hang: never answers. */
-  mode: 'ok' | 'refuse' | 'fail' | 'echo' | 'stillborn' | 'hang' = 'ok';
+  /**
+   * refuse: 400 invalid_grant; fail: 503; echo: a refusal whose error_description repeats the request body;
+   * echo-error: a refusal whose error field itself (not an RFC 6749 code) starts with the refresh token and client secret;
+   * stillborn: tokens issued already revoked; hang: never answers.
+   */
+  mode: 'ok' | 'refuse' | 'fail' | 'echo' | 'echo-error' | 'stillborn' | 'hang' = 'ok';
   /** Requests the client gave up on (connection closed before an answer). */
   abandoned = 0;
   expiresIn: number;
@@ -74,6 +78,7 @@ export class OAuthServer {
         return;
       }
       if (this.mode === 'fail') return send(503, { error: 'temporarily_unavailable' });
+      if (this.mode === 'echo-error') return send(400, { error: `${p.get('refresh_token')}${p.get('client_secret')} ${body}`, error_description: body });
       if (this.mode === 'echo') return send(400, { error: 'invalid_grant', error_description: `bad request: ${body} ${p.get('client_secret')} ${p.get('refresh_token')}` });
       const ok = req.method === 'POST' && p.get('grant_type') === 'refresh_token' && p.get('client_id') === this.opts.clientId && p.get('client_secret') === this.opts.clientSecret && p.get('refresh_token') === this.opts.refreshToken;
       if (this.mode === 'refuse' || !ok) return send(400, { error: 'invalid_grant', error_description: 'AADSTS70000: The provided grant is invalid or expired.' });

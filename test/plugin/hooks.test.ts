@@ -37,15 +37,16 @@ describe('hooks: the closed set (onAccepted, beforeSend, onOutcome)', () => {
     expect(seen.filter((s) => s.startsWith('email.delivered'))).to.have.length(1);
   });
 
-  it('a throwing hook is logged and the mail still goes out', async () => {
-    h.plugin.addHook('beforeSend', () => {
+  // A throwing beforeSend defers its message instead (HOOK_FAILED): test/delivery/error-scopes.test.ts.
+  it('a throwing onAccepted hook is logged and the mail still goes out', async () => {
+    h.plugin.addHook('onAccepted', () => {
       throw new Error('integrator bug');
     });
     const e = missed(T);
     const m = await deliver(e);
     expect(m.parsed.headers.get('x-pbx-event-id')).to.equal(e.id);
     expect(h.host.of('email.delivered', e.id)).to.have.length(1);
-    const logged = h.host.logs.filter((l) => l.level === 'error' && l.fields?.hook === 'beforeSend');
+    const logged = h.host.logs.filter((l) => l.level === 'error' && l.fields?.hook === 'onAccepted');
     expect(logged).to.have.length(1);
     expect(logged[0]!.fields!.error).to.equal('integrator bug');
   });
