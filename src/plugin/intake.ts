@@ -36,6 +36,9 @@ export async function accept(raw: unknown, d: IntakeDeps): Promise<IntakeResult>
     });
   }
   if (tenant.events?.[event.type]?.enabled === false) {
+    // Nothing is sent, but an event naming a file outside attachmentRoots is still refused (CONTRACT.md).
+    const ref = attachmentRef(event);
+    if (ref) await (await openConfined(ref.ref.path, dir.config.attachmentRoots, `/data/${ref.role}/path`)).handle.close();
     d.log.info('event type disabled for tenant; no mail', { tenant: tenant.id, type: event.type, eventId: event.id });
     return { status: 'disabled', event };
   }
@@ -67,11 +70,20 @@ export async function accept(raw: unknown, d: IntakeDeps): Promise<IntakeResult>
   }
 }
 
+type FileRef = { path: string; contentType: string; filename?: string };
+
+/** The event's file, if it carries one, and its role. */
+function attachmentRef(event: KnownEvent): { role: 'recording' | 'document'; ref: FileRef } | undefined {
+  const data = event.data as { recording?: FileRef; document?: FileRef };
+  if (data.recording) return { role: 'recording', ref: data.recording };
+  if (data.document) return { role: 'document', ref: data.document };
+  return undefined;
+}
+
 async function stageAttachments(event: KnownEvent, roots: readonly string[], spool: Spool, log: HostLog): Promise<StoredAttachment[]> {
-  const data = event.data as { recording?: { path: string; contentType: string; filename?: string }; document?: typeof data.recording };
-  const role = data.recording ? 'recording' : data.document ? 'document' : undefined;
-  if (!role) return [];
-  const ref = data[role]!;
+  const found = attachmentRef(event);
+  if (!found) return [];
+  const { role, ref } = found;
   const file = await openConfined(ref.path, roots, `/data/${role}/path`);
   let dir: string | undefined;
   try {

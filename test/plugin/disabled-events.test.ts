@@ -73,6 +73,17 @@ describe('events.<type>.enabled: false at intake', () => {
     expect(disabledLogs()).to.have.length(0);
   });
 
+  it('a file outside attachmentRoots is still refused with ATTACHMENT_FORBIDDEN, a missing one inside with ATTACHMENT_NOT_FOUND', async () => {
+    const outside = path.join(h.tmpdir('pbx-disabled-outside-'), 'msg.wav');
+    fs.writeFileSync(outside, Buffer.concat([Buffer.from('RIFF\0\0\0\0WAVE'), Buffer.alloc(64)]));
+    const refused = (e: unknown) => h.plugin.handle(e).then(() => expect.fail('accepted'), (err: { code?: string; field?: string }) => err);
+    const forbidden = await refused(voicemail(A, {}, { recording: { path: outside, contentType: 'audio/wav' } }));
+    expect([forbidden.code, forbidden.field]).to.deep.equal(['ATTACHMENT_FORBIDDEN', '/data/recording/path']);
+    const missing = await refused(voicemail(A, {}, { recording: { path: path.join(root, 'gone.wav'), contentType: 'audio/wav' } }));
+    expect([missing.code, missing.field]).to.deep.equal(['ATTACHMENT_NOT_FOUND', '/data/recording/path']);
+    expect(disabledLogs()).to.have.length(0);
+  });
+
   it('nothing is kept for later: after the type is enabled again, the same event id makes its mail', async () => {
     const e = voicemail(A);
     await h.host.send(e);
