@@ -13,7 +13,7 @@ import * as path from 'node:path';
 
 const root = path.join(__dirname, '..');
 const build = path.join(__dirname, '.build');
-const ALL = ['throughput', 'accepts', 'isolation', 'scale'] as const;
+const ALL = ['throughput', 'accepts', 'isolation', 'scale', 'latency'] as const;
 type Name = (typeof ALL)[number];
 type Result = Record<string, any>;
 
@@ -62,6 +62,18 @@ function tables(r: Partial<Record<Name, Result>>): string {
       `per-round plugin/bare: ${t.ratios.map((x: number) => f(x, 2)).join(', ')}; sink received ${t.sinkReceived}/${t.sinkExpected}; plugin deferrals ${t.notDelivered}`,
       '',
     );
+    const d = t.default;
+    if (d) {
+      out.push(
+        `### Throughput at the default configuration (${d.tenants} tenants, default perTenant and global: ${d.sessions} sessions; median of ${t.rounds} rounds)`,
+        '| measure | value | baseline | ratio | target | result |',
+        '| --- | --- | --- | --- | --- | --- |',
+        `| plugin, msg/s (worst round) | ${f(d.plugin)} msg/s | bare nodemailer, ${d.sessions} sessions, ${f(d.bare)} msg/s | ${f(d.ratio, 2)} (${f(d.minRatio, 2)}) | >= 0.9 every round | ${pass(d.minRatio >= 0.9)} |`,
+        `| CPU per message, sending process | plugin ${f(d.cpuMs.plugin, 2)} ms | bare ${f(d.cpuMs.bare, 2)} ms | ${f(d.cpuRatio, 2)} (plugin/bare) | <= 1.10 | ${pass(d.cpuRatio <= 1.1)} |`,
+        `per-round plugin/bare: ${d.ratios.map((x: number) => f(x, 2)).join(', ')}; CPU plugin/bare: ${d.cpuRatios.map((x: number) => f(x, 2)).join(', ')}; plugin deferrals ${d.notDelivered}`,
+        '',
+      );
+    }
   }
   const a = r.accepts;
   if (a) {
@@ -104,6 +116,18 @@ function tables(r: Partial<Record<Name, Result>>): string {
       `| restart-to-ready (activate() to first delivery attempt) | ${f(s.readyMs, 0)} ms | 1 queued ${f(s.readyOneMs, 0)} ms | ${f(s.readyRatio, 2)} | < 2000 ms | ${pass(s.readyMs < 2000)} |`,
       `activate() alone ${f(s.activateMs, 0)} ms; deactivate() ${f(s.deactivateMs, 0)} ms; 1-queued RSS ${f(s.rssOneMb)} MB; heap used ${f(s.heapUsedMb)} MB; ` +
         `fill: ${f(s.fill.seconds)} s (${f(s.fill.rate, 0)}/s, ${s.fill.method}), spool.db ${f(s.fill.spoolDbMb, 0)} MB`,
+      '',
+    );
+  }
+  const l = r.latency;
+  if (l) {
+    out.push(
+      `### Latency (${l.rate} msg/s for ${l.seconds} s over ${l.tenants} tenants, every SMTP reply ${l.rttMs} ms away, ${l.rounds} rounds each, interleaved)`,
+      '| measure | plugin (default config) | bare nodemailer (send on arrival, at most ' + l.sessions + ' sessions) | ratio |',
+      '| --- | --- | --- | --- |',
+      `| event -> delivered p50 | ${f(l.plugin.p50)} ms | ${f(l.bare.p50)} ms | ${f(l.plugin.p50 / l.bare.p50, 2)} |`,
+      `| event -> delivered p99 | ${f(l.plugin.p99)} ms | ${f(l.bare.p99)} ms | ${f(l.plugin.p99 / l.bare.p99, 2)} |`,
+      `not delivered: plugin ${l.plugin.lost}, bare ${l.bare.lost}`,
       '',
     );
   }

@@ -4,16 +4,12 @@
  * sessions) and the old single-loop design (one message after another over one transport), all
  * to the same fast sink in its own process, rounds interleaved.
  */
-import nodemailer, { type SendMailOptions } from 'nodemailer';
-import * as path from 'node:path';
-import { resolveConfig, SchemaRegistry, TenantDirectory, type EffectiveTenant } from '../src/config';
+import nodemailer from 'nodemailer';
+import { resolveConfig, SchemaRegistry } from '../src/config';
 import { transportOptions } from '../src/delivery';
-import { neutraliseEvent, validateEvent } from '../src/events';
 import { TestCa } from '../src/host/demo/test-ca';
-import { EmailNotifyPlugin, messageIdFor, type ActivateOptions } from '../src/plugin';
-import type { SpoolRecord } from '../src/spool';
-import { Renderer } from '../src/templates';
-import { packageRoot } from '../src/util/package-root';
+import { EmailNotifyPlugin, type ActivateOptions } from '../src/plugin';
+import { Composer } from './lib/composer';
 import { BenchHost, smtpTo, voicemail } from './lib/host';
 import { Sink } from './lib/sink';
 import { median, now, progress, report, round } from './lib/stats';
@@ -23,53 +19,10 @@ const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
 /** Many short interleaved rounds: the machine is shared, and a burst elsewhere then spoils one pair, not the median. */
 const ROUNDS = Number(process.env.BENCH_THROUGHPUT_ROUNDS ?? 8);
 const TENANT = 'bench.example.com';
+/** Tenants in the default-configuration comparison (issue 9). */
+const DEFAULT_TENANTS = Number(process.env.BENCH_DEFAULT_TENANTS ?? 8);
 /** Profiling aid: run one variant only (bare, plugin or loop). */
 const ONLY = process.env.BENCH_ONLY;
-
-type Mail = SendMailOptions;
-
-/** The mail the plugin would send for one voicemail event, rendered by the plugin's own Renderer. */
-class Composer {
-  readonly #schemas = new SchemaRegistry();
-  readonly #renderer = new Renderer(path.join(packageRoot(__dirname), 'templates'), { debug() {}, info() {}, warn() {}, error() {} });
-  readonly tenant: EffectiveTenant;
-
-  constructor(config: unknown) {
-    this.tenant = new TenantDirectory(resolveConfig(config, this.#schemas)).get(TENANT)!;
-  }
-
-  compose(): Mail {
-    const event = neutraliseEvent(validateEvent(voicemail(TENANT), this.#schemas));
-    const rec: SpoolRecord = {
-      seq: 1,
-      eventId: event.id,
-      tenant: TENANT,
-      type: event.type,
-      event,
-      attachments: [],
-      pending: [`alice@${TENANT}`],
-      delivered: [],
-      failed: [],
-      state: 'queued',
-      attempts: 0,
-      createdAt: Date.now(),
-      nextAttemptAt: Date.now(),
-      messageId: messageIdFor(TENANT, event.id, this.tenant.domain),
-    };
-    const r = this.#renderer.render(rec, this.tenant);
-    return {
-      from: this.tenant.from,
-      to: [{ name: 'Alice Example', address: `alice@${TENANT}` }],
-      envelope: { from: this.tenant.fromAddress, to: rec.pending },
-      subject: r.subject,
-      text: r.text,
-      html: r.html,
-      messageId: rec.messageId,
-      date: new Date(rec.createdAt),
-      headers: { 'Auto-Submitted': 'auto-generated', 'X-Auto-Response-Suppress': 'All', 'Content-Language': r.language, 'X-PBX-Event-Id': rec.eventId },
-    };
-  }
-}
 
 interface RoundResult {
   messages: number;
@@ -89,13 +42,13 @@ function timer(messages: number): () => RoundResult {
   };
 }
 
-async function bare(c: Composer, messages: number): Promise<RoundResult> {
+async function bare(c: Composer, messages: number, sessions = SESSIONS): Promise<RoundResult> {
   const opts = transportOptions(c.tenant.smtp);
   const mail = c.compose();
   let next = 0;
   const stop = timer(messages);
   await Promise.all(
-    Array.from({ length: SESSIONS }, async () => {
+    Array.from({ length: sessions }, async () => {
       while (next < messages) {
         next++;
         const t = nodemailer.createTransport(opts);
@@ -125,7 +78,7 @@ async function singleLoop(c: Composer, messages: number): Promise<RoundResult> {
 /** A send that succeeds at once, with no SMTP: the pipeline's own cost (intake, spool, scheduling, render, outcome). */
 const stubSend = async (_smtp: unknown, mail: { envelopeTo: string[] }) => ({ accepted: [...mail.envelopeTo], rejected: [], response: '250 stub' });
 
-async function plugin(config: unknown, messages: number, opts: ActivateOptions = {}): Promise<RoundResult & { acceptSeconds: number; notDelivered: number }> {
+async function plugin(config: unknown, messages: number, opts: ActivateOptions = {}, tenants: readonly string[] = [TENANT]): Promise<RoundResult & { acceptSeconds: number; notDelivered: number }> {
   const host = new BenchHost(config);
   const p = await EmailNotifyPlugin.activate(host.context(), opts);
   let delivered = 0;
@@ -136,7 +89,7 @@ async function plugin(config: unknown, messages: number, opts: ActivateOptions =
     if (type === 'email.delivered' && ++delivered === messages) done();
     if (type === 'email.deferred' || type === 'email.failed') notDelivered++;
   };
-  const events = Array.from({ length: messages }, () => voicemail(TENANT));
+  const events = Array.from({ length: messages }, (_, i) => voicemail(tenants[i % tenants.length]!));
   const t0 = now();
   const stop = timer(messages);
   await Promise.all(events.map((e) => host.send(e)));
@@ -157,19 +110,37 @@ async function main(): Promise<void> {
     delivery: { concurrency: { perTenant: SESSIONS, global: SESSIONS }, retry: { initialDelayMs: 100, maxDelayMs: 1000 } },
     tenants: { [TENANT]: { from: `PBX <pbx@${TENANT}>`, smtp: smtpTo(sink.ports.sink!, ca.cert) } },
   };
-  const c = new Composer(config);
+  const c = new Composer(config, TENANT);
+  // The default configuration: 8 tenants, default perTenant and global (no concurrency block),
+  // against bare nodemailer with as many parallel sessions as the plugin may open.
+  const defaultTenants = [TENANT, ...Array.from({ length: DEFAULT_TENANTS - 1 }, (_, i) => `t${i + 1}.bench.example.com`)];
+  const defaultConfig = {
+    delivery: { retry: { initialDelayMs: 100, maxDelayMs: 1000 } },
+    tenants: Object.fromEntries(defaultTenants.map((t) => [t, { from: `PBX <pbx@${t}>`, smtp: smtpTo(sink.ports.sink!, ca.cert) }])),
+  };
+  const { concurrency } = resolveConfig(defaultConfig, new SchemaRegistry()).delivery;
+  const defaultSessions = Math.min(concurrency.global, DEFAULT_TENANTS * concurrency.perTenant);
   const loopMessages = Math.max(20, Math.round(MESSAGES / 4));
   progress(`throughput: ${SESSIONS} sessions, ${MESSAGES} messages a round (${loopMessages} for the single loop), ${ROUNDS} rounds`);
   await bare(c, 40);
   await plugin(config, 40);
   await singleLoop(c, 20);
+  if (!ONLY || ONLY === 'default') {
+    await bare(c, 40, defaultSessions);
+    await plugin(defaultConfig, 40, {}, defaultTenants);
+  }
   const before = (await sink.counts()).sink!.messages;
-  const runs: { bare: RoundResult[]; plugin: (RoundResult & { acceptSeconds: number; notDelivered: number })[]; loop: RoundResult[]; pipeline: RoundResult[] } = {
+  type PluginRound = RoundResult & { acceptSeconds: number; notDelivered: number };
+  const runs: { bare: RoundResult[]; plugin: PluginRound[]; loop: RoundResult[]; pipeline: RoundResult[]; defaultBare: RoundResult[]; defaultPlugin: PluginRound[] } = {
     bare: [],
     plugin: [],
     loop: [],
     pipeline: [],
+    defaultBare: [],
+    defaultPlugin: [],
   };
+  const defaultRatios: number[] = [];
+  const defaultCpuRatios: number[] = [];
   const ratios: number[] = [];
   const cpuRatios: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
@@ -180,6 +151,17 @@ async function main(): Promise<void> {
       if (v === 'loop') runs.loop.push(await singleLoop(c, loopMessages));
     }
     if (!ONLY || ONLY === 'pipeline') runs.pipeline.push(await plugin(config, MESSAGES, { send: stubSend }));
+    if (!ONLY || ONLY === 'default') {
+      const pair = r % 2 === 0 ? (['bare', 'plugin'] as const) : (['plugin', 'bare'] as const);
+      for (const v of pair) {
+        if (v === 'bare') runs.defaultBare.push(await bare(c, MESSAGES, defaultSessions));
+        else runs.defaultPlugin.push(await plugin(defaultConfig, MESSAGES, {}, defaultTenants));
+      }
+      const [db, dp] = [runs.defaultBare[r]!, runs.defaultPlugin[r]!];
+      defaultRatios.push(dp.rate / db.rate);
+      defaultCpuRatios.push(dp.cpuMs / db.cpuMs);
+      progress(`round ${r + 1} default config (${DEFAULT_TENANTS} tenants, ${defaultSessions} sessions): bare ${round(db.rate, 1)}/s ${round(db.cpuMs, 2)} ms CPU, plugin ${round(dp.rate, 1)}/s ${round(dp.cpuMs, 2)} ms CPU`);
+    }
     if (ONLY) continue;
     ratios.push(runs.plugin[r]!.rate / runs.bare[r]!.rate);
     cpuRatios.push(runs.bare[r]!.cpuMs / runs.plugin[r]!.cpuMs);
@@ -212,7 +194,20 @@ async function main(): Promise<void> {
     acceptSeconds: median(runs.plugin.map((x) => x.acceptSeconds)),
     notDelivered: runs.plugin.reduce((a, x) => a + x.notDelivered, 0),
     sinkReceived: received,
-    sinkExpected: ROUNDS * (2 * MESSAGES + loopMessages),
+    sinkExpected: ROUNDS * (4 * MESSAGES + loopMessages),
+    default: {
+      tenants: DEFAULT_TENANTS,
+      sessions: defaultSessions,
+      bare: median(runs.defaultBare.map((x) => x.rate)),
+      plugin: median(runs.defaultPlugin.map((x) => x.rate)),
+      ratios: defaultRatios,
+      ratio: median(defaultRatios),
+      minRatio: Math.min(...defaultRatios),
+      cpuMs: { bare: median(runs.defaultBare.map((x) => x.cpuMs)), plugin: median(runs.defaultPlugin.map((x) => x.cpuMs)) },
+      cpuRatios: defaultCpuRatios,
+      cpuRatio: median(defaultCpuRatios),
+      notDelivered: runs.defaultPlugin.reduce((a, x) => a + x.notDelivered, 0),
+    },
     runs,
   });
 }
