@@ -305,6 +305,9 @@ export class Scheduler {
         this.#active--;
         this.#inflight.delete(run);
         if (this.#stopped) return; // the spool may be closed already
+        // The lane already has mail due now: whenever this message is due again (if deferred), it
+        // changes nothing until the lane runs dry, when #take asks the spool again.
+        if (lane.nextDue !== undefined && lane.nextDue <= this.#clock.wall()) return this.#schedulePump();
         // The message may still be queued (deferred); the spool knows when it is due next.
         let next: number | undefined;
         try {

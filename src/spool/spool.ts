@@ -91,8 +91,6 @@ export interface Spool {
   rebase(now: number, latest: number): { tenant: string; count: number }[];
   /** Records the outcome of a delivery attempt. */
   recordAttempt(seq: number, outcome: AttemptOutcome): void;
-  /** Marks queued records accepted before `createdBefore`, outside `exclude` (in flight), as failed; returns them (at most `limit`). */
-  expire(createdBefore: number, reason: string, limit: number, exclude: ReadonlySet<number>): SpoolRecord[];
   /** Deletes delivered and failed records past their retention, with their files. */
   purge(deliveredBefore: number, failedBefore: number): Promise<number>;
   counts(): Record<MessageState, number>;

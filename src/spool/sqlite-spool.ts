@@ -149,8 +149,6 @@ export class SqliteSpool implements Spool {
         `UPDATE messages SET state = @state, pending = @pending, delivered = @delivered, failed = @failed, attempts = @attempts,
          next_attempt_at = @nextAttemptAt, updated_at = @now, last_error = @lastError WHERE seq = @seq`,
       ),
-      expire: this.#db.prepare("SELECT * FROM messages WHERE state = 'queued' AND created_at < ? LIMIT ?"),
-      fail: this.#db.prepare("UPDATE messages SET state = 'failed', failed = json(@failed), pending = '[]', last_error = @reason, updated_at = @now WHERE seq = @seq"),
       purgeable: this.#db.prepare(
         "SELECT seq, files_dir FROM messages WHERE (state = 'delivered' AND updated_at < ?) OR (state = 'failed' AND updated_at < ?) LIMIT 1000",
       ),
@@ -279,20 +277,6 @@ export class SqliteSpool implements Spool {
         now: Date.now(),
         lastError: o.lastError ?? null,
       });
-    });
-  }
-
-  expire(createdBefore: number, reason: string, limit: number, exclude: ReadonlySet<number>): SpoolRecord[] {
-    return this.#guard('expiring old mail', () => {
-      const rows = (this.#stmt.expire.all(createdBefore, limit + exclude.size) as Row[])
-        .filter((r) => !exclude.has(r.seq))
-        .slice(0, limit)
-        .map((r) => fromRow(r, this.#dataDir));
-      const now = Date.now();
-      this.#db.transaction(() => {
-        for (const r of rows) this.#stmt.fail.run({ seq: r.seq, failed: JSON.stringify([...r.failed, ...r.pending]), reason, now });
-      })();
-      return rows;
     });
   }
 
