@@ -3,7 +3,7 @@ import type { EffectiveTenant } from '../config';
 import type { Hooks } from '../hooks';
 import type { Reporter } from '../report';
 import type { AttemptOutcome, Spool, SpoolRecord } from '../spool';
-import { safeFilename, type Renderer } from '../templates';
+import { safeFilename, type RenderService } from '../templates';
 import { classify, type Classification } from './classify';
 import { linkedSignal } from './linked-signal';
 import { backoffDelay, type RetrySettings } from './retry-policy';
@@ -12,7 +12,7 @@ import { sendOnce, type OutgoingMail, type SendContext, type SendResult } from '
 
 export interface CourierDeps {
   spool: Spool;
-  renderer: Renderer;
+  renderer: Pick<RenderService, 'render'>;
   reporter: Reporter;
   hooks: Hooks;
   /** The tenant's current settings; undefined when it has no usable SMTP settings now. */
@@ -62,7 +62,7 @@ export class Courier {
     const link = linkedSignal(shutdown, deadline.signal);
     const signal = link.signal;
     try {
-      const mail = this.#compose(rec, tenant);
+      const mail = await this.#compose(rec, tenant);
       // The hook works on a copy: only the headers it adds are taken back, so recipients, sender,
       // subject, body and attachments stay as composed whatever it does.
       const forHook: OutgoingMail = { ...mail, to: mail.to.map((a) => ({ ...a })), envelopeTo: [...mail.envelopeTo], headers: { ...mail.headers }, attachments: mail.attachments.map((a) => ({ ...a })) };
@@ -130,8 +130,8 @@ export class Courier {
     }
   }
 
-  #compose(rec: SpoolRecord, tenant: EffectiveTenant): OutgoingMail {
-    const r = this.#d.renderer.render(rec, tenant);
+  async #compose(rec: SpoolRecord, tenant: EffectiveTenant): Promise<OutgoingMail> {
+    const r = await this.#d.renderer.render(rec, tenant);
     const recipient = (rec.event.data as { recipient: { name?: string; email: string[] } }).recipient;
     return {
       from: tenant.from,
