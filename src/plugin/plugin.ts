@@ -150,6 +150,11 @@ export class EmailNotifyPlugin implements PluginInstance {
     return { counts: this.#spool.counts(), ...this.#scheduler.status() };
   }
 
+  /** Sizes of the template caches and the render worker pool (every cache is bounded; for tests and troubleshooting). */
+  templateStats() {
+    return { ...this.#renderer.cacheSizes(), ...this.#renderer.pool };
+  }
+
   /** The spool's record of an event, for inspection (dead letters included). */
   lookup(eventId: string) {
     return this.#spool.getByEventId(eventId);

@@ -7,7 +7,7 @@ import { PluginError } from '../errors';
  * @example { timeMs: 250, outputChars: 1_048_576, partialDepth: 16, partialCalls: 1_000 }
  */
 export interface RenderLimits {
-  /** Wall-clock time for all of one mail's tenant templates, in milliseconds (`delivery.renderTimeoutMs`). @default 250 */
+  /** Time all of one mail's tenant templates may run together, in milliseconds (`delivery.renderTimeoutMs`). @default 250 */
   timeMs: number;
   /** Longest output of one part (subject, text, HTML body, layout), in characters. @default 1_048_576 */
   outputChars: number;

@@ -38,7 +38,7 @@ const AVOID_TTL_MS = 15 * 60_000;
  * defaults and is rendered in place, which costs no thread hop. Any tenant template (config,
  * directory, or unsaved preview sources) is rendered in a worker thread: the budget's counters
  * (partial calls and depth, output size, time) stop it from inside, and a render still running
- * well past the time limit (CSS inlining, a huge parse) is stopped by terminating its worker;
+ * at twice the time limit plus 100 ms (CSS inlining, a huge parse) is stopped by terminating its worker;
  * the mail is then rendered again with the defaults in the stage that ran over, and that stage
  * is avoided for those templates for a while. Every problem is logged once (TEMPLATE_INVALID).
  */
@@ -74,7 +74,7 @@ export class RenderService {
     const slim = slimTenant(tenant);
     const sig = this.#avoidTenants.has(tenant.id) ? `${tenant.id}\0${signature(own, opts.sources)}` : undefined;
     const avoid = new Set<RenderStage>((sig && this.#avoid.get(sig)) || []);
-    const hardMs = limits.timeMs + Math.max(100, limits.timeMs);
+    const hardMs = 2 * limits.timeMs + 100;
     for (;;) {
       try {
         const r = await this.#pool.run({ rec, tenant: slim, own, ...(opts.sources && { sources: opts.sources }), limits, avoid: [...avoid] }, hardMs, opts.lane ?? 'mail');

@@ -1,7 +1,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { isPluginError } from '../errors';
 import type { HostLog } from '../host-api';
+import { EVENT_TYPES } from '../events';
 import { Renderer, RENDER_STAGES, type TemplateProblem } from './renderer';
+import { loadSample, previewRecord } from './samples';
 import type { RenderJob, WorkerData, WorkerReply } from './render-pool';
 
 // The entry of a render worker thread (started by RenderPool). It renders one job at a time with
@@ -37,4 +39,14 @@ port.on('message', (job: RenderJob) => {
   Atomics.store(progress, 0, 0);
   port.postMessage(reply);
 });
+// Warm up (compile the defaults, make the Intl objects, fill the CSS shapes) before taking work,
+// so that a worker's first render is not slower than its others.
+for (const type of EVENT_TYPES) {
+  try {
+    const sample = loadSample(data.root, type);
+    renderer.render(previewRecord(sample.event, sample.event.tenant, sample.attachmentBytes), { id: sample.event.tenant });
+  } catch {
+    // a broken sample only costs the warm-up
+  }
+}
 port.postMessage({ ready: true });

@@ -155,7 +155,8 @@ export class Renderer {
 
   render(rec: SpoolRecord, tenant: TemplateTenant, opts: RenderOptions = {}): RenderedMail {
     const limits = opts.limits ?? this.#limits;
-    const deadline = performance.now() + limits.timeMs;
+    /** Time spent in tenant code so far in this mail: only that counts against the limit, not the defaults or a cold start. */
+    let spent = 0;
     const avoid = opts.avoid ?? new Set<RenderStage>();
     const stage = opts.stage ?? (() => undefined);
     let own = opts.own ?? this.tenantTemplates(tenant);
@@ -170,7 +171,7 @@ export class Renderer {
     const sink = { problems: opts.problems, keys: opts.problemKeys };
     const report = (src: TemplateSource, e: unknown) => this.#problem(tenant.id, src, e, sink);
     const tenantSet = this.#tenantPartials(tenant.id, own, report, sink, uncachedPartials);
-    /** Set once this mail's time is spent: every later part uses the defaults alone. */
+    /** Set once this mail's time is spent: every later tenant template of it is skipped. */
     let outOfTime = false;
     const overTimeKey = (src: TemplateSource) => hash(`${tenant.id}\0${src.origin}\0${src.source}`);
     const partialsKey = 'key' in tenantSet ? hash(`${tenant.id}\0partials\0${tenantSet.key}`) : undefined;
@@ -178,7 +179,8 @@ export class Renderer {
     /** Runs a template; with tenant code involved, on the budget, and a time overrun ends every later tenant template of this mail. */
     const run = (fn: Compiled, data: unknown, partials: Partials, budgeted: boolean, overTime: () => void) => {
       if (!budgeted) return fn(data, { data: { fmt }, partials });
-      const budget = new Budget(limits, deadline);
+      const start = performance.now();
+      const budget = new Budget(limits, start + limits.timeMs - spent);
       try {
         budget.checkTime();
         const out = fn(data, { data: { fmt, budget }, partials });
@@ -190,6 +192,8 @@ export class Renderer {
           overTime();
         }
         throw e;
+      } finally {
+        spent += performance.now() - start;
       }
     };
 
@@ -342,6 +346,8 @@ export class Renderer {
     if (!fn) {
       if (!trusted) assertSafe(source, kind);
       const t = this.#hb.compile(source, { noEscape, strict: false, knownHelpers: KNOWN_HELPERS, knownHelpersOnly: true });
+      // Compile now rather than on first call, so compiling is never counted as render time. (_setup is redone by every call.)
+      (t as unknown as { _setup(o: object): unknown })._setup({});
       fn = t as unknown as Compiled;
       if (cache) this.#compiled.set(key, fn);
     }
