@@ -38,7 +38,7 @@ const AVOID_TTL_MS = 15 * 60_000;
  * defaults and is rendered in place, which costs no thread hop. Any tenant template (config,
  * directory, or unsaved preview sources) is rendered in a worker thread: the budget's counters
  * (partial calls and depth, output size, time) stop it from inside, and a render still running
- * at twice the time limit plus 100 ms (CSS inlining, a huge parse) is stopped by terminating its worker;
+ * at four times the time limit (at least 1 s: compiling a large template counts there) (CSS inlining, a huge parse) is stopped by terminating its worker;
  * the mail is then rendered again with the defaults in the stage that ran over, and that stage
  * is avoided for those templates for a while. Every problem is logged once (TEMPLATE_INVALID).
  */
@@ -72,14 +72,15 @@ export class RenderService {
       return this.renderer.render(rec, tenant, { own, limits, ...(opts.problems && { problems: opts.problems }) });
     }
     const slim = slimTenant(tenant);
-    const sig = this.#avoidTenants.has(tenant.id) ? `${tenant.id}\0${signature(own, opts.sources)}` : undefined;
-    const avoid = new Set<RenderStage>((sig && this.#avoid.get(sig)) || []);
-    const hardMs = 2 * limits.timeMs + 100;
+    let sig: string | undefined;
+    const key = () => (sig ??= `${tenant.id}\0${signature(own, opts.sources)}`);
+    const avoid = new Set<RenderStage>((this.#avoidTenants.has(tenant.id) && this.#avoid.get(key())) || []);
+    const hardMs = Math.max(1_000, 4 * limits.timeMs);
     for (;;) {
       try {
         const r = await this.#pool.run({ rec, tenant: slim, own, ...(opts.sources && { sources: opts.sources }), limits, avoid: [...avoid] }, hardMs, opts.lane ?? 'mail');
         r.problems.forEach((p, i) => this.#report(p, r.problemKeys[i]!, opts.problems));
-        for (const stage of avoid) this.#report(this.#stopProblem(tenant.id, rec.type, own, stage, limits), `${sig ?? ''}\0${stage}`, opts.problems);
+        for (const stage of avoid) this.#report(this.#stopProblem(tenant.id, rec.type, own, stage, limits), `${key()}\0${stage}`, opts.problems);
         return r.mail;
       } catch (e) {
         if (!(e instanceof RenderStopped)) throw e;
@@ -87,9 +88,8 @@ export class RenderService {
         const stages: RenderStage[] = e.stage ? [e.stage] : ['subject', 'html', 'layout', 'css', 'derive', 'text'];
         if (stages.every((s) => avoid.has(s))) throw e;
         for (const s of stages) avoid.add(s);
-        const key = `${tenant.id}\0${signature(own, opts.sources)}`;
         this.#avoidTenants.set(tenant.id, true);
-        this.#avoid.set(key, [...avoid]);
+        this.#avoid.set(key(), [...avoid]);
       }
     }
   }

@@ -114,6 +114,27 @@ describe('templates: tenant templates render on a budget, off the main event loo
     expect(r.problems.map((p) => [p.template, p.limit])).to.deep.equal([['unsaved/call.missed/html', 'timeMs']]);
   });
 
+  it('a render the budget cannot see (CSS inlining of a huge stylesheet) is stopped by terminating its worker; the mail goes with its CSS not inlined, logged once', async () => {
+    const rules = Array.from({ length: 1500 }, (_, i) => `div p.c${i} span{color:#123456}`).join('\n');
+    const els = Array.from({ length: 1500 }, (_, i) => `<div><p class="c${i}"><span>{{caller.number}}</span></p></div>`).join('');
+    // With a text part of its own (the text is not made from this HTML, which would be slow too); a message deadline that leaves room for starting workers under ts-node.
+    await start(config({ templates: { 'call.missed': { html: `<style>${rules}</style>${els}`, text: 'A {{caller.number}}' } } }, { messageTimeoutMs: 30_000 }));
+    await host.send(missed('a.example.com'));
+    await host.send(missed('b.example.com'));
+    const [m] = await a.waitFor(1);
+    await host.until((e) => e.some((x) => x.type === 'email.delivered' && x.payload.tenant === 'a.example.com'));
+    expect(m!.parsed.html).to.contain('div p.c0 span{color:#123456}'); // the stylesheet as it was, not inlined
+    expect(m!.parsed.html).to.contain('<span>+15550122</span>');
+    expect(timeline.indexOf('email.delivered b.example.com')).to.be.lessThan(timeline.indexOf('email.delivered a.example.com'));
+    expect(plugin.templateStats().stopped).to.equal(1);
+    await host.send(missed('a.example.com'));
+    await a.waitFor(2);
+    expect(plugin.templateStats().stopped, 'the stopped stage is avoided for these templates').to.equal(1);
+    expect(invalid()).to.have.length(1);
+    expect(invalid()[0]!.fields).to.include({ tenant: 'a.example.com', template: 'tenants/a.example.com/templates/call.missed/html (CSS inlining)', limit: 'timeMs' });
+    expect(invalid()[0]!.fields!.message).to.contain('the render was stopped');
+  });
+
   it('refuses preview sources that are not strings, naming the field, and tenants not in the configuration', async () => {
     await start(config({}));
     const refusal = async (req: unknown) => {
