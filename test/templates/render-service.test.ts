@@ -10,8 +10,8 @@ import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
 import { partialBomb } from './fixtures';
 
-/** So that only the time limit can stop the bomb (the partial caps would stop it within milliseconds). */
-const TIME_ONLY: ActivateOptions = { renderLimits: { partialCalls: Number.MAX_SAFE_INTEGER, partialDepth: 64 } };
+/** So that only the time limit can stop the bomb (the partial and output caps would stop it first). */
+const TIME_ONLY: ActivateOptions = { renderLimits: { partialCalls: Number.MAX_SAFE_INTEGER, partialDepth: 64, outputChars: Number.MAX_SAFE_INTEGER } };
 
 describe('templates: tenant templates render on a budget, off the main event loop', function () {
   this.timeout(60_000);
