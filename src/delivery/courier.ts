@@ -5,7 +5,7 @@ import type { Hooks } from '../hooks';
 import type { Reporter } from '../report';
 import { storageError, storageErrorCode, type AttemptOutcome, type Spool, type SpoolRecord } from '../spool';
 import { isPluginError, type ErrorCode } from '../errors';
-import { safeFilename, type Renderer } from '../templates';
+import { safeFilename, type RenderService } from '../templates';
 import { classify, type Classification } from './classify';
 import { linkedSignal } from './linked-signal';
 import { backoffDelay, isExpired, type RetrySettings } from './retry-policy';
@@ -17,7 +17,7 @@ import { sendOnce, type OutgoingMail, type SendContext, type SendResult } from '
 
 export interface CourierDeps {
   spool: Spool;
-  renderer: Renderer;
+  renderer: Pick<RenderService, 'render'>;
   reporter: Reporter;
   hooks: Hooks;
   /** The tenant's current settings; undefined when it has no usable SMTP settings now. */
@@ -85,7 +85,7 @@ export class Courier {
     const signal = link.signal;
     let stage: Stage = 'compose';
     try {
-      const mail = this.#compose(await this.#withoutVanishedFiles(rec), tenant);
+      const mail = await this.#compose(await this.#withoutVanishedFiles(rec), tenant);
       // The hook works on a copy: only the headers it adds are taken back, so recipients, sender,
       // subject, body and attachments stay as composed whatever it does.
       const forHook: OutgoingMail = { ...mail, to: mail.to.map((a) => ({ ...a })), envelopeTo: [...mail.envelopeTo], headers: { ...mail.headers }, attachments: mail.attachments.map((a) => ({ ...a })) };
@@ -185,8 +185,8 @@ export class Courier {
     return { ...rec, attachments: rec.attachments.map((a, i) => (present[i] ? a : markMissing(a))) };
   }
 
-  #compose(rec: SpoolRecord, tenant: EffectiveTenant): OutgoingMail {
-    const r = this.#d.renderer.render(rec, tenant);
+  async #compose(rec: SpoolRecord, tenant: EffectiveTenant): Promise<OutgoingMail> {
+    const r = await this.#d.renderer.render(rec, tenant);
     const recipient = (rec.event.data as { recipient: { name?: string; email: string[] } }).recipient;
     return {
       from: tenant.from,

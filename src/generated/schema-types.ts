@@ -35,6 +35,10 @@ export interface DeliveryConfig {
    * How long deactivate() lets in-flight sessions finish before abandoning them (they stay spooled), in milliseconds.
    */
   shutdownTimeoutMs?: number;
+  /**
+   * Time limit for rendering one mail's tenant templates (subject, text, HTML, layout, partials), in milliseconds. A template over it is treated as broken: that part falls back to the next level, logged once as TEMPLATE_INVALID. The same limit applies to preview() and `templates check`.
+   */
+  renderTimeoutMs?: number;
 }
 /**
  * Backoff for temporary failures: exponential with jitter between initialDelayMs and maxDelayMs, until the message is older than maxAgeMs.

@@ -10,7 +10,7 @@ import { Hooks, type Hook, type HookName } from '../hooks';
 import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-api';
 import { Reporter } from '../report';
 import { DataDirLock, SCHEMA_VERSION, SqliteSpool, storageError, type MessageState, type Spool } from '../spool';
-import { Renderer } from '../templates';
+import { DEFAULT_RENDER_LIMITS, RenderService, type RenderLimits } from '../templates';
 import { renderPreview, type PreviewRequest, type PreviewResult } from '../templates/preview';
 import { packageRoot } from '../util/package-root';
 import { accept, type IntakeResult } from './intake';
@@ -21,6 +21,8 @@ const MAINTENANCE_INTERVAL_MS = 60_000;
 export interface ActivateOptions {
   /** Replaces the SMTP send (benchmarks of the pipeline alone). */
   send?: (smtp: Parameters<typeof import('../delivery').sendOnce>[0], mail: OutgoingMail, signal: AbortSignal) => Promise<SendResult>;
+  /** Replaces render budget caps other than the time limit (which is `delivery.renderTimeoutMs`). */
+  renderLimits?: Partial<Omit<RenderLimits, 'timeMs'>>;
 }
 
 export interface PluginStatus {
@@ -43,8 +45,8 @@ export class EmailNotifyPlugin implements PluginInstance {
   readonly #tokens = new OAuthTokenCache();
   /** TLS client contexts per tenant settings, for this instance alone. */
   readonly #tls = new TlsContexts();
-  /** Templates: defaults plus each tenant's config and watched directory. */
-  readonly #renderer: Renderer;
+  /** Templates: defaults plus each tenant's config and watched directory, rendered on a budget (tenant templates in worker threads). */
+  readonly #renderer: RenderService;
   #tenants: TenantDirectory;
   readonly #subscriptions: Disposable[] = [];
   readonly #intake = new Set<Promise<unknown>>();
@@ -66,7 +68,11 @@ export class EmailNotifyPlugin implements PluginInstance {
       spool,
       journal: this.#journal,
       log: ctx.log,
-      renderer: (this.#renderer = new Renderer(path.join(packageRoot(), 'templates'), ctx.log)),
+      renderer: (this.#renderer = new RenderService({
+        root: path.join(packageRoot(), 'templates'),
+        log: ctx.log,
+        limits: () => ({ ...DEFAULT_RENDER_LIMITS, ...opts.renderLimits, timeMs: this.#tenants.config.delivery.renderTimeoutMs }),
+      })),
       reporter: this.#reporter,
       hooks: this.#hooks,
       tenant: (id) => this.#tenants.get(id),
@@ -182,6 +188,11 @@ export class EmailNotifyPlugin implements PluginInstance {
     return { counts: this.#spool.counts(), ...this.#scheduler.status() };
   }
 
+  /** Sizes of the template caches and the render worker pool (every cache is bounded; for tests and troubleshooting). */
+  templateStats() {
+    return { ...this.#renderer.cacheSizes(), ...this.#renderer.pool };
+  }
+
   /** The spool's record of an event, for inspection (dead letters included); event ids are per tenant, so name the tenant when ids may repeat across tenants. */
   lookup(eventId: string, tenant?: string) {
     return this.#spool.getByEventId(tenant, eventId);
@@ -192,8 +203,9 @@ export class EmailNotifyPlugin implements PluginInstance {
    * one, optionally with unsaved template sources. Sends and stores nothing.
    * @example plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', language: 'de', sources: { subject: 'Anruf von {{caller.display}}' } })
    */
-  preview(req: PreviewRequest): PreviewResult {
-    return renderPreview({ renderer: this.#renderer, schemas: this.#schemas, config: this.#tenants.config, root: path.join(packageRoot(), 'templates') }, req);
+  preview(req: PreviewRequest): Promise<PreviewResult> {
+    if (this.#stopping) return Promise.reject(new PluginError('PLUGIN_STOPPED', 'the plugin is deactivated'));
+    return renderPreview({ render: this.#renderer, schemas: this.#schemas, config: this.#tenants.config, root: path.join(packageRoot(), 'templates') }, req);
   }
 
   #applyConfig(raw: unknown): void {
@@ -243,7 +255,7 @@ export class EmailNotifyPlugin implements PluginInstance {
       await this.#scheduler.stop();
       this.#journal.close();
       this.#tokens.dispose();
-      this.#renderer.dispose();
+      await this.#renderer.dispose();
       this.#hooks.clear();
       try {
         await this.#spool.close();

@@ -5,9 +5,10 @@ import { buildContext, type TemplateTenant } from './context';
 import { Formats } from './format';
 import { ALLOWED_HELPERS } from './helpers';
 import { renderPreview, templateTenant } from './preview';
-import type { Renderer, TemplateProblem } from './renderer';
+import type { TemplateProblem } from './renderer';
+import type { RenderService } from './render-service';
 import { loadSample, previewRecord } from './samples';
-import { assertSafe, locate, type TemplateKind } from './template-safety';
+import { findUnsafe, locate, type TemplateKind } from './template-safety';
 import { partKey, TEMPLATE_PARTS, type TemplateSet, type TemplateSource } from './template-set';
 
 /** One thing `templates check` found. Errors fail the check; warnings do not. */
@@ -21,7 +22,8 @@ export interface Finding {
 }
 
 export interface CheckOptions {
-  renderer: Renderer;
+  /** Renders the samples on the same budget as mail (`delivery.renderTimeoutMs` and the caps). */
+  render: RenderService;
   schemas: SchemaRegistry;
   /** The plugin configuration; without one only the defaults are checked. */
   config?: ResolvedConfig;
@@ -36,12 +38,15 @@ export interface CheckOptions {
  * templates) and reports syntax errors and forbidden constructs with line and column,
  * variables the event type's context does not have, unknown template files and event types,
  * missing default parts (errors) and tenant parts that fall back to a default (warnings).
- * Each template is also rendered with its event type's sample.
+ * Each template is also rendered with its event type's sample, on the render budget: a
+ * template over it is an error naming the limit. Every problem of a file is reported, each with
+ * its line and column (a syntax error ends what can be read of that file).
  */
-export function checkTemplates(o: CheckOptions): Finding[] {
+export async function checkTemplates(o: CheckOptions): Promise<Finding[]> {
   const out: Finding[] = [];
+  const renderer = o.render.renderer;
   const shapes = new Map<EventType, unknown>(EVENT_TYPES.map((t) => [t, contextShape(o.root, t)]));
-  const defaults = o.renderer.defaults;
+  const defaults = renderer.defaults;
   for (const p of defaults.problems) out.push({ level: 'error', template: p.origin, message: p.message });
   if (!defaults.languages.has('en')) out.push({ level: 'error', template: o.root, message: 'the default templates have no en/ folder: English is the last fallback' });
   for (const lang of defaults.languages) {
@@ -65,7 +70,7 @@ export function checkTemplates(o: CheckOptions): Finding[] {
   for (const id of tenants) {
     const config = o.config ?? ({ defaults: {}, tenants: {} } as unknown as ResolvedConfig);
     const tenant: TemplateTenant = templateTenant(config, id);
-    const own: TemplateSet = o.renderer.tenantTemplates(tenant);
+    const own: TemplateSet = renderer.tenantTemplates(tenant);
     const dir = tenant.templatesDir?.replace(/\{tenant\}/g, id);
     if (dir && !fs.existsSync(dir)) out.push({ level: 'error', template: `tenants/${id}/templatesDir`, message: `${dir} does not exist: the tenant's mail uses the defaults` });
     for (const p of own.problems) out.push({ level: 'error', template: p.origin, message: p.message });
@@ -95,9 +100,9 @@ export function checkTemplates(o: CheckOptions): Finding[] {
       }
       // Render once with the sample, in each of the tenant's languages, to catch what only shows at run time.
       for (const lang of levels) {
-        const problems: TemplateProblem[] = renderPreview({ renderer: o.renderer, schemas: o.schemas, config, root: o.root }, { tenant: id, eventType: type, ...(lang && { language: lang }) }).problems;
+        const problems: TemplateProblem[] = (await renderPreview({ render: o.render, schemas: o.schemas, config, root: o.root, anyTenant: true }, { tenant: id, eventType: type, ...(lang && { language: lang }) })).problems;
         for (const p of problems) {
-          if (out.some((f) => f.template === p.template)) continue;
+          if (p.limit === undefined && out.some((f) => f.template === p.template && f.level === 'error')) continue;
           out.push({ level: 'error', template: p.template, ...(p.line !== undefined && { line: p.line }), ...(p.column !== undefined && { column: p.column }), message: p.message });
         }
       }
@@ -117,17 +122,22 @@ function dedupe(list: Finding[]): Finding[] {
 }
 
 function checkSource(src: TemplateSource, kind: TemplateKind, shape: unknown, type: string | undefined, out: Finding[]): void {
-  let ast: hbs.AST.Program;
+  let found: ReturnType<typeof findUnsafe>;
   try {
-    ast = assertSafe(src.source, kind);
+    found = findUnsafe(src.source, kind);
   } catch (e) {
     out.push({ level: 'error', template: src.origin, ...locate(e), message: (e as Error).message.replace(/ \(line \d+, column \d+\)$/, '') });
     return;
   }
-  if (shape === undefined) return;
-  for (const v of unknownVariables(ast, shape)) {
-    out.push({ level: 'error', template: src.origin, line: v.line, column: v.column, message: `unknown variable "${v.path}"${type ? ` (not in the ${type} context)` : ''}` });
+  const list: Finding[] = found.problems.map((p) => ({ level: 'error', template: src.origin, line: p.line, column: p.column, message: p.message }));
+  if (shape !== undefined) {
+    for (const v of unknownVariables(found.ast, shape)) {
+      if (list.some((f) => f.line === v.line && f.column === v.column)) continue; // a helper written as a variable, already said
+      list.push({ level: 'error', template: src.origin, line: v.line, column: v.column, message: `unknown variable "${v.path}"${type ? ` (not in the ${type} context)` : ''}` });
+    }
   }
+  list.sort((a, b) => a.line! - b.line! || a.column! - b.column!);
+  out.push(...list);
 }
 
 /** Every key a template of this event type can see: the sample's context, plus the optional keys the sample leaves out. */

@@ -22,7 +22,6 @@ export interface TemplateContext {
   caller: { number: string; numberFormatted: string; name?: string; stationId?: string; display: string };
   /** occurredAt as full date and short time in the reader's zone and language. */
   when: string;
-  duration?: string;
   voicemail?: { durationSeconds: number; duration: string; messageNumber?: number; messageLabel?: string; folder?: string; transcript?: string };
   fax?: { pages: number; status: string; received: boolean; failed: boolean; partial: boolean };
   call?: { ringSeconds?: number; ringDuration?: string; queue?: string };
@@ -82,10 +81,10 @@ export function buildContext(rec: SpoolRecord, tenant: TemplateTenant, lang: str
   };
   switch (rec.type) {
     case 'voicemail.received':
-      ctx.duration = formats.formatDuration(d.durationSeconds);
+      // No top-level `duration`: that name is the duration helper's (helpers and variables never share a name).
       ctx.voicemail = {
         durationSeconds: d.durationSeconds,
-        duration: ctx.duration,
+        duration: formats.formatDuration(d.durationSeconds),
         ...(d.messageNumber !== undefined && { messageNumber: d.messageNumber, messageLabel: `#${d.messageNumber}${d.folder ? ` (${d.folder})` : ''}` }),
         ...(d.folder !== undefined && { folder: d.folder }),
         ...(d.transcript !== undefined && { transcript: d.transcript }),

@@ -1,4 +1,5 @@
 import juice from 'juice';
+import { LRUCache } from 'lru-cache';
 
 type JuiceOptions = Parameters<typeof juice>[1];
 
@@ -6,6 +7,8 @@ type JuiceOptions = Parameters<typeof juice>[1];
 const TOKENS = /(<!--[\s\S]*?-->|<(style|script)\b[\s\S]*?<\/\2\s*>|<[^>"']*(?:"[^"]*"[^>"']*|'[^']*'[^>"']*)*>)|([^<]+)/gi;
 const SLOT = /__pbxcss(\d+)__/g;
 const MAX_SHAPES = 128;
+/** Characters of shapes kept at most (a tenant's HTML may be large). */
+const MAX_SHAPE_CHARS = 8_000_000;
 
 /**
  * CSS inlining (juice) that is paid once per document shape instead of once per message.
@@ -21,8 +24,8 @@ const MAX_SHAPES = 128;
  */
 export class CssInliner {
   readonly #options: JuiceOptions;
-  /** Shape -> its inlined form; null when the shape failed the check. */
-  readonly #shapes = new Map<string, string | null>();
+  /** Shape -> its inlined form; '' when the shape failed the check. */
+  readonly #shapes = new LRUCache<string, string>({ max: MAX_SHAPES, maxSize: MAX_SHAPE_CHARS, sizeCalculation: (v, k) => Math.max(1, k.length + v.length) });
 
   constructor(options: JuiceOptions) {
     this.#options = options;
@@ -42,8 +45,7 @@ export class CssInliner {
     const direct = juice(html, this.#options);
     if (known === undefined) {
       const inlined = juice(shape, this.#options);
-      if (this.#shapes.size >= MAX_SHAPES) this.#shapes.clear();
-      this.#shapes.set(shape, fill(inlined, texts) === direct ? inlined : null);
+      this.#shapes.set(shape, fill(inlined, texts) === direct ? inlined : '');
     }
     return direct;
   }

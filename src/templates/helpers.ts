@@ -1,5 +1,6 @@
 import type Handlebars from 'handlebars';
 import { formatPhone, type Formats, type Locale } from './format';
+import { budgetOf } from './render-budget';
 
 type HelperOptions = { hash?: Record<string, unknown>; data?: { fmt?: Locale } };
 
@@ -16,15 +17,15 @@ type OwnName = (typeof OWN_NAMES)[number];
 function ownHelpers(formats: Formats) {
   return {
     /** `{{datetime event.occurredAt}}`, `{{datetime event.occurredAt dateStyle="short" timeStyle="short"}}` */
-    datetime: (v: unknown, o: HelperOptions) => formats.formatDateTime(v, fmt(o), o.hash?.dateStyle ?? 'full', o.hash?.timeStyle ?? 'short'),
+    datetime: (v: unknown, o: HelperOptions) => formats.formatDateTime(v, fmt(o), o?.hash?.dateStyle ?? 'full', o?.hash?.timeStyle ?? 'short'),
     /** `{{date event.occurredAt}}` (style="full|long|medium|short", default long) */
-    date: (v: unknown, o: HelperOptions) => formats.formatDateTime(v, fmt(o), o.hash?.style ?? 'long', 'none'),
+    date: (v: unknown, o: HelperOptions) => formats.formatDateTime(v, fmt(o), o?.hash?.style ?? 'long', 'none'),
     /** `{{time event.occurredAt}}` (style="full|long|medium|short", default short) */
-    time: (v: unknown, o: HelperOptions) => formats.formatDateTime(v, fmt(o), 'none', o.hash?.style ?? 'short'),
+    time: (v: unknown, o: HelperOptions) => formats.formatDateTime(v, fmt(o), 'none', o?.hash?.style ?? 'short'),
     /** `{{duration voicemail.durationSeconds}}` -> 1:05; `{{duration voicemail.durationSeconds style="long"}}` -> 1 minute, 5 seconds */
-    duration: (v: unknown, o: HelperOptions) => formats.formatDuration(v, o.hash?.style ?? 'digital', fmt(o).locale),
+    duration: (v: unknown, o: HelperOptions) => formats.formatDuration(v, o?.hash?.style ?? 'digital', fmt(o).locale),
     /** `{{phone caller.number}}`; format="national|international" forces one form */
-    phone: (v: unknown, o: HelperOptions) => formatPhone(v, fmt(o).country, o.hash?.format ?? 'auto'),
+    phone: (v: unknown, o: HelperOptions) => formatPhone(v, fmt(o).country, o?.hash?.format ?? 'auto'),
     /** `{{filesize attachment.bytes}}` -> 481.4 kB */
     filesize: (v: unknown, o: HelperOptions) => formats.formatSize(v, fmt(o).locale),
     /** `{{plural fax.pages one="# page" other="# pages"}}` (zero, two, few, many too) */
@@ -57,10 +58,59 @@ function text(v: unknown): string {
   return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
 }
 
-/** A Handlebars environment of its own with exactly the allowed helpers (nothing registered globally), formatting with `formats`. */
+/**
+ * A Handlebars environment of its own with exactly the allowed helpers (nothing registered
+ * globally), formatting with `formats`. Every helper call, `#each` iteration and partial call
+ * (inline partials too) is counted against the render's Budget when its data frame has one.
+ */
 export function createEnvironment(hb: typeof Handlebars, formats: Formats): typeof Handlebars {
   const env = hb.create();
   env.unregisterHelper('log');
   for (const [name, fn] of Object.entries(ownHelpers(formats))) env.registerHelper(name, fn as Handlebars.HelperDelegate);
+  const helpers = env.helpers as Record<string, (...args: unknown[]) => unknown>;
+  for (const [name, fn] of Object.entries(helpers)) helpers[name] = counted(name, fn);
+  // Only this environment's VM is replaced: templates it compiles call partials through it.
+  const vm = (env as unknown as { VM: Record<string, unknown> & { invokePartial: (this: unknown, ...a: unknown[]) => unknown } }).VM;
+  const invokePartial = vm.invokePartial;
+  (env as unknown as { VM: unknown }).VM = {
+    ...vm,
+    invokePartial(this: unknown, partial: unknown, context: unknown, options: unknown) {
+      const budget = budgetOf(options);
+      if (!budget) return invokePartial.call(this, partial, context, options);
+      budget.enterPartial();
+      try {
+        const out = invokePartial.call(this, partial, context, options);
+        if (typeof out === 'string') budget.output(out.length);
+        return out;
+      } finally {
+        budget.leavePartial();
+      }
+    },
+  };
   return env;
+}
+
+function counted(name: string, fn: (...args: unknown[]) => unknown): (...args: unknown[]) => unknown {
+  return function (this: unknown, ...args: unknown[]) {
+    const options = args[args.length - 1] as { fn?: unknown } | undefined;
+    const budget = budgetOf(options);
+    if (budget) {
+      budget.step();
+      if (name === 'each' && typeof options?.fn === 'function') {
+        const body = options.fn as (this: unknown, ...a: unknown[]) => string;
+        let total = 0;
+        args[args.length - 1] = {
+          ...options,
+          fn(this: unknown, ...a: unknown[]) {
+            budget.step();
+            const out = body.apply(this, a);
+            total += out.length;
+            budget.output(total);
+            return out;
+          },
+        };
+      }
+    }
+    return fn.apply(this, args);
+  };
 }

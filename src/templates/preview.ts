@@ -2,12 +2,14 @@ import { mergeTenant, type ResolvedConfig, type SchemaRegistry } from '../config
 import { PluginError } from '../errors';
 import { isEventType, neutraliseEvent, validateEvent, type KnownEvent } from '../events';
 import type { TemplateTenant } from './context';
-import type { Renderer, TemplateProblem, UnsavedSources } from './renderer';
+import type { TemplateProblem, UnsavedSources } from './renderer';
+import type { RenderService } from './render-service';
+import { TEMPLATE_SIZE_LIMITS, type TemplateKind } from './template-safety';
 import { loadSample, previewRecord } from './samples';
 
 /** What an admin UI asks to see. */
 export interface PreviewRequest {
-  /** Tenant id (PBX domain); a tenant not in the config previews with `defaults` alone. */
+  /** Tenant id (PBX domain); only tenants listed in the configuration's `tenants` are served (else TENANT_NOT_CONFIGURED). */
   tenant: string;
   /** voicemail.received, fax.received or call.missed. */
   eventType: string;
@@ -15,7 +17,7 @@ export interface PreviewRequest {
   language?: string;
   /** An event to render instead of the sample (validated like a real one). */
   event?: unknown;
-  /** Unsaved template sources (subject, text, html, layout, partials) that win over the tenant's own. */
+  /** Unsaved template sources that win over the tenant's own: strings only (subject, text, html, layout) and `partials` as an object of strings. Rendered for this preview alone, never cached. */
   sources?: UnsavedSources;
 }
 
@@ -30,11 +32,13 @@ export interface PreviewResult {
 }
 
 export interface PreviewDeps {
-  renderer: Renderer;
+  render: RenderService;
   schemas: SchemaRegistry;
   config: ResolvedConfig;
   /** The package templates/ folder (samples live in templates/samples/). */
   root: string;
+  /** Serve tenants that are not in the configuration too (they use `defaults`): the operator's own tools only. @default false */
+  anyTenant?: boolean;
 }
 
 const TENANT_ID = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/;
@@ -49,13 +53,17 @@ export function templateTenant(config: ResolvedConfig, id: string): TemplateTena
 /**
  * Renders `{subject, text, html}` for a tenant, event type and language, from the sample event
  * or a given one, optionally with unsaved sources. Sends nothing and stores nothing.
- * Rejects EVENT_TYPE_UNKNOWN for an unknown type and EVENT_INVALID (with `field`) for a bad
- * tenant id, language or event.
+ * Rejects EVENT_TYPE_UNKNOWN for an unknown type, EVENT_INVALID (with `field`) for a bad
+ * tenant id, language, event or sources, and TENANT_NOT_CONFIGURED for a tenant the
+ * configuration does not list. Renders on the same budget as mail.
  */
-export function renderPreview(deps: PreviewDeps, req: PreviewRequest): PreviewResult {
+export async function renderPreview(deps: PreviewDeps, req: PreviewRequest): Promise<PreviewResult> {
   if (!req || typeof req !== 'object') throw new PluginError('EVENT_INVALID', 'expected a preview request object', { field: '/' });
   if (typeof req.tenant !== 'string' || !TENANT_ID.test(req.tenant) || req.tenant.length > 253) {
     throw new PluginError('EVENT_INVALID', `/tenant: expected a tenant id (PBX domain), received ${JSON.stringify(req.tenant)?.slice(0, 80)}`, { field: '/tenant' });
+  }
+  if (!deps.anyTenant && !Object.hasOwn(deps.config.tenants, req.tenant)) {
+    throw new PluginError('TENANT_NOT_CONFIGURED', `/tenant: ${req.tenant} is not a tenant of this configuration; preview serves configured tenants only`, { field: '/tenant' });
   }
   if (!isEventType(req.eventType)) {
     throw new PluginError('EVENT_TYPE_UNKNOWN', `/eventType: expected one of voicemail.received, fax.received, call.missed, received ${JSON.stringify(req.eventType)?.slice(0, 80)}`, { field: '/eventType' });
@@ -63,6 +71,7 @@ export function renderPreview(deps: PreviewDeps, req: PreviewRequest): PreviewRe
   if (req.language !== undefined && (typeof req.language !== 'string' || !LANGUAGE.test(req.language))) {
     throw new PluginError('EVENT_INVALID', `/language: expected a BCP 47 tag such as de or de-AT, received ${JSON.stringify(req.language)?.slice(0, 80)}`, { field: '/language' });
   }
+  const sources = req.sources === undefined ? undefined : checkSources(req.sources);
   let event: KnownEvent;
   let bytes: number | undefined;
   if (req.event !== undefined) {
@@ -77,6 +86,41 @@ export function renderPreview(deps: PreviewDeps, req: PreviewRequest): PreviewRe
   if (req.language !== undefined) (event.data.recipient as { language?: string }).language = req.language;
   const problems: TemplateProblem[] = [];
   const rec = previewRecord(event, req.tenant, bytes);
-  const mail = deps.renderer.render(rec, templateTenant(deps.config, req.tenant), { ...(req.sources && { sources: req.sources }), problems });
+  const mail = await deps.render.render(rec, templateTenant(deps.config, req.tenant), { ...(sources && { sources }), problems, lane: 'preview' });
   return { ...mail, problems };
+}
+
+const SOURCE_KINDS: Record<string, TemplateKind> = { subject: 'subject', text: 'text', html: 'html', layout: 'layout' };
+const PARTIAL_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const MAX_UNSAVED_PARTIALS = 64;
+
+/** Preview sources as plain strings (an object such as a parsed template would skip the safety check), copied so nothing of the request is kept. */
+function checkSources(raw: unknown): UnsavedSources {
+  const refuse = (field: string, expected: string, got: unknown) =>
+    new PluginError('EVENT_INVALID', `${field}: expected ${expected}, received ${got === null ? 'null' : Array.isArray(got) ? 'an array' : typeof got}`, { field });
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw refuse('/sources', 'an object of template sources', raw);
+  const out: UnsavedSources = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (k === 'partials') continue;
+    const kind = SOURCE_KINDS[k];
+    if (!kind) throw new PluginError('EVENT_INVALID', `/sources/${k}: unknown key; expected subject, text, html, layout or partials`, { field: `/sources/${k}` });
+    if (typeof v !== 'string') throw refuse(`/sources/${k}`, 'a template source string', v);
+    if (v.length > TEMPLATE_SIZE_LIMITS[kind]) throw new PluginError('EVENT_INVALID', `/sources/${k}: ${v.length} characters; the limit for ${kind} templates is ${TEMPLATE_SIZE_LIMITS[kind]}`, { field: `/sources/${k}` });
+    out[k as 'subject'] = v;
+  }
+  const partials = (raw as { partials?: unknown }).partials;
+  if (partials !== undefined) {
+    if (!partials || typeof partials !== 'object' || Array.isArray(partials)) throw refuse('/sources/partials', 'an object of partial sources by name', partials);
+    const entries = Object.entries(partials);
+    if (entries.length > MAX_UNSAVED_PARTIALS) throw new PluginError('EVENT_INVALID', `/sources/partials: ${entries.length} partials; at most ${MAX_UNSAVED_PARTIALS}`, { field: '/sources/partials' });
+    out.partials = {};
+    for (const [name, v] of entries) {
+      const field = `/sources/partials/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+      if (!PARTIAL_NAME.test(name)) throw new PluginError('EVENT_INVALID', `${field}: a partial name is letters, digits, - and _`, { field });
+      if (typeof v !== 'string') throw refuse(field, 'a template source string', v);
+      if (v.length > TEMPLATE_SIZE_LIMITS.partial) throw new PluginError('EVENT_INVALID', `${field}: ${v.length} characters; the limit for partial templates is ${TEMPLATE_SIZE_LIMITS.partial}`, { field });
+      out.partials[name] = v;
+    }
+  }
+  return out;
 }

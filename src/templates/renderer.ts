@@ -1,5 +1,7 @@
 import * as crypto from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import Handlebars from 'handlebars';
+import { LRUCache } from 'lru-cache';
 import { convert as htmlToText } from 'html-to-text';
 import { CssInliner } from './css-inliner';
 import { PluginError } from '../errors';
@@ -10,6 +12,7 @@ import { buildContext, readerLocale, type TemplateContext, type TemplateTenant }
 import { Formats, type Locale } from './format';
 import { createEnvironment, KNOWN_HELPERS } from './helpers';
 import { resolveLanguage } from './language';
+import { Budget, BudgetExceeded, DEFAULT_RENDER_LIMITS, type BudgetLimit, type RenderLimits } from './render-budget';
 import { TemplateDirectory } from './template-directory';
 import { assertSafe, locate, type TemplateKind } from './template-safety';
 import { configTemplateSet, EMPTY_SET, loadTemplateDir, overlay, partKey, TEMPLATE_PARTS, type TemplatePart, type TemplateSet, type TemplateSource } from './template-set';
@@ -33,6 +36,8 @@ export interface TemplateProblem {
   line?: number;
   column?: number;
   message: string;
+  /** The render budget limit the template ran into, when that was the problem. */
+  limit?: BudgetLimit;
 }
 
 /** Template sources not saved anywhere yet (an admin UI's editor), used by preview in place of the tenant's own. */
@@ -45,21 +50,47 @@ export interface UnsavedSources {
 }
 
 export interface RenderOptions {
-  /** Unsaved sources that win over the tenant's own for this render. */
+  /** Unsaved sources that win over the tenant's own for this render. They are compiled for this render alone and never cached. */
   sources?: UnsavedSources;
   /** Receives every problem of this render (also those already logged before). */
   problems?: TemplateProblem[];
+  /** Receives, for each entry of `problems`, a key that is the same for the same problem of the same source (for logging once). */
+  problemKeys?: string[];
+  /** The tenant's own templates, already resolved (a render worker gets them from the main thread); else read from its config and directory. */
+  own?: TemplateSet;
+  /** The budget of this render; the Renderer's own when omitted. */
+  limits?: RenderLimits;
+  /** Told which stage runs, before it runs (a render worker keeps it where the main thread can read it after stopping the worker). */
+  stage?: (stage: RenderStage) => void;
+  /** Stages in which no tenant template may run (after one of them had to be stopped from outside): the defaults are used there. */
+  avoid?: ReadonlySet<RenderStage>;
 }
 
-type Compiled = (ctx: unknown, opts: { data: { fmt: Locale }; partials: Partials }) => string;
+/** The steps of one render, in order. `css` is CSS inlining, `derive` the text part made from the tenant's HTML. */
+export const RENDER_STAGES = ['subject', 'html', 'layout', 'css', 'derive', 'text'] as const;
+export type RenderStage = (typeof RENDER_STAGES)[number];
+
+type Compiled = (ctx: unknown, opts: { data: { fmt: Locale; budget?: Budget }; partials: Partials }) => string;
 type Partials = Readonly<Record<string, Compiled>>;
 
 interface Candidate extends TemplateSource {
   trusted: boolean;
+  /** From preview sources: compiled for this render only. */
+  unsaved: boolean;
 }
 
 /** Compiled templates kept, by source text; a cap keeps edits over months from piling up. */
 const COMPILED_CACHE_MAX = 2_000;
+/** Characters of template source the compiled cache may hold. */
+const COMPILED_CACHE_CHARS = 32_000_000;
+/** Tenants whose compiled partial sets are kept. */
+const PARTIAL_SETS_MAX = 1_000;
+/** Watched tenant template directories (each a few inotify watches). */
+const DIRECTORIES_MAX = 256;
+/** Problems remembered as logged. */
+const REPORTED_MAX = 10_000;
+/** Templates that ran out of time are skipped for this long before they are tried again, in milliseconds. */
+const OVER_TIME_TTL_MS = 15 * 60_000;
 const WRAPPER = '{{#> layout}}{{{__body}}}{{/layout}}';
 
 /**
@@ -77,16 +108,20 @@ export class Renderer {
   readonly #hb = createEnvironment(Handlebars, this.#formats);
   readonly #log: HostLog;
   readonly #defaults: TemplateSet;
-  readonly #compiled = new Map<string, Compiled>();
+  readonly #limits: RenderLimits;
+  readonly #compiled = new LRUCache<string, Compiled>({ max: COMPILED_CACHE_MAX, maxSize: COMPILED_CACHE_CHARS, sizeCalculation: (_v, k) => Math.max(1, k.length) });
   readonly #css = new CssInliner({ preserveImportant: true, applyWidthAttributes: false, applyHeightAttributes: false });
-  readonly #reported = new Set<string>();
-  readonly #dirs = new Map<string, TemplateDirectory>();
-  readonly #partialSets = new Map<string, { key: string; html: Partials; text: Partials; problems: TemplateProblem[] }>();
+  readonly #reported = new LRUCache<string, true>({ max: REPORTED_MAX });
+  readonly #dirs = new LRUCache<string, TemplateDirectory>({ max: DIRECTORIES_MAX, dispose: (d) => d.dispose() });
+  readonly #partialSets = new LRUCache<string, { key: string; html: Partials; text: Partials; problems: TemplateProblem[]; keys: string[] }>({ max: PARTIAL_SETS_MAX });
+  /** Tenant sources (and partial sets) that ran out of time: skipped at once for a while, so a bomb costs its time once, not once per mail. */
+  readonly #overTime = new LRUCache<string, true>({ max: REPORTED_MAX, ttl: OVER_TIME_TTL_MS });
   readonly #defaultPartials: { html: Partials; text: Partials };
   readonly #defaultLayout: Compiled;
 
-  constructor(root: string, log: HostLog) {
+  constructor(root: string, log: HostLog, limits: RenderLimits = DEFAULT_RENDER_LIMITS) {
     this.#log = log;
+    this.#limits = limits;
     this.#defaults = loadTemplateDir(root);
     for (const p of this.#defaults.problems) log.warn('default template file skipped', { file: p.origin, error: p.message });
     const html: Record<string, Compiled> = {};
@@ -119,22 +154,54 @@ export class Renderer {
   }
 
   render(rec: SpoolRecord, tenant: TemplateTenant, opts: RenderOptions = {}): RenderedMail {
-    let own = this.tenantTemplates(tenant);
+    const limits = opts.limits ?? this.#limits;
+    /** Time spent in tenant code so far in this mail: only that counts against the limit, not the defaults or a cold start. */
+    let spent = 0;
+    const avoid = opts.avoid ?? new Set<RenderStage>();
+    const stage = opts.stage ?? (() => undefined);
+    let own = opts.own ?? this.tenantTemplates(tenant);
     const unsaved = opts.sources ? unsavedSet(opts.sources, rec.type) : EMPTY_SET;
+    const uncachedPartials = !!opts.sources && (unsaved.partials.size > 0 || unsaved.layout !== undefined);
     if (opts.sources) own = overlay({ ...unsaved, parts: new Map() }, own);
     const recipient = (rec.event.data as { recipient: { language?: string } }).recipient;
     const supported = new Set([...this.#defaults.languages, ...own.languages]);
     const { lang, chain } = resolveLanguage([recipient.language, tenant.language], supported);
     const fmt = readerLocale(rec, tenant, lang, this.#formats);
     const ctx = buildContext(rec, tenant, lang, this.#formats, fmt);
-    const report = (src: TemplateSource, e: unknown) => this.#problem(tenant.id, src, e, opts.problems);
-    const partials = this.#tenantPartials(tenant.id, own, report, opts.problems);
+    const sink = { problems: opts.problems, keys: opts.problemKeys };
+    const report = (src: TemplateSource, e: unknown) => this.#problem(tenant.id, src, e, sink);
+    const tenantSet = this.#tenantPartials(tenant.id, own, report, sink, uncachedPartials);
+    /** Set once this mail's time is spent: every later tenant template of it is skipped. */
+    let outOfTime = false;
+    const overTimeKey = (src: TemplateSource) => hash(`${tenant.id}\0${src.origin}\0${src.source}`);
+    const partialsKey = 'key' in tenantSet ? hash(`${tenant.id}\0partials\0${tenantSet.key}`) : undefined;
+    const tenantPartialsFor = (s: RenderStage) => (tenantSet === this.#defaultPartials || outOfTime || avoid.has(s) || (partialsKey !== undefined && this.#overTime.has(partialsKey)) ? undefined : tenantSet);
+    /** Runs a template; with tenant code involved, on the budget, and a time overrun ends every later tenant template of this mail. */
+    const run = (fn: Compiled, data: unknown, partials: Partials, budgeted: boolean, overTime: () => void) => {
+      if (!budgeted) return fn(data, { data: { fmt }, partials });
+      const start = performance.now();
+      const budget = new Budget(limits, start + limits.timeMs - spent);
+      try {
+        budget.checkTime();
+        const out = fn(data, { data: { fmt, budget }, partials });
+        budget.output(out.length);
+        return out;
+      } catch (e) {
+        if (e instanceof BudgetExceeded && e.limit === 'timeMs') {
+          outOfTime = true;
+          overTime();
+        }
+        throw e;
+      } finally {
+        spent += performance.now() - start;
+      }
+    };
 
     const candidates = (p: TemplatePart) => {
       const out: Candidate[] = [];
       const add = (set: TemplateSet, l: string | undefined, trusted: boolean) => {
         const s = set.parts.get(partKey(l, rec.type, p));
-        if (s) out.push({ ...s, trusted });
+        if (s) out.push({ ...s, trusted, unsaved: set === unsaved });
       };
       add(unsaved, undefined, false);
       for (const l of chain) add(own, l, false);
@@ -145,43 +212,92 @@ export class Renderer {
     };
     const renderPart = (p: TemplatePart, c: TemplateContext): { out: string; fromTenant: boolean } => {
       const noEscape = p !== 'html';
+      const pick = (set: { html: Partials; text: Partials }) => (noEscape ? set.text : set.html);
+      stage(p);
       for (const cand of candidates(p)) {
-        try {
-          const fn = this.#compile(cand.source, p, cand.trusted, noEscape);
-          return { out: fn(c, { data: { fmt }, partials: noEscape ? partials.text : partials.html }), fromTenant: !cand.trusted };
-        } catch (e) {
-          if (!cand.trusted) {
+        if (!cand.trusted) {
+          if (outOfTime || avoid.has(p)) continue;
+          if (this.#overTime.has(overTimeKey(cand))) {
+            report(cand, new BudgetExceeded('timeMs', limits));
+            continue;
+          }
+          try {
+            const fn = this.#compile(cand.source, p, false, noEscape, !cand.unsaved);
+            return { out: run(fn, c, pick(tenantSet), true, () => this.#overTime.set(overTimeKey(cand), true)), fromTenant: true };
+          } catch (e) {
             report(cand, e);
             continue;
           }
-          // A default failing with the tenant's partials: the tenant's partial broke it. Retry with the defaults alone.
-          const fn = this.#compile(cand.source, p, true, noEscape);
-          return { out: fn(c, { data: { fmt }, partials: noEscape ? this.#defaultPartials.text : this.#defaultPartials.html }), fromTenant: false };
         }
+        const fn = this.#compile(cand.source, p, true, noEscape);
+        const theirs = tenantPartialsFor(p);
+        if (theirs) {
+          try {
+            return { out: run(fn, c, pick(theirs), true, () => this.#overTime.set(partialsKey!, true)), fromTenant: false };
+          } catch (e) {
+            // A default failing with the tenant's partials: a tenant partial broke it. Retry with the defaults alone.
+            report(partialsSource(own), e);
+          }
+        }
+        return { out: fn(c, { data: { fmt }, partials: pick(this.#defaultPartials) }), fromTenant: false };
       }
       throw new PluginError('TEMPLATE_INVALID', `no default template for ${rec.type}.${p}`);
     };
 
     ctx.subject = neutraliseLine(renderPart('subject', ctx).out, 250);
     const body = renderPart('html', ctx);
-    const html = this.#layout(ctx, body.out, own, partials.html, fmt, report);
+    stage('layout');
+    let html = this.#layout(ctx, body.out, own, {
+      defaultsOnly: outOfTime || avoid.has('layout'),
+      partials: tenantPartialsFor('layout')?.html,
+      run: (fn, data, partials, overTime) => run(fn, data, partials, true, overTime),
+      skip: (src) => (this.#overTime.has(overTimeKey(src)) ? new BudgetExceeded('timeMs', limits) : undefined),
+      overTime: (src) => this.#overTime.set(overTimeKey(src), true),
+      report,
+      fmt,
+    });
+    const tenantHtml = body.fromTenant || html.fromTenant;
+    stage('css');
+    if (!(tenantHtml && avoid.has('css'))) html = { ...html, out: this.#inline(html.out) };
     const hasOwnText = unsaved.parts.has(partKey(undefined, rec.type, 'text')) || [...chain, undefined].some((l) => own.parts.has(partKey(l, rec.type, 'text')));
-    const text = body.fromTenant && !hasOwnText ? deriveText(html) : renderPart('text', ctx).out;
-    return { subject: ctx.subject, text: text.replace(/[ \t]+\n/g, '\n').replace(/\n{3,}/g, '\n\n').trim() + '\n', html, language: lang };
+    let text: string;
+    if (body.fromTenant && !hasOwnText && !avoid.has('derive')) {
+      stage('derive');
+      text = deriveText(html.out);
+    } else {
+      text = renderPart('text', ctx).out;
+    }
+    return { subject: ctx.subject, text: text.replace(/[ \t]+\n/g, '\n').replace(/\n{3,}/g, '\n\n').trim() + '\n', html: html.out, language: lang };
   }
 
-  #layout(ctx: TemplateContext, body: string, own: TemplateSet, partials: Partials, fmt: Locale, report: (s: TemplateSource, e: unknown) => void): string {
+  #layout(ctx: TemplateContext, body: string, own: TemplateSet, o: LayoutOptions): { out: string; fromTenant: boolean } {
     const wrapper = this.#compile(WRAPPER, 'layout', true, false);
     const data = { ...ctx, __body: body };
-    let html: string | undefined;
-    if (own.layout) {
-      try {
-        html = wrapper(data, { data: { fmt }, partials: { ...partials, layout: this.#compile(own.layout.source, 'layout', false, false) } });
-      } catch (e) {
-        report(own.layout, e);
+    if (own.layout && !o.defaultsOnly) {
+      const layout = own.layout;
+      const skipped = o.skip(layout);
+      if (skipped) {
+        o.report(layout, skipped);
+      } else {
+        try {
+          const fn = this.#compile(layout.source, 'layout', false, false, !layout.origin.startsWith('unsaved/'));
+          return { out: o.run(wrapper, data, { ...(o.partials ?? this.#defaultPartials.html), layout: fn }, () => o.overTime(layout)), fromTenant: true };
+        } catch (e) {
+          o.report(layout, e);
+        }
       }
     }
-    html ??= wrapper(data, { data: { fmt }, partials: { ...partials, layout: this.#defaultLayout } });
+    if (o.partials && !o.defaultsOnly) {
+      try {
+        return { out: o.run(wrapper, data, { ...o.partials, layout: this.#defaultLayout }, () => undefined), fromTenant: false };
+      } catch (e) {
+        o.report(partialsSource(own), e);
+      }
+    }
+    return { out: wrapper(data, { data: { fmt: o.fmt }, partials: { ...this.#defaultPartials.html, layout: this.#defaultLayout } }), fromTenant: false };
+  }
+
+  #inline(html: string): string {
     try {
       return this.#css.inline(html);
     } catch (e) {
@@ -190,59 +306,75 @@ export class Renderer {
     }
   }
 
-  /** The partials a tenant's render sees: the defaults overlaid by the tenant's own, compiled once per set of sources. */
-  #tenantPartials(tenant: string, own: TemplateSet, report: (s: TemplateSource, e: unknown) => void, sink: TemplateProblem[] | undefined) {
+  /**
+   * The partials a tenant's render sees: the defaults overlaid by the tenant's own, compiled once
+   * per set of sources (unsaved preview partials: for this render alone, never kept).
+   */
+  #tenantPartials(tenant: string, own: TemplateSet, report: (s: TemplateSource, e: unknown) => void, sink: ProblemSink, uncached: boolean) {
     if (own.partials.size === 0) return this.#defaultPartials;
     const key = hash([...own.partials].map(([n, s]) => `${n}\0${s.source}`).join('\0\0'));
-    let entry = this.#partialSets.get(tenant);
+    let entry = uncached ? undefined : this.#partialSets.get(tenant);
     if (!entry || entry.key !== key) {
       const html: Record<string, Compiled> = { ...this.#defaultPartials.html };
       const text: Record<string, Compiled> = { ...this.#defaultPartials.text };
       const problems: TemplateProblem[] = [];
+      const keys: string[] = [];
       for (const [name, src] of own.partials) {
+        const cache = !src.origin.startsWith('unsaved/');
         try {
-          html[name] = this.#compile(src.source, 'partial', false, false);
-          text[name] = this.#compile(src.source, 'partial', false, true);
+          html[name] = this.#compile(src.source, 'partial', false, false, cache);
+          text[name] = this.#compile(src.source, 'partial', false, true, cache);
         } catch (e) {
           problems.push(this.#toProblem(tenant, src, e));
+          keys.push(problemKey(tenant, src, e));
           report(src, e);
         }
       }
-      entry = { key, html: Object.freeze(html), text: Object.freeze(text), problems };
-      this.#partialSets.set(tenant, entry);
-    } else if (sink) {
-      sink.push(...entry.problems);
+      entry = { key, html: Object.freeze(html), text: Object.freeze(text), problems, keys };
+      if (!uncached) this.#partialSets.set(tenant, entry);
+    } else {
+      sink.problems?.push(...entry.problems);
+      sink.keys?.push(...entry.keys);
     }
     return entry;
   }
 
-  #compile(source: string, kind: TemplateKind, trusted: boolean, noEscape: boolean): Compiled {
+  #compile(source: string, kind: TemplateKind, trusted: boolean, noEscape: boolean, cache = true): Compiled {
+    if (typeof source !== 'string') throw new PluginError('TEMPLATE_INVALID', `a template source must be a string, received ${typeof source}`);
     const key = `${trusted ? 't' : 'u'}${noEscape ? 'n' : 'e'}${kind}\0${source}`;
-    let fn = this.#compiled.get(key);
+    let fn = cache ? this.#compiled.get(key) : undefined;
     if (!fn) {
       if (!trusted) assertSafe(source, kind);
       const t = this.#hb.compile(source, { noEscape, strict: false, knownHelpers: KNOWN_HELPERS, knownHelpersOnly: true });
+      // Compile now rather than on first call, so compiling is never counted as render time. (_setup is redone by every call.)
+      (t as unknown as { _setup(o: object): unknown })._setup({});
       fn = t as unknown as Compiled;
-      if (this.#compiled.size >= COMPILED_CACHE_MAX) this.#compiled.clear();
-      this.#compiled.set(key, fn);
+      if (cache) this.#compiled.set(key, fn);
     }
     return fn;
   }
 
   #toProblem(tenant: string, src: TemplateSource, e: unknown): TemplateProblem {
     const message = (e instanceof PluginError ? e.message : String((e as Error)?.message ?? e)).replace(/ \(line \d+, column \d+\)$/, '').replace(/ - \d+:\d+$/, '');
-    return { tenant, template: src.origin, ...locate(e), message };
+    return { tenant, template: src.origin, ...locate(e), message, ...(e instanceof BudgetExceeded && { limit: e.limit }) };
   }
 
   /** Logs a failing tenant template once per distinct source, not once per message. */
-  #problem(tenant: string, src: TemplateSource, e: unknown, sink: TemplateProblem[] | undefined): void {
+  #problem(tenant: string, src: TemplateSource, e: unknown, sink: ProblemSink): void {
     const problem = this.#toProblem(tenant, src, e);
-    sink?.push(problem);
-    const key = hash(`${tenant}\0${src.origin}\0${src.source}`);
+    const key = problemKey(tenant, src, e);
+    sink.problems?.push(problem);
+    sink.keys?.push(key);
     if (this.#reported.has(key)) return;
-    if (this.#reported.size >= COMPILED_CACHE_MAX) this.#reported.clear();
-    this.#reported.add(key);
+    this.#reported.set(key, true);
     this.#log.warn('tenant template failed; the next level is used for this part', { code: 'TEMPLATE_INVALID', ...problem });
+  }
+
+  /** How many entries each cache holds, and how many directory watchers are open (for tests and status). */
+  cacheSizes(): { compiled: number; partialSets: number; directories: number; watchers: number; reported: number; overTime: number; cssShapes: number } {
+    let watchers = 0;
+    for (const d of this.#dirs.values()) watchers += d.watchers;
+    return { compiled: this.#compiled.size, partialSets: this.#partialSets.size, directories: this.#dirs.size, watchers, reported: this.#reported.size, overTime: this.#overTime.size, cssShapes: this.#css.shapes };
   }
 
   #dir(dir: string): TemplateDirectory {
@@ -256,13 +388,42 @@ export class Renderer {
 
   /** Stops watching every templates directory. */
   dispose(): void {
-    for (const d of this.#dirs.values()) d.dispose();
     this.#dirs.clear();
   }
 }
 
+interface LayoutOptions {
+  /** The tenant's layout and partials may not run. */
+  defaultsOnly: boolean;
+  /** The tenant's partials (over the defaults), when they may run. */
+  partials: Partials | undefined;
+  run: (fn: Compiled, data: unknown, partials: Partials, overTime: () => void) => string;
+  /** Why a tenant layout is skipped without running, if it is. */
+  skip: (src: TemplateSource) => Error | undefined;
+  overTime: (src: TemplateSource) => void;
+  report: (s: TemplateSource, e: unknown) => void;
+  fmt: Locale;
+}
+
+interface ProblemSink {
+  problems: TemplateProblem[] | undefined;
+  keys: string[] | undefined;
+}
+
 function hash(s: string): string {
   return crypto.createHash('sha256').update(s).digest('hex');
+}
+
+/** The same for the same problem (its message and limit) of the same source of the same tenant. */
+function problemKey(tenant: string, src: TemplateSource, e: unknown): string {
+  const what = e instanceof BudgetExceeded ? e.limit : String((e as Error)?.message ?? e);
+  return hash(`${tenant}\0${src.origin}\0${src.source}\0${what}`);
+}
+
+/** The tenant's partials, as one source for reports: a default template broke with them. */
+function partialsSource(own: TemplateSet): TemplateSource {
+  const list = [...own.partials.values()];
+  return { origin: list.map((s) => s.origin).join(', '), source: list.map((s) => s.source).join('\0') };
 }
 
 function unsavedSet(s: UnsavedSources, type: string): TemplateSet {

@@ -30,6 +30,11 @@ export class TemplateDirectory {
     this.#reload();
   }
 
+  /** Open file system watchers (the folder and its subfolders). */
+  get watchers(): number {
+    return this.#watchers.size;
+  }
+
   /** The templates as last loaded. */
   get(): TemplateSet {
     if (this.#missingSince !== undefined && Date.now() - this.#missingSince > MISSING_RECHECK_MS) this.#reload();

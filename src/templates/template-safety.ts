@@ -28,8 +28,6 @@ interface Node {
   hash?: { pairs?: unknown[] };
 }
 
-const at = (n: Node | undefined) => (n?.loc ? ` (line ${n.loc.start.line}, column ${n.loc.start.column + 1})` : '');
-const invalid = (message: string, n?: Node) => new PluginError('TEMPLATE_INVALID', `${message}${at(n)}`);
 
 /**
  * Parses a template, turning a syntax error into TEMPLATE_INVALID with its line and column.
@@ -100,33 +98,65 @@ export function locate(e: unknown): SourceLocation {
 
 const PARTIAL_NAME = /^@partial-block$|^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
+/** One thing a tenant template may not do, with where it is (1-based). */
+export interface UnsafeConstruct {
+  message: string;
+  line: number;
+  column: number;
+}
+
+/** Examples used when a helper is written as if it were a variable. */
+const HELPER_EXAMPLES: Record<string, string> = {
+  duration: '{{duration voicemail.durationSeconds}} (or the ready-made {{voicemail.duration}})',
+  date: '{{date event.occurredAt}}',
+  time: '{{time event.occurredAt}}',
+  datetime: '{{datetime event.occurredAt}}',
+  phone: '{{phone caller.number}}',
+  filesize: '{{filesize attachment.bytes}}',
+  number: '{{number fax.pages}}',
+  plural: '{{plural fax.pages one="# page" other="# pages"}}',
+  default: '{{default caller.name "unknown caller"}}',
+  eq: '{{#if (eq fax.status "partial")}}…{{/if}}',
+};
+
 /**
- * Refuses what a tenant template may not do, with the line and column:
+ * Every construct a tenant template may not use, in source order, each with line and column:
  * - unescaped output: `{{{x}}}` and `{{& x}}`;
  * - any helper outside the documented set (so nothing can emit unescaped event data);
+ * - a helper written as a variable (`{{duration}}`, `{{date}}`): helpers and variables never share a name;
  * - dynamic partials, partial names outside [A-Za-z0-9_-] (no `constructor`, no `__proto__`);
  * - decorators other than `{{#*inline "name"}}`;
- * - sources over the size limit of their kind.
- * Returns the parsed template.
+ * - sources over the size limit of their kind (located where the limit is crossed).
+ * Throws TEMPLATE_INVALID (with line and column) only for a syntax error, after which nothing more can be read.
  */
-export function assertSafe(source: string, kind: TemplateKind = 'html'): hbs.AST.Program {
+export function findUnsafe(source: string, kind: TemplateKind = 'html'): { ast: hbs.AST.Program; problems: UnsafeConstruct[] } {
+  if (typeof source !== 'string') throw new PluginError('TEMPLATE_INVALID', `a template source must be a string, received ${source === null ? 'null' : typeof source}`);
+  const problems: UnsafeConstruct[] = [];
+  const add = (message: string, n: Node | undefined) => problems.push({ message, line: n?.loc?.start.line ?? 1, column: (n?.loc?.start.column ?? 0) + 1 });
   if (source.length > TEMPLATE_SIZE_LIMITS[kind]) {
-    throw new PluginError('TEMPLATE_INVALID', `template is ${source.length} characters long; the limit for ${kind} templates is ${TEMPLATE_SIZE_LIMITS[kind]}`);
+    const before = source.slice(0, TEMPLATE_SIZE_LIMITS[kind]);
+    const line = before.split('\n').length;
+    problems.push({ message: `template is ${source.length} characters long; the limit for ${kind} templates is ${TEMPLATE_SIZE_LIMITS[kind]}`, line, column: before.length - before.lastIndexOf('\n') });
   }
   const ast = parseTemplate(source);
   const helperCall = (n: Node) => {
     const hasArgs = (n.params?.length ?? 0) > 0 || (n.hash?.pairs?.length ?? 0) > 0;
-    if (!hasArgs) return;
-    const p = n.path as { type?: string; parts?: string[]; data?: boolean; original?: unknown } | undefined;
-    const name = p?.type === 'PathExpression' && !p.data && p.parts?.length === 1 ? p.parts[0]! : undefined;
-    if (name === undefined || !ALLOWED_HELPERS.has(name)) throw invalid(`"${String(p?.original ?? '?')}" is not an allowed helper`, n);
+    const p = n.path as { type?: string; parts?: string[]; data?: boolean; original?: unknown; depth?: number } | undefined;
+    const name = p?.type === 'PathExpression' && !p.data && p.parts?.length === 1 && !p.depth ? p.parts[0]! : undefined;
+    if (!hasArgs) {
+      if (n.type !== 'BlockStatement' && name !== undefined && ALLOWED_HELPERS.has(name) && String(p?.original) === name) {
+        add(`"${name}" is a helper, not a variable: give it a value, e.g. ${HELPER_EXAMPLES[name] ?? `{{#${name} …}}`}`, n);
+      }
+      return;
+    }
+    if (name === undefined || !ALLOWED_HELPERS.has(name)) add(`"${String(p?.original ?? '?')}" is not an allowed helper`, n);
   };
   const visit = (node: unknown): void => {
     if (!node || typeof node !== 'object') return;
     const n = node as Node;
     switch (n.type) {
       case 'MustacheStatement':
-        if (n.escaped === false) throw invalid('unescaped output ({{{…}}} or {{& …}}) is not allowed in tenant templates', n);
+        if (n.escaped === false) add('unescaped output ({{{…}}} or {{& …}}) is not allowed in tenant templates', n);
         helperCall(n);
         break;
       case 'BlockStatement':
@@ -134,23 +164,34 @@ export function assertSafe(source: string, kind: TemplateKind = 'html'): hbs.AST
         helperCall(n);
         break;
       case 'Decorator':
-        throw invalid('decorators are not allowed in tenant templates', n);
+        add('decorators are not allowed in tenant templates', n);
+        break;
       case 'DecoratorBlock':
-        if (n.path?.original !== 'inline') throw invalid('only the inline decorator is allowed in tenant templates', n);
+        if (n.path?.original !== 'inline') add('only the inline decorator is allowed in tenant templates', n);
         break;
       case 'PartialStatement':
       case 'PartialBlockStatement': {
         const name = n.name;
-        if (!name || name.type === 'SubExpression') throw invalid('dynamic partials are not allowed in tenant templates', n);
-        const original = String(name.original ?? '');
-        if (!PARTIAL_NAME.test(original) || Object.prototype.hasOwnProperty.call(Object.prototype, original)) {
-          throw invalid(`"${original}" is not a usable partial name`, n);
+        if (!name || name.type === 'SubExpression') {
+          add('dynamic partials are not allowed in tenant templates', n);
+          break;
         }
+        const original = String(name.original ?? '');
+        if (!PARTIAL_NAME.test(original) || Object.prototype.hasOwnProperty.call(Object.prototype, original)) add(`"${original}" is not a usable partial name`, n);
         break;
       }
     }
     for (const v of Object.values(node)) if (v && typeof v === 'object') Array.isArray(v) ? v.forEach(visit) : visit(v);
   };
   visit(ast);
+  problems.sort((a, b) => a.line - b.line || a.column - b.column);
+  return { ast, problems };
+}
+
+/** Refuses a tenant template with its first forbidden construct (see findUnsafe), as TEMPLATE_INVALID with line and column. Returns the parsed template. */
+export function assertSafe(source: string, kind: TemplateKind = 'html'): hbs.AST.Program {
+  const { ast, problems } = findUnsafe(source, kind);
+  const first = problems[0];
+  if (first) throw new PluginError('TEMPLATE_INVALID', `${first.message} (line ${first.line}, column ${first.column})`);
   return ast;
 }

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { resolveConfig, SchemaRegistry, type ResolvedConfig } from '../config';
 import { PluginError } from '../errors';
 import type { HostLog } from '../host-api';
-import { Renderer } from '../templates';
+import { DEFAULT_RENDER_LIMITS, RenderService } from '../templates';
 import { checkTemplates, formatFindings } from '../templates/check';
 import { renderPreview } from '../templates/preview';
 import { screenshotHtml } from '../templates/screenshot';
@@ -13,8 +13,10 @@ const USAGE = `usage:
   npm run templates -- check [--tenant ID] [--config FILE]
   npm run templates -- preview --tenant ID --event TYPE [--lang xx] [--out DIR] [--config FILE] [--no-screenshot]
 
-check    compiles every template (defaults, and each tenant of FILE) and reports syntax errors
-         with line and column, unknown variables, unknown files and missing parts.
+check    compiles every template (defaults, and each tenant of FILE) and reports every syntax
+         error, forbidden construct and unknown variable with line and column, unknown files and
+         missing parts; renders each with its sample on the render budget of FILE
+         (delivery.renderTimeoutMs and the fixed caps), so a template over it is an error.
          Exit status: 0 no errors, 1 errors found, 2 usage or config error.
 preview  renders a tenant's mail from the sample event and writes <out>/<tenant>.<event>.<lang>.html,
          .txt and .png (headless Chromium: /usr/bin/chromium or $CHROMIUM_PATH).`;
@@ -73,11 +75,11 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     const root = path.join(packageRoot(__dirname), 'templates');
     const schemas = new SchemaRegistry();
     const config = loadConfig(str(args, 'config'), schemas);
-    const renderer = new Renderer(root, { ...log, warn() {} });
+    const render = new RenderService({ root, log: { ...log, warn() {} }, limits: () => ({ ...DEFAULT_RENDER_LIMITS, timeMs: config.delivery.renderTimeoutMs }) });
     try {
       if (args.command === 'check') {
         const tenant = str(args, 'tenant');
-        const findings = checkTemplates({ renderer, schemas, config, root, ...(tenant && { tenant }) });
+        const findings = await checkTemplates({ render, schemas, config, root, ...(tenant && { tenant }) });
         out.write(`${formatFindings(findings)}\n`);
         return findings.some((f) => f.level === 'error') ? 1 : 0;
       }
@@ -86,7 +88,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         const eventType = str(args, 'event', true)!;
         const language = str(args, 'lang');
         const dir = path.resolve(str(args, 'out') ?? 'template-preview');
-        const r = renderPreview({ renderer, schemas, config, root }, { tenant, eventType, ...(language && { language }) });
+        const r = await renderPreview({ render, schemas, config, root, anyTenant: true }, { tenant, eventType, ...(language && { language }) });
         for (const p of r.problems) out.write(`${p.template}${p.line ? `:${p.line}${p.column ? `:${p.column}` : ''}` : ''}: error: ${p.message} (the next level was used)\n`);
         fs.mkdirSync(dir, { recursive: true });
         const base = path.join(dir, `${tenant}.${eventType}.${r.language}`);
@@ -101,7 +103,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       }
       throw new UsageError(`unknown command ${args.command}`);
     } finally {
-      renderer.dispose();
+      await render.dispose();
     }
   } catch (e) {
     if (e instanceof UsageError) {

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { partialBomb } from './fixtures';
 
 const ROOT = path.join(__dirname, '../..');
 
@@ -64,5 +65,42 @@ describe('templates: the check command', () => {
     expect(r.code).to.equal(2);
     expect(r.out).to.contain('CONFIG_INVALID');
     expect(r.out).to.contain('accentColor');
+  });
+
+  it('says clearly that {{duration}} is a helper, not a variable, and reports every problem of a file with line and column', () => {
+    const config = writeConfig({
+      'acme.example.com': {
+        templates: {
+          'voicemail.received': { subject: 'Voicemail ({{duration}})' },
+          'call.missed': { html: '<p>{{{caller.name}}}</p>\n<p>{{log caller.number}}</p>\n  <p>{{calller.name}} {{date}}</p>' },
+        },
+      },
+    });
+    const r = templates('check', '--config', config);
+    expect(r.code).to.equal(1);
+    expect(r.out).to.not.contain('TypeError');
+    expect(r.out).to.not.contain('Cannot read');
+    expect(r.out).to.contain('tenants/acme.example.com/templates/voicemail.received/subject:1:12: error: "duration" is a helper, not a variable: give it a value, e.g. {{duration voicemail.durationSeconds}}');
+    const html = 'tenants/acme.example.com/templates/call.missed/html';
+    expect(r.out).to.contain(`${html}:1:4: error: unescaped output`);
+    expect(r.out).to.contain(`${html}:2:4: error: "log" is not an allowed helper`);
+    expect(r.out).to.contain(`${html}:3:8: error: unknown variable "calller.name"`);
+    expect(r.out).to.contain(`${html}:3:23: error: "date" is a helper, not a variable`);
+  });
+
+  it('renders on the render budget: a partial bomb and a loop no cap counts are errors naming the limit, and check ends', () => {
+    // Every key of the context, 8 deep: billions of iterations on any data, and no partial call.
+    const loop = `${'{{#each @root}}'.repeat(8)}${'{{/each}}'.repeat(8)}`;
+    const config = writeConfig({
+      'bomb.example.com': { partials: partialBomb(), templates: { 'call.missed': { html: '<p>{{> p8}}</p>' } } },
+      'loop.example.com': { templates: { 'call.missed': { html: loop } } },
+    });
+    const file = JSON.parse(fs.readFileSync(config, 'utf8'));
+    file.delivery = { renderTimeoutMs: 300 };
+    fs.writeFileSync(config, JSON.stringify(file));
+    const r = templates('check', '--config', config);
+    expect(r.code, r.out).to.equal(1);
+    expect(r.out).to.contain('tenants/bomb.example.com/templates/call.missed/html: error: over the limit of 1000 partial calls per part');
+    expect(r.out).to.contain('tenants/loop.example.com/templates/call.missed/html: error: over the render time limit of 300 ms (delivery.renderTimeoutMs)');
   });
 });

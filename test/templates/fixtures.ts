@@ -27,3 +27,10 @@ export function rec(event: Record<string, any>, attachmentBytes = 2048) {
 export function tenant(id: string, over: Partial<TemplateTenant> = {}): TemplateTenant {
   return { id, from: `PBX <pbx@${id}>`, ...over };
 }
+
+/** The issue's bomb: p8 calls p7 ten times, ... p0 is text; about 800 bytes and 10^8 partial calls. */
+export function partialBomb(): Record<string, string> {
+  const partials: Record<string, string> = { p0: 'x' };
+  for (let i = 1; i <= 8; i++) partials[`p${i}`] = `{{> p${i - 1}}}`.repeat(10);
+  return partials;
+}

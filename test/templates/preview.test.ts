@@ -46,8 +46,8 @@ describe('templates: preview', () => {
     host.cleanup();
   });
 
-  it('renders a tenant mail from sample data in the asked language', () => {
-    const r = plugin.preview({ tenant: 'acme.example.com', eventType: 'voicemail.received', language: 'fr' });
+  it('renders a tenant mail from sample data in the asked language', async () => {
+    const r = await plugin.preview({ tenant: 'acme.example.com', eventType: 'voicemail.received', language: 'fr' });
     expect(r.language).to.equal('fr');
     expect(r.subject).to.equal('Nouveau message vocal de Bob Caller (1:23)');
     expect(r.text).to.contain('samedi 28 novembre 2026 à 13:00');
@@ -56,11 +56,11 @@ describe('templates: preview', () => {
     expect(r.problems).to.deep.equal([]);
   });
 
-  it('renders a given event and unsaved sources, reporting their problems instead of hiding them', () => {
+  it('renders a given event and unsaved sources, reporting their problems instead of hiding them', async () => {
     const event = missed('acme.example.com', {}, { caller: { number: '+4989123456', name: 'Eva' } });
-    const saved = plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', event });
+    const saved = await plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', event });
     expect(saved.subject).to.equal('Gespeichert: Eva');
-    const r = plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', event, sources: { subject: 'Entwurf: {{phone caller.number}}', html: '<p>{{{caller.name}}}</p>' } });
+    const r = await plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', event, sources: { subject: 'Entwurf: {{phone caller.number}}', html: '<p>{{{caller.name}}}</p>' } });
     expect(r.subject).to.equal('Entwurf: 089 123456');
     expect(r.html).to.contain('Missed call');
     expect(r.problems).to.have.length(1);
@@ -69,20 +69,20 @@ describe('templates: preview', () => {
     expect(plugin.status().counts.queued).to.equal(0);
   });
 
-  it('refuses a bad request with a coded error', () => {
-    const code = (f: () => unknown) => {
+  it('refuses a bad request with a coded error', async () => {
+    const code = async (f: () => unknown) => {
       try {
-        f();
+        await f();
       } catch (e) {
         expect(e).to.be.instanceOf(PluginError);
         return [(e as PluginError).code, (e as PluginError).field];
       }
       throw new Error('not refused');
     };
-    expect(code(() => plugin.preview({ tenant: 'acme.example.com', eventType: 'sms.received' }))).to.deep.equal(['EVENT_TYPE_UNKNOWN', '/eventType']);
-    expect(code(() => plugin.preview({ tenant: '../etc', eventType: 'call.missed' }))).to.deep.equal(['EVENT_INVALID', '/tenant']);
-    expect(code(() => plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', language: 'x y' }))).to.deep.equal(['EVENT_INVALID', '/language']);
-    expect(code(() => plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', event: { type: 'call.missed' } }))[0]).to.equal('EVENT_INVALID');
+    expect(await code(() => plugin.preview({ tenant: 'acme.example.com', eventType: 'sms.received' }))).to.deep.equal(['EVENT_TYPE_UNKNOWN', '/eventType']);
+    expect(await code(() => plugin.preview({ tenant: '../etc', eventType: 'call.missed' }))).to.deep.equal(['EVENT_INVALID', '/tenant']);
+    expect(await code(() => plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', language: 'x y' }))).to.deep.equal(['EVENT_INVALID', '/language']);
+    expect((await code(() => plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', event: { type: 'call.missed' } })))[0]).to.equal('EVENT_INVALID');
   });
 
   describe('screenshots in headless Chromium', function () {
@@ -96,7 +96,7 @@ describe('templates: preview', () => {
 
     it('makes a real, non-blank picture of every event type', async () => {
       for (const eventType of ['voicemail.received', 'fax.received', 'call.missed']) {
-        const r = plugin.preview({ tenant: 'acme.example.com', eventType, language: 'de' });
+        const r = await plugin.preview({ tenant: 'acme.example.com', eventType, language: 'de' });
         const png = await screenshotHtml(r.html);
         const { ink, width, height } = inkRatio(png);
         expect(width, eventType).to.be.at.least(600);
@@ -126,9 +126,9 @@ describe('templates: preview', () => {
         if (req.method === 'GET') return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(previewPage({ tenants: ['acme.example.com'] }));
         let body = '';
         req.on('data', (c) => (body += c));
-        req.on('end', () => {
+        req.on('end', async () => {
           try {
-            res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(plugin.preview(JSON.parse(body))));
+            res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(await plugin.preview(JSON.parse(body))));
           } catch (e) {
             res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify((e as PluginError).toJSON()));
           }

@@ -1,0 +1,52 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { isPluginError } from '../errors';
+import type { HostLog } from '../host-api';
+import { EVENT_TYPES } from '../events';
+import { Renderer, RENDER_STAGES, type TemplateProblem } from './renderer';
+import { loadSample, previewRecord } from './samples';
+import type { RenderJob, WorkerData, WorkerReply } from './render-pool';
+
+// The entry of a render worker thread (started by RenderPool). It renders one job at a time with
+// its own Renderer (own compiled-template and partial caches) and writes the stage it is in to
+// the shared progress cell, so the main thread knows what was running if it has to stop it.
+
+const SILENT: HostLog = { debug() {}, info() {}, warn() {}, error() {} };
+
+const port = parentPort!;
+const data = workerData as WorkerData;
+const progress = new Int32Array(data.progress);
+const renderer = new Renderer(data.root, SILENT);
+
+port.on('message', (job: RenderJob) => {
+  const problems: TemplateProblem[] = [];
+  const problemKeys: string[] = [];
+  let reply: WorkerReply;
+  try {
+    const mail = renderer.render(job.rec, job.tenant, {
+      own: job.own,
+      ...(job.sources && { sources: job.sources }),
+      limits: job.limits,
+      avoid: new Set(job.avoid),
+      problems,
+      problemKeys,
+      stage: (s) => Atomics.store(progress, 0, RENDER_STAGES.indexOf(s) + 1),
+    });
+    reply = { id: job.id, mail, problems, problemKeys };
+  } catch (e) {
+    const err = e as Error & { code?: string; field?: string };
+    reply = { id: job.id, error: { message: String(err?.message ?? e), ...(isPluginError(e) && { code: err.code, ...(err.field !== undefined && { field: err.field }) }) } };
+  }
+  Atomics.store(progress, 0, 0);
+  port.postMessage(reply);
+});
+// Warm up (compile the defaults, make the Intl objects, fill the CSS shapes) before taking work,
+// so that a worker's first render is not slower than its others.
+for (const type of EVENT_TYPES) {
+  try {
+    const sample = loadSample(data.root, type);
+    renderer.render(previewRecord(sample.event, sample.event.tenant, sample.attachmentBytes), { id: sample.event.tenant });
+  } catch {
+    // a broken sample only costs the warm-up
+  }
+}
+port.postMessage({ ready: true });
