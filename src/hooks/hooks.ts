@@ -38,14 +38,9 @@ export class Hooks {
     return { dispose: () => void set.delete(fn as Hook<HookName>) };
   }
 
-  async run<N extends HookName>(name: N, state: HookStates[N]): Promise<void> {
-    for (const fn of this.#hooks.get(name)!) {
-      try {
-        await fn(state);
-      } catch (e) {
-        this.#onError(name, e);
-      }
-    }
+  /** Runs every hook of `name`; one that throws is logged and the next runs. */
+  run<N extends HookName>(name: N, state: HookStates[N]): Promise<void> {
+    return this.#run(name, state, false);
   }
 
   /**
@@ -53,13 +48,17 @@ export class Hooks {
    * logged like any other, then its error rejects, so the message is deferred (HOOK_FAILED)
    * rather than sent without what the hook was to add.
    */
-  async runOrThrow<N extends HookName>(name: N, state: HookStates[N]): Promise<void> {
+  runOrThrow<N extends HookName>(name: N, state: HookStates[N]): Promise<void> {
+    return this.#run(name, state, true);
+  }
+
+  async #run<N extends HookName>(name: N, state: HookStates[N], rethrow: boolean): Promise<void> {
     for (const fn of this.#hooks.get(name)!) {
       try {
         await fn(state);
       } catch (e) {
         this.#onError(name, e);
-        throw e;
+        if (rethrow) throw e;
       }
     }
   }
