@@ -1,7 +1,7 @@
 import type { EffectiveTenant } from '../config';
 import { planAttachments } from '../attachments';
 import type { SpoolRecord } from '../spool';
-import { formatPhone, safeLocale, type Formats, type Locale } from './format';
+import { safeLocale, type Formats, type Locale } from './format';
 
 /**
  * What a template sees (templates/README.md documents every key with an example). Every string
@@ -58,7 +58,7 @@ export function buildContext(rec: SpoolRecord, tenant: TemplateTenant, lang: str
   const recipient = d.recipient as TemplateContext['recipient'];
   const plan = planAttachments(rec, tenant as EffectiveTenant);
   const att = plan.attached[0] ?? plan.omitted;
-  const numberFormatted = formatPhone(d.caller.number, fmt.country);
+  const numberFormatted = formats.formatPhone(d.caller.number, fmt.country);
   const b = tenant.brand ?? {};
   const ctx: TemplateContext = {
     lang,

@@ -1,4 +1,5 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+import { LRUCache } from 'lru-cache';
 import { IntlCache } from './intl-cache';
 
 /** How a reader wants values written: their language's conventions and their time zone. */
@@ -60,6 +61,17 @@ export function formatPhone(raw: unknown, country?: string, form: unknown = 'aut
  */
 export class Formats {
   readonly #intl = new IntlCache();
+  /** Parsing a number costs more than the rest of a mail's formatting; the same caller rings again and again. */
+  readonly #phones = new LRUCache<string, string>({ max: 2048 });
+
+  /** formatPhone, remembered for the last 2,048 distinct (number, country, form). */
+  formatPhone(raw: unknown, country?: string, form: unknown = 'auto'): string {
+    if (typeof raw !== 'string' && typeof raw !== 'number') return '';
+    const key = `${String(form)}\0${country ?? ''}\0${String(raw)}`;
+    let v = this.#phones.get(key);
+    if (v === undefined) this.#phones.set(key, (v = formatPhone(raw, country, form)));
+    return v;
+  }
 
   /** The first zone of the list that Intl knows, else UTC. */
   pickTimeZone(zones: (string | undefined)[]): string {

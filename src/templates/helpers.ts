@@ -1,5 +1,5 @@
 import type Handlebars from 'handlebars';
-import { formatPhone, type Formats, type Locale } from './format';
+import type { Formats, Locale } from './format';
 import { budgetOf } from './render-budget';
 
 type HelperOptions = { hash?: Record<string, unknown>; data?: { fmt?: Locale } };
@@ -25,7 +25,7 @@ function ownHelpers(formats: Formats) {
     /** `{{duration voicemail.durationSeconds}}` -> 1:05; `{{duration voicemail.durationSeconds style="long"}}` -> 1 minute, 5 seconds */
     duration: (v: unknown, o: HelperOptions) => formats.formatDuration(v, o?.hash?.style ?? 'digital', fmt(o).locale),
     /** `{{phone caller.number}}`; format="national|international" forces one form */
-    phone: (v: unknown, o: HelperOptions) => formatPhone(v, fmt(o).country, o?.hash?.format ?? 'auto'),
+    phone: (v: unknown, o: HelperOptions) => formats.formatPhone(v, fmt(o).country, o?.hash?.format ?? 'auto'),
     /** `{{filesize attachment.bytes}}` -> 481.4 kB */
     filesize: (v: unknown, o: HelperOptions) => formats.formatSize(v, fmt(o).locale),
     /** `{{plural fax.pages one="# page" other="# pages"}}` (zero, two, few, many too) */
