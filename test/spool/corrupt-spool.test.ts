@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
@@ -9,10 +8,10 @@ import { FakeHost } from '../helpers/fake-host';
 import { missed, tenantConfig } from '../helpers/events';
 import { refusedPort } from '../helpers/fault-servers';
 import { Harness } from '../helpers/harness';
+import { expectHostRefusesToStart } from '../helpers/host-process';
 import { testCa } from '../helpers/smtp';
 
 const T = 'a.example.com';
-const repo = path.join(__dirname, '../..');
 
 async function rejection(p: Promise<unknown>): Promise<{ code?: string; message: string }> {
   try {
@@ -88,25 +87,12 @@ describe('spool: a corrupt spool.db is refused up front with SPOOL_CORRUPT', () 
 
   it('the reference host exits non-zero with SPOOL_CORRUPT before its ready line', async function () {
     this.timeout(30_000);
-    const main = path.join(repo, 'dist/src/host/main.js');
-    if (!fs.existsSync(main)) throw new Error(`${main} is missing: build first (npm test does)`);
     const { dataDir, config } = await realSpool(h, 300);
     const file = path.join(dataDir, 'spool.db');
     const { pageSize, total } = pagesOf(file, 'messages');
     damage(file, pageSize, [Math.floor(total / 2)]);
-    const cfg = path.join(path.dirname(dataDir), 'config.json');
-    fs.writeFileSync(cfg, JSON.stringify(config));
-    const child = spawn(process.execPath, [main, '--config', cfg, '--port', '0', '--no-stdin', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
-    h.defer(async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    });
-    let err = '';
-    const ready = new Promise<'ready'>((r) => child.stderr.on('data', (b: Buffer) => ((err += b), /POST events to/.test(err) && r('ready'))));
-    expect(await Promise.race([exited, ready]), err).to.deep.equal({ code: 1, signal: null });
+    const err = await expectHostRefusesToStart(h, config, dataDir, path.join(path.dirname(dataDir), 'config.json'));
     expect(err).to.contain('SPOOL_CORRUPT');
-    expect(err).not.to.match(/POST events to/);
   });
 
   it('damage found after activation never crashes the process: the handler rejects with SPOOL_CORRUPT, lookups throw it coded', async function () {
