@@ -119,19 +119,25 @@ describe('delivery outcomes: per recipient, auth failures, expiry', function () 
     expect(h.plugin.status().counts).to.include({ failed: 1, queued: 0 });
   });
 
-  it('maxAgeMs on restart: mail that aged while the plugin was down gets one last attempt, and is delivered when the server takes it', async () => {
-    const server = await FaultServer.start({ cert: testCa().issue() });
-    h.defer(() => server.close());
+  /** Queues one voicemail while its server refuses, stops, lets it outlive maxAgeMs, and starts again with `port` as the server. */
+  async function agedWhileDown(port: number) {
     const dead = await refusedPort();
     await h.start(config(dead, { initialDelayMs: 1500, maxDelayMs: 1500 }));
     const ev = voicemail(T);
     await h.host.send(ev);
     await h.host.until((em) => em.some((e) => e.type === 'email.deferred'));
     await h.deactivate();
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 300)); // time passing is the scenario: 300 ms > maxAgeMs below
     // Back up with a reachable server but a maxAgeMs the message has outlived.
-    h.host.config = config(server.port, { initialDelayMs: 1500, maxDelayMs: 1500, maxAgeMs: 200 });
+    h.host.config = config(port, { initialDelayMs: 1500, maxDelayMs: 1500, maxAgeMs: 200 });
     await h.activate();
+    return ev;
+  }
+
+  it('maxAgeMs on restart: mail that aged while the plugin was down gets one last attempt, and is delivered when the server takes it', async () => {
+    const server = await FaultServer.start({ cert: testCa().issue() });
+    h.defer(() => server.close());
+    const ev = await agedWhileDown(server.port);
     await h.host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === ev.id));
     expect(h.host.of('email.failed', ev.id)).to.have.length(0);
     expect(server.connections).to.equal(1);
@@ -141,15 +147,7 @@ describe('delivery outcomes: per recipient, auth failures, expiry', function () 
   it('maxAgeMs on restart with the server still down: one last attempt reaches it, then MESSAGE_EXPIRED (never failed unattempted)', async () => {
     const server = await FaultServer.start({ cert: testCa().issue(), rcpt: { [`alice@${T}`]: 451 } });
     h.defer(() => server.close());
-    const dead = await refusedPort();
-    await h.start(config(dead, { initialDelayMs: 1500, maxDelayMs: 1500 }));
-    const ev = voicemail(T);
-    await h.host.send(ev);
-    await h.host.until((em) => em.some((e) => e.type === 'email.deferred'));
-    await h.deactivate();
-    await new Promise((r) => setTimeout(r, 300));
-    h.host.config = config(server.port, { initialDelayMs: 1500, maxDelayMs: 1500, maxAgeMs: 200 });
-    await h.activate();
+    const ev = await agedWhileDown(server.port);
     await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === ev.id));
     expect(server.connections).to.equal(1);
     const [f] = h.host.of('email.failed', ev.id);
