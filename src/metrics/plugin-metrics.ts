@@ -81,7 +81,7 @@ export class PluginMetrics {
     });
     this.#spoolWrite = new Histogram({
       name: `${PREFIX}spool_write_seconds`,
-      help: 'Time of each spool write, by op: accept (one fsynced group commit of accepted events) or attempt (one outcome).',
+      help: 'Time of each spool write, by op: accept (one fsynced group commit of accepted events) or attempt (one commit of attempt outcomes).',
       labelNames: ['op'] as const,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,

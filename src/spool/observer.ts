@@ -2,7 +2,7 @@
 export interface SpoolObserver {
   /**
    * A write is on disk: `accept` is one group commit of accepted events (synchronous=FULL, fsynced),
-   * `attempt` one attempt's outcome.
+   * `attempt` one commit of attempt outcomes (outcomes that finish together share one).
    */
   wrote(op: 'accept' | 'attempt', seconds: number): void;
 }
