@@ -16,6 +16,8 @@ export const ERROR_CATALOG = {
   HTTP_NOT_FOUND: 'Reference host: no such endpoint (HTTP 404), or a method the endpoint does not take (HTTP 405).',
   HTTP_OVERLOADED: 'Reference host: every allowed connection is busy with a request; retry later (HTTP 503).',
   HTTP_INTERNAL: 'Reference host: an unexpected failure while answering a request; logged with its cause (HTTP 500).',
+  CLI_USAGE: 'Queue CLI: an unknown command or option, a missing argument, or an option the command does not take (exit 2).',
+  HOST_UNREACHABLE: 'Queue CLI: no HTTP answer from the reference host at --url (not running, wrong address or port); read-only commands can read a stopped host\'s spool with --data DIR (exit 1).',
   EVENT_INVALID: 'The event does not match its schema; `field` names the offending JSON path.',
   EVENT_TYPE_UNKNOWN: 'The event type is not one this plugin handles.',
   TENANT_NOT_CONFIGURED: 'The tenant has no usable `from` or `smtp.host`, even after merging defaults.',

@@ -52,7 +52,7 @@ export interface HttpIntakeOptions {
 }
 
 // The plugin's storage failing is the server's problem (5xx, retry later), never a bad event (4xx, final).
-const STATUS_OF: Partial<Record<string, number>> = { PLUGIN_STOPPED: 503, SPOOL_FAILURE: 500, SPOOL_CORRUPT: 500, SPOOL_LOCKED: 503, MESSAGE_NOT_FOUND: 404, TENANT_UNKNOWN: 404, MESSAGE_NOT_RETRYABLE: 409 };
+const STATUS_OF: Partial<Record<ErrorCode, number>> = { PLUGIN_STOPPED: 503, SPOOL_FAILURE: 500, SPOOL_CORRUPT: 500, SPOOL_LOCKED: 503, MESSAGE_NOT_FOUND: 404, TENANT_UNKNOWN: 404, MESSAGE_NOT_RETRYABLE: 409, MESSAGE_NOT_DISCARDABLE: 409, HTTP_NOT_FOUND: 404 };
 
 const BASE_HEADERS = { 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' } as const;
 
@@ -215,7 +215,7 @@ export class HttpIntake {
       found = path === '/events' ? { route: { post: (_req, body) => this.#event(body) }, params: {} } : matchRoute(this.#o.routes ?? {}, path);
     } catch (e) {
       if (!(e instanceof TargetRefused)) throw e;
-      return { status: 400, code: 'HTTP_BAD_REQUEST', message: e.message, field: e.field };
+      return { status: 400, code: e.code, message: e.message, field: e.field };
     }
     const route = found?.route;
     if (!(route?.openGet && method === 'GET') && !this.#authorized(req)) {
@@ -233,7 +233,7 @@ export class HttpIntake {
       input = { params: found!.params, query: parseQuery(target.search, route.query ?? []) };
     } catch (e) {
       if (!(e instanceof TargetRefused)) throw e;
-      return { status: 400, code: 'HTTP_BAD_REQUEST', message: e.message, field: e.field };
+      return { status: 400, code: e.code, message: e.message, field: e.field };
     }
     const allowed = [...(route.get ? ['GET'] : []), ...(route.post ? ['POST'] : []), ...(route.delete ? ['DELETE'] : [])];
     if (method === 'GET' && route.get) return this.#coded(res, path, () => route.get!(req, input));

@@ -8,6 +8,7 @@ import type { HttpLimits } from './http-limits';
 import { checked, generatedToken } from './http-token';
 import { isLoopback, isWildcard } from './listen-address';
 import { HOST_API_VERSION, loadPlugin, readManifest } from './load-plugin';
+import { opsRoutes, type OpsPlugin } from './ops-routes';
 import { readEventsFromStdin } from './stdin-intake';
 
 export interface ReferenceHostOptions {
@@ -156,6 +157,7 @@ export class ReferenceHost {
     const plugin = () => this.#plugin as PluginInstance & { status?: () => unknown; preview?: (req: unknown) => unknown; metrics?: () => Promise<{ contentType: string; text: string }> };
     const json = (body: unknown) => ({ status: 200, body: JSON.stringify(body ?? {}) });
     return {
+      ...opsRoutes(() => this.#plugin as OpsPlugin),
       '/status': { get: async () => json(plugin().status?.()) },
       '/metrics': {
         get: async () => {
