@@ -1,5 +1,5 @@
 import type * as fs from 'node:fs';
-import type { EventType, KnownEvent } from '../events';
+import type { KindEvent } from '../kinds';
 
 /** Durable copies of attachments, one directory per accepted event. */
 export interface AttachmentStore {
@@ -17,8 +17,8 @@ export interface StoredAttachment {
   path: string;
   contentType: string;
   size: number;
-  /** Which FileRef of the event it came from. */
-  role: 'recording' | 'document';
+  /** Which FileRef of the event it came from: its kind's attachment role (`recording`, `document`, …). */
+  role: string;
   /** The name the PBX suggested, neutralised. */
   filename?: string;
 }
@@ -30,9 +30,10 @@ export interface SpoolRecord {
   seq: number;
   eventId: string;
   tenant: string;
-  type: EventType;
+  /** The event type: a registered kind. */
+  type: string;
   /** The neutralised event. */
-  event: KnownEvent;
+  event: KindEvent;
   attachments: StoredAttachment[];
   /** Addresses still to deliver to. */
   pending: string[];
