@@ -10,4 +10,19 @@ export { EmailNotifyPlugin, type PluginStatus } from './plugin';
 export { PluginError, ERROR_CATALOG, type ErrorCode, type Problem } from './errors';
 export type { Disposable, HostContext, HostLog, PbxEvent, PluginInstance } from './host-api';
 export type { HookName, HookStates, Hook } from './hooks';
+export {
+  MESSAGE_STATES,
+  type AttemptRecord,
+  type CodedReason,
+  type LogEntry,
+  type MessageDetail,
+  type MessagesQuery,
+  type MessageState,
+  type MessageSummary,
+  type OpsApi,
+  type OpsStatus,
+  type RefusalRecord,
+  type TenantOpsStatus,
+  type TestSendResult,
+} from './ops';
 export type * from './generated/schema-types';

@@ -85,7 +85,8 @@ export class Scheduler {
     this.#log = log;
     this.#journal = journal;
     this.#clock = clock;
-    // A lane stopped for an unwritten outcome goes on once the journal has written it.
+    // A lane stopped for an unwritten outcome goes on once the journal has written it; a lane whose
+    // mail was deferred learns its new due time from the spool.
     this.#unsubscribe = journal.subscribe((tenant) => {
       const lane = this.#lanes.get(tenant);
       if (lane) lane.nextDue = this.#clock.wall();
@@ -256,15 +257,15 @@ export class Scheduler {
   /** The next due message of a lane, refilling its window from the spool when empty; never one whose outcome waits in the journal. */
   #take(lane: Lane, now: number, mono: number): number | undefined {
     try {
-      lane.window = lane.window.filter((seq) => !this.#journal.has(seq));
+      lane.window = lane.window.filter((seq) => !this.#journal.holds(seq));
       if (lane.window.length === 0) {
         const skip = new Set([...lane.active, ...this.#journal.seqs()]);
-        lane.window = this.#spool.due(lane.tenant, now, this.#settings.perTenant * 4, skip).map((r) => r.seq);
+        lane.window = this.#spool.due(lane.tenant, now, this.#settings.perTenant * 4, skip);
         if (lane.window.length === 0) {
           lane.nextDue = this.#spool.nextDue(lane.tenant, skip);
           // Due further ahead than any retry is ever put: the clock moved back. Due now, then.
           if (lane.nextDue !== undefined && rebaseDue(lane.nextDue, now, this.#settings.retry) !== lane.nextDue && this.rebase() > 0) {
-            lane.window = this.#spool.due(lane.tenant, now, this.#settings.perTenant * 4, skip).map((r) => r.seq);
+            lane.window = this.#spool.due(lane.tenant, now, this.#settings.perTenant * 4, skip);
           }
           if (lane.window.length === 0) return undefined;
         }
@@ -294,7 +295,7 @@ export class Scheduler {
         if (trouble === SPOOL_TROUBLE) {
           lane.window = [];
           lane.stallUntil = this.#clock.mono() + spoolBackoff(++lane.spoolErrors);
-        } else if (trouble === UNRECORDED || this.#journal.has(seq)) {
+        } else if (trouble === UNRECORDED || this.#journal.refused(seq)) {
           lane.window = []; // the lane waits for the journal (#ready), then refills from the spool
         } else if (generation === lane.generation && trouble !== NO_CONTACT) this.#settled(lane, trouble);
       })

@@ -42,6 +42,12 @@ export const ERROR_CATALOG = {
   HOOK_FAILED: 'Temporary, this message only: a beforeSend hook threw or rejected.',
   COMPOSE_FAILED: 'Temporary, this message only: the mail could not be built (a programming or data error before any byte reached the server).',
   MESSAGE_EXPIRED: 'Permanent: the message stayed undeliverable past delivery.retry.maxAgeMs.',
+  DISCARDED: 'Permanent: an operator discarded the message (discard); its pending recipients are reported failed and it is kept as a dead letter.',
+  MESSAGE_NOT_FOUND: 'Operations: the spool has no message with this tenant and event id (never accepted, or purged after its retention).',
+  MESSAGE_NOT_RETRYABLE: 'Operations: retry of a message that is delivered, discarded or being sent right now.',
+  MESSAGE_NOT_DISCARDABLE: 'Operations: discard of a message that is delivered, already discarded or being sent right now.',
+  TENANT_UNKNOWN: 'Operations: the tenant is neither configured nor present in the spool.',
+  QUERY_INVALID: 'Operations: a malformed argument (state, limit, time, address, event type); `field` names it.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -1,4 +1,4 @@
-export type { AttachmentStore, AttemptOutcome, MessageState, NewRecord, Spool, SpoolRecord, StoredAttachment, TenantDue } from './spool';
+export type { AttachmentStore, AttemptOutcome, AttemptWrite, MessageState, NewRecord, Spool, SpoolRecord, StoredAttachment, TenantDue } from './spool';
 export { SqliteSpool } from './sqlite-spool';
 export { FileStore, syncDir } from './file-store';
 export { DataDirLock } from './data-dir-lock';

@@ -62,6 +62,12 @@ export interface AttemptOutcome {
   lastError?: string;
 }
 
+/** One attempt's outcome for `recordAttempts`. */
+export interface AttemptWrite {
+  seq: number;
+  outcome: AttemptOutcome;
+}
+
 export interface TenantDue {
   tenant: string;
   /** Earliest nextAttemptAt of the tenant's queued mail. */
@@ -79,8 +85,8 @@ export interface Spool {
   enqueue(record: NewRecord): Promise<'queued' | 'duplicate'>;
   /** Each tenant with queued mail, and when its earliest is due. */
   tenantsWithWork(): TenantDue[];
-  /** Up to `limit` queued records of a tenant due at `now`, oldest first, skipping `exclude`. */
-  due(tenant: string, now: number, limit: number, exclude: ReadonlySet<number>): SpoolRecord[];
+  /** The seqs of up to `limit` queued records of a tenant due at `now`, oldest first, skipping `exclude`. */
+  due(tenant: string, now: number, limit: number, exclude: ReadonlySet<number>): number[];
   /** When the tenant's next queued record (outside `exclude`) is due; undefined when none. */
   nextDue(tenant: string, exclude: ReadonlySet<number>): number | undefined;
   get(seq: number): SpoolRecord | undefined;
@@ -90,8 +96,8 @@ export interface Spool {
   reschedule(tenant: string, at: number): void;
   /** Makes queued records due after `latest` due at `now` (the wall clock moved back); returns how many, per tenant. */
   rebase(now: number, latest: number): { tenant: string; count: number }[];
-  /** Records the outcome of a delivery attempt. */
-  recordAttempt(seq: number, outcome: AttemptOutcome): void;
+  /** Records the outcomes of delivery attempts, all or none (one transaction). */
+  recordAttempts(outcomes: readonly AttemptWrite[]): void;
   /** Deletes delivered and failed records past their retention, with their files. */
   purge(deliveredBefore: number, failedBefore: number): Promise<number>;
   counts(): Record<MessageState, number>;

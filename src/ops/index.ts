@@ -1,0 +1,15 @@
+export {
+  MESSAGE_STATES,
+  type AttemptRecord,
+  type CodedReason,
+  type LogEntry,
+  type MessageDetail,
+  type MessagesQuery,
+  type MessageState,
+  type MessageSummary,
+  type OpsApi,
+  type OpsStatus,
+  type RefusalRecord,
+  type TenantOpsStatus,
+  type TestSendResult,
+} from './types';
