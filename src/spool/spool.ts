@@ -1,5 +1,6 @@
 import type * as fs from 'node:fs';
 import type { KindEvent } from '../kinds';
+import type { StateStats } from './observer';
 
 /** Durable copies of attachments, one directory per accepted event. */
 export interface AttachmentStore {
@@ -101,6 +102,10 @@ export interface Spool {
   /** Deletes delivered and failed records past their retention, with their files. */
   purge(deliveredBefore: number, failedBefore: number): Promise<number>;
   counts(): Record<MessageState, number>;
+  /** Per state: how many records, and when the oldest was accepted (metrics). */
+  stateStats(): StateStats[];
+  /** False once close() was called. */
+  readonly isOpen: boolean;
   /** Where accepted attachments are copied. */
   readonly files: AttachmentStore;
   /** Deletes attachment copies no record owns (left by a crash mid-accept); run before taking events. */
