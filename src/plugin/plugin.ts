@@ -5,10 +5,10 @@ import { resolveConfig, SchemaRegistry, TenantDirectory, type ResolvedConfig } f
 import { Courier, OutcomeJournal, Scheduler, TlsContexts, type SchedulerSettings } from '../delivery';
 import type { OutgoingMail, SendResult } from '../delivery/smtp-transport';
 import { isPluginError, PluginError } from '../errors';
-import { EVENT_TYPES, isEventType } from '../events';
 import { Hooks, type Hook, type HookName } from '../hooks';
 import { PluginMetrics, type MetricsText } from '../metrics';
 import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-api';
+import { builtInKinds, type KindRegistry } from '../kinds';
 import { Reporter } from '../report';
 import { DataDirLock, SCHEMA_VERSION, SqliteSpool, storageError, type MessageState, type Spool } from '../spool';
 import { DEFAULT_RENDER_LIMITS, RenderService, type RenderLimits } from '../templates';
@@ -27,6 +27,8 @@ export interface ActivateOptions {
 }
 
 export interface PluginStatus {
+  /** Every event type this instance handles and subscribed to (built-in kinds, then extension kinds). */
+  eventTypes: string[];
   counts: Record<MessageState, number>;
   active: number;
   tenants: { tenant: string; active: number; held: boolean; failures: number }[];
@@ -36,6 +38,8 @@ export interface PluginStatus {
 export class EmailNotifyPlugin implements PluginInstance {
   readonly #ctx: HostContext;
   readonly #schemas: SchemaRegistry;
+  /** Every event kind this instance handles: the built-ins and what extensions defined. */
+  readonly #kinds: KindRegistry;
   readonly #spool: Spool;
   readonly #hooks: Hooks;
   readonly #reporter: Reporter;
@@ -58,11 +62,12 @@ export class EmailNotifyPlugin implements PluginInstance {
   #lock: DataDirLock | undefined;
   #stopping: Promise<void> | undefined;
 
-  private constructor(ctx: HostContext, config: ResolvedConfig, schemas: SchemaRegistry, spool: Spool, metrics: PluginMetrics, opts: ActivateOptions) {
+  private constructor(ctx: HostContext, config: ResolvedConfig, schemas: SchemaRegistry, kinds: KindRegistry, spool: Spool, metrics: PluginMetrics, opts: ActivateOptions) {
     this.#ctx = ctx;
     this.#metrics = metrics;
     metrics.tenants.reserve(Object.keys(config.tenants));
     this.#schemas = schemas;
+    this.#kinds = kinds;
     this.#spool = spool;
     this.#tenants = new TenantDirectory(config);
     this.#hooks = new Hooks((name, e) => ctx.log.error('hook threw', { hook: name, error: (e as Error).message }));
@@ -72,10 +77,12 @@ export class EmailNotifyPlugin implements PluginInstance {
     this.#journal = new OutcomeJournal(spool, ctx.log);
     const courier = new Courier({
       spool,
+      kinds,
       journal: this.#journal,
       log: ctx.log,
       renderer: (this.#renderer = new RenderService({
         root: path.join(packageRoot(), 'templates'),
+        kinds,
         log: ctx.log,
         limits: () => ({ ...DEFAULT_RENDER_LIMITS, ...opts.renderLimits, timeMs: this.#tenants.config.delivery.renderTimeoutMs }),
         observer: metrics.render,
@@ -101,6 +108,7 @@ export class EmailNotifyPlugin implements PluginInstance {
   static async activate(ctx: HostContext, opts: ActivateOptions = {}): Promise<EmailNotifyPlugin> {
     const schemas = new SchemaRegistry();
     const config = resolveConfig(ctx.config, schemas);
+    const kinds = builtInKinds(schemas);
     warnInsecureTls(config, ctx.log);
     warnPlaintextAuth(config, ctx.log);
     for (const root of config.attachmentRoots) {
@@ -134,7 +142,7 @@ export class EmailNotifyPlugin implements PluginInstance {
       throw storageError(e, `cannot open the spool in ${ctx.dataDir}`);
     }
     try {
-      plugin = new EmailNotifyPlugin(ctx, config, schemas, spool, metrics, opts);
+      plugin = new EmailNotifyPlugin(ctx, config, schemas, kinds, spool, metrics, opts);
     } catch (e) {
       await release();
       throw e;
@@ -151,13 +159,13 @@ export class EmailNotifyPlugin implements PluginInstance {
     return plugin;
   }
 
+  /** Subscribes to every registered kind, built-in or from an extension (the manifest's `events` are the built-ins). */
   #subscribe(): void {
-    const wanted = Array.isArray(this.#ctx.manifest.events) ? (this.#ctx.manifest.events as unknown[]) : EVENT_TYPES;
-    for (const type of wanted) {
-      if (!isEventType(type)) {
-        this.#ctx.log.warn('manifest names an event type this plugin does not handle', { type });
-        continue;
-      }
+    const listed = Array.isArray(this.#ctx.manifest.events) ? (this.#ctx.manifest.events as unknown[]) : [];
+    for (const type of listed) {
+      if (!this.#kinds.has(type)) this.#ctx.log.warn('manifest names an event type this plugin does not handle', { type });
+    }
+    for (const type of this.#kinds.types()) {
       this.#subscriptions.push(this.#ctx.on(type, (event) => this.handle(event).then(() => undefined)));
     }
     if (this.#ctx.onConfigChange) this.#subscriptions.push(this.#ctx.onConfigChange((c) => this.#applyConfig(c)));
@@ -186,7 +194,7 @@ export class EmailNotifyPlugin implements PluginInstance {
    */
   handle(event: PbxEvent | unknown): Promise<IntakeResult> {
     if (this.#stopping) return Promise.reject(new PluginError('PLUGIN_STOPPED', 'the plugin is deactivated and takes no more events'));
-    const p = accept(event, { schemas: this.#schemas, spool: this.#spool, tenants: () => this.#tenants, log: this.#ctx.log }).then((r) => {
+    const p = accept(event, { kinds: this.#kinds, spool: this.#spool, tenants: () => this.#tenants, log: this.#ctx.log }).then((r) => {
       if (r.status === 'queued') {
         this.#metrics.accepted(r.event.tenant);
         this.#scheduler.notify(r.event.tenant);
@@ -224,7 +232,7 @@ export class EmailNotifyPlugin implements PluginInstance {
   }
 
   status(): PluginStatus {
-    return { counts: this.#spool.counts(), ...this.#scheduler.status() };
+    return { eventTypes: this.#kinds.types(), counts: this.#spool.counts(), ...this.#scheduler.status() };
   }
 
   /** Sizes of the template caches and the render worker pool (every cache is bounded; for tests and troubleshooting). */
@@ -240,11 +248,11 @@ export class EmailNotifyPlugin implements PluginInstance {
   /**
    * Renders a tenant's mail for an admin UI's live preview, from the sample event or a given
    * one, optionally with unsaved template sources. Sends and stores nothing.
-   * @example plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', language: 'de', sources: { subject: 'Anruf von {{caller.display}}' } })
+   * @example plugin.preview({ tenant: 'acme.example.com', eventType: 'voicemail.box.full', language: 'de', sources: { subject: 'Postfach voll: {{recipient.displayName}}' } })
    */
   preview(req: PreviewRequest): Promise<PreviewResult> {
     if (this.#stopping) return Promise.reject(new PluginError('PLUGIN_STOPPED', 'the plugin is deactivated'));
-    return renderPreview({ render: this.#renderer, schemas: this.#schemas, config: this.#tenants.config, root: path.join(packageRoot(), 'templates') }, req);
+    return renderPreview({ render: this.#renderer, kinds: this.#kinds, config: this.#tenants.config }, req);
   }
 
   #applyConfig(raw: unknown): void {
