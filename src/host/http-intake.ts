@@ -248,13 +248,15 @@ export class HttpIntake {
     const body = await readBody(req, this.#limits.maxBodyBytes);
     if (body === 'too-large') return { status: 413, code: 'HTTP_BODY_TOO_LARGE', message: `expected a body of at most ${this.#limits.maxBodyBytes} bytes`, field: '/' };
     let parsed: unknown;
+    // An event (or a preview's) that is no JSON object is an invalid event; an operation's body, an invalid argument.
+    const badBody: ErrorCode = path === '/events' || path === '/preview' ? 'EVENT_INVALID' : 'QUERY_INVALID';
     try {
       parsed = JSON.parse(body.toString('utf8'));
     } catch (e) {
-      return { status: 400, code: 'EVENT_INVALID', message: `expected a JSON object, got text that is not JSON: ${(e as Error).message}`, field: '/' };
+      return { status: 400, code: badBody, message: `expected a JSON object, got text that is not JSON: ${(e as Error).message}`, field: '/' };
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      return { status: 400, code: 'EVENT_INVALID', message: `expected a JSON object, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`, field: '/' };
+      return { status: 400, code: badBody, message: `expected a JSON object, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`, field: '/' };
     }
     if (this.#o.stopping()) return { status: 503, code: 'PLUGIN_STOPPED', message: 'the host is stopping', headers: { connection: 'close' } };
     return this.#coded(res, path, () => route.post!(req, parsed as Record<string, unknown>, input));

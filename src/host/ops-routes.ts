@@ -95,12 +95,16 @@ export function opsRoutes(plugin: () => OpsPlugin): Record<string, HttpRoute> {
       },
     },
     '/tenants/:tenant/retry-failed': {
-      post: async (_req, body, { params }) => ok(await call('retryFailed')({ tenant: params.tenant!, since: text(fields(body, ['since']), 'since', true)! })),
+      post: async (_req, body, { params }) => {
+        const since = text(fields(body, ['since']), 'since', true)!;
+        return ok(await call('retryFailed')({ tenant: params.tenant!, since }));
+      },
     },
     '/tenants/:tenant/test': {
       post: async (_req, body, { params }) => {
         const b = fields(body, ['to', 'eventType']);
-        return ok(await call('testSend')({ tenant: params.tenant!, to: text(b, 'to', true)!, eventType: text(b, 'eventType', false) ?? DEFAULT_TEST_EVENT }));
+        const q = { tenant: params.tenant!, to: text(b, 'to', true)!, eventType: text(b, 'eventType', false) ?? DEFAULT_TEST_EVENT };
+        return ok(await call('testSend')(q));
       },
     },
     '/refusals': {
