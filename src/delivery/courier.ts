@@ -58,9 +58,9 @@ export class Courier {
     this.#d = deps;
   }
 
-  /** One attempt of `seq`. An outcome the spool refused waits in the journal: then `journal.has(seq)` holds afterwards. */
+  /** One attempt of `seq`. An outcome the spool refused waits in the journal: then `journal.refused(seq)` holds afterwards. */
   attempt(seq: number, shutdown: AbortSignal): Promise<Classification | typeof NO_CONTACT | typeof UNRECORDED | typeof SPOOL_TROUBLE | undefined> {
-    if (this.#d.journal.has(seq)) return Promise.resolve(UNRECORDED);
+    if (this.#d.journal.holds(seq)) return Promise.resolve(UNRECORDED);
     let rec: SpoolRecord | undefined;
     try {
       rec = this.#d.spool.get(seq);

@@ -1,5 +1,5 @@
 import type { HostLog } from '../host-api';
-import { storageError, storageErrorCode, type AttemptOutcome, type Spool } from '../spool';
+import { storageError, storageErrorCode, type AttemptOutcome, type AttemptWrite, type Spool } from '../spool';
 
 /** The first wait before an outcome the spool refused is written again; doubles up to WRITE_RETRY_MAX_MS. */
 const WRITE_RETRY_MIN_MS = 250;
@@ -13,16 +13,25 @@ interface Unwritten {
 }
 
 /**
- * Attempt outcomes on their way into the spool. An outcome the spool cannot store (disk full, I/O
- * error) is kept here and written again with backoff; until it is written, its message is settled
- * for this run (the scheduler claims none of these) and its tenant's lane stays stopped, so a
- * delivered mail is never sent again because its success could not be recorded. What is still
- * here at close() is lost with the process: the next run sends those mails again (at least once).
+ * Attempt outcomes on their way into the spool. Outcomes recorded in one turn of the event loop are
+ * written together, in one transaction (one commit for many attempts, as accepts are
+ * group-committed), and their `then` (reports, file removal) runs after that commit. An outcome the
+ * spool cannot store (disk full, I/O error) is kept here and written again with backoff; until it
+ * is written, its message is settled for this run (the scheduler claims none of these) and its
+ * tenant's lane stays stopped, so a delivered mail is never sent again because its success could
+ * not be recorded. What is still here at close() is lost with the process: the next run sends
+ * those mails again (at least once).
  */
 export class OutcomeJournal {
   readonly #spool: Spool;
   readonly #log: HostLog;
+  /** Recorded this turn, written at the next setImmediate. */
+  #batch = new Map<number, Unwritten>();
+  #immediate: NodeJS.Immediate | undefined;
+  /** Refused by the spool, retried with backoff. */
   readonly #unwritten = new Map<number, Unwritten>();
+  /** Every seq of #batch and #unwritten: the messages that must not be claimed or sent. */
+  readonly #held = new Set<number>();
   readonly #listeners = new Set<(tenant: string) => void>();
   #retries = 0;
   #lastError: unknown;
@@ -34,42 +43,49 @@ export class OutcomeJournal {
     this.#log = log;
   }
 
-  /** Stores an attempt's outcome and then runs `then`; false when the spool refused it (kept and retried). */
-  record(seq: number, tenant: string, outcome: AttemptOutcome, then: () => void): boolean {
-    if (this.#write(seq, outcome)) {
-      then();
-      return true;
-    }
-    this.#unwritten.set(seq, { tenant, outcome, then });
-    this.#arm();
-    return false;
+  /** Stores an attempt's outcome (at the end of this turn, with the others of the turn) and then runs `then`. */
+  record(seq: number, tenant: string, outcome: AttemptOutcome, then: () => void): void {
+    this.#batch.set(seq, { tenant, outcome, then });
+    this.#held.add(seq);
+    this.#immediate ??= setImmediate(() => this.#writeBatch());
   }
 
-  /** True while the outcome of `seq` waits to be written: the message must not be sent again. */
-  has(seq: number): boolean {
+  /** True while the outcome of `seq` is not yet in the spool: the message must not be sent or claimed again. */
+  holds(seq: number): boolean {
+    return this.#held.has(seq);
+  }
+
+  /** True when the spool refused the outcome of `seq` and it waits to be written again. */
+  refused(seq: number): boolean {
     return this.#unwritten.has(seq);
   }
 
-  /** The messages whose outcomes wait to be written. */
+  /** The messages whose outcomes are not yet in the spool (a live view). */
   seqs(): ReadonlySet<number> {
-    return new Set(this.#unwritten.keys());
+    return this.#held;
   }
 
-  /** True while an outcome of this tenant waits to be written: its lane starts no session. */
+  /** True while a refused outcome of this tenant waits to be written: its lane starts no session. */
   blocks(tenant: string): boolean {
+    if (this.#unwritten.size === 0) return false;
     for (const u of this.#unwritten.values()) if (u.tenant === tenant) return true;
     return false;
   }
 
-  /** `l(tenant)` runs once every waiting outcome of that tenant is written. */
+  /**
+   * `l(tenant)` runs when the spool's view of that tenant's queue moved on without the scheduler
+   * seeing it: every refused outcome of the tenant is now written, or a written outcome left its
+   * message queued (deferred) with a new due time.
+   */
   subscribe(l: (tenant: string) => void): () => void {
     this.#listeners.add(l);
     return () => this.#listeners.delete(l);
   }
 
-  /** One last try to write what waits, then stops retrying. */
+  /** Writes this turn's outcomes, makes one last try at what was refused, then stops retrying. */
   close(): void {
     if (this.#closed) return;
+    this.#writeBatch();
     clearTimeout(this.#timer);
     this.#flush();
     this.#closed = true;
@@ -79,13 +95,48 @@ export class OutcomeJournal {
     }
   }
 
-  #write(seq: number, outcome: AttemptOutcome): boolean {
+  #writeBatch(): void {
+    if (this.#immediate) clearImmediate(this.#immediate);
+    this.#immediate = undefined;
+    if (this.#batch.size === 0) return;
+    const batch = this.#batch;
+    this.#batch = new Map();
+    if (!this.#write([...batch].map(([seq, u]) => ({ seq, outcome: u.outcome })))) {
+      for (const [seq, u] of batch) this.#unwritten.set(seq, u);
+      this.#arm();
+      return;
+    }
+    const moved = new Set<string>();
+    for (const [seq, u] of batch) {
+      this.#held.delete(seq);
+      if (u.outcome.state === 'queued') moved.add(u.tenant);
+      this.#then(seq, u);
+    }
+    this.#notify(moved);
+  }
+
+  #write(outcomes: AttemptWrite[]): boolean {
     try {
-      this.#spool.recordAttempt(seq, outcome);
+      this.#spool.recordAttempts(outcomes);
       return true;
     } catch (e) {
       this.#lastError = e;
       return false;
+    }
+  }
+
+  #then(seq: number, u: Unwritten): void {
+    try {
+      u.then();
+    } catch (e) {
+      this.#log.error('reporting a stored outcome failed', { seq, error: (e as Error).message });
+    }
+  }
+
+  #notify(tenants: Set<string>): void {
+    for (const tenant of tenants) {
+      if (this.blocks(tenant)) continue;
+      for (const l of this.#listeners) l(tenant);
     }
   }
 
@@ -109,26 +160,20 @@ export class OutcomeJournal {
     }, wait);
   }
 
-  /** Writes every waiting outcome the spool now takes (one refused never holds back another). */
+  /** Writes every refused outcome the spool now takes, one at a time (one refused never holds back another). */
   #flush(): void {
     const done = new Set<string>();
     for (const [seq, u] of [...this.#unwritten]) {
-      if (!this.#write(seq, u.outcome)) continue;
+      if (!this.#write([{ seq, outcome: u.outcome }])) continue;
       this.#unwritten.delete(seq);
+      this.#held.delete(seq);
       done.add(u.tenant);
-      try {
-        u.then();
-      } catch (e) {
-        this.#log.error('reporting a stored outcome failed', { seq, error: (e as Error).message });
-      }
+      this.#then(seq, u);
     }
     if (this.#unwritten.size === 0 && done.size > 0) {
       this.#log.info('delivery outcomes stored again after a storage failure', { retries: this.#retries });
       this.#retries = 0;
     }
-    for (const tenant of done) {
-      if (this.blocks(tenant)) continue;
-      for (const l of this.#listeners) l(tenant);
-    }
+    this.#notify(done);
   }
 }

@@ -152,6 +152,12 @@ export interface AttemptOutcome {
   log?: StoredAttempt;
 }
 
+/** One attempt's outcome for `recordAttempts`. */
+export interface AttemptWrite {
+  seq: number;
+  outcome: AttemptOutcome;
+}
+
 export interface TenantDue {
   tenant: string;
   /** Earliest nextAttemptAt of the tenant's queued mail. */
@@ -169,8 +175,8 @@ export interface Spool {
   enqueue(record: NewRecord): Promise<'queued' | 'duplicate'>;
   /** Each tenant with queued mail, and when its earliest is due. */
   tenantsWithWork(): TenantDue[];
-  /** Up to `limit` queued records of a tenant due at `now`, oldest first, skipping `exclude`. */
-  due(tenant: string, now: number, limit: number, exclude: ReadonlySet<number>): SpoolRecord[];
+  /** The seqs of up to `limit` queued records of a tenant due at `now`, oldest first, skipping `exclude`. */
+  due(tenant: string, now: number, limit: number, exclude: ReadonlySet<number>): number[];
   /** When the tenant's next queued record (outside `exclude`) is due; undefined when none. */
   nextDue(tenant: string, exclude: ReadonlySet<number>): number | undefined;
   get(seq: number): SpoolRecord | undefined;
@@ -180,8 +186,8 @@ export interface Spool {
   reschedule(tenant: string, at: number): void;
   /** Makes queued records due after `latest` due at `now` (the wall clock moved back); returns how many, per tenant. */
   rebase(now: number, latest: number): { tenant: string; count: number }[];
-  /** Records the outcome of a delivery attempt. */
-  recordAttempt(seq: number, outcome: AttemptOutcome): void;
+  /** Records the outcomes of delivery attempts, all or none (one transaction). */
+  recordAttempts(outcomes: readonly AttemptWrite[]): void;
   /** Deletes delivered records past their retention, failed, partial and discarded ones past theirs, with their files and log; refusals older than `failedBefore` too. */
   purge(deliveredBefore: number, failedBefore: number): Promise<number>;
   counts(): Record<StoredState, number>;

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { PluginError } from '../errors';
-import type { AttachmentStore, AttemptOutcome, ListQuery, LogLimits, NewRecord, Spool, SpoolRecord, StoredAttachment, StoredLogEntry, StoredRefusal, StoredState, TenantDepth, TenantDue, TenantTotals } from './spool';
+import type { AttachmentStore, AttemptWrite, ListQuery, LogLimits, NewRecord, Spool, SpoolRecord, StoredAttachment, StoredLogEntry, StoredRefusal, StoredState, TenantDepth, TenantDue, TenantTotals } from './spool';
 import { migrate } from './schema';
 import { storageError } from './storage-error';
 import { FileStore } from './file-store';
@@ -183,12 +183,13 @@ export class SqliteSpool implements Spool {
       accepted: this.#accept.prepare('INSERT INTO tenant_totals (tenant, accepted) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET accepted = accepted + excluded.accepted'),
       has: this.#db.prepare('SELECT 1 FROM messages WHERE tenant = ? AND event_id = ?').pluck(),
       tenants: this.#db.prepare("SELECT tenant, MIN(next_attempt_at) AS nextDue FROM messages WHERE state = 'queued' GROUP BY tenant"),
-      due: this.#db.prepare("SELECT * FROM messages WHERE state = 'queued' AND tenant = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?"),
+      due: this.#db.prepare("SELECT seq FROM messages WHERE state = 'queued' AND tenant = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?").pluck(),
       next: this.#db.prepare("SELECT seq, next_attempt_at FROM messages WHERE state = 'queued' AND tenant = ? ORDER BY next_attempt_at, seq LIMIT ?"),
       reschedule: this.#db.prepare("UPDATE messages SET next_attempt_at = ? WHERE state = 'queued' AND tenant = ? AND next_attempt_at > ?"),
       farAhead: this.#db.prepare("SELECT tenant, COUNT(*) AS count FROM messages WHERE state = 'queued' AND next_attempt_at > ? GROUP BY tenant"),
       rebase: this.#db.prepare("UPDATE messages SET next_attempt_at = ? WHERE state = 'queued' AND next_attempt_at > ?"),
       get: this.#db.prepare('SELECT * FROM messages WHERE seq = ?'),
+      recipients: this.#db.prepare('SELECT tenant, delivered, failed FROM messages WHERE seq = ?'),
       getByEvent: this.#db.prepare('SELECT * FROM messages WHERE tenant = ? AND event_id = ?'),
       getByEventAnyTenant: this.#db.prepare('SELECT * FROM messages WHERE event_id = ? ORDER BY seq LIMIT 1'),
       update: this.#db.prepare(
@@ -308,10 +309,10 @@ export class SqliteSpool implements Spool {
     return this.#guard('listing tenants with queued mail', () => this.#stmt.tenants.all() as TenantDue[]);
   }
 
-  due(tenant: string, now: number, limit: number, exclude: ReadonlySet<number>): SpoolRecord[] {
+  due(tenant: string, now: number, limit: number, exclude: ReadonlySet<number>): number[] {
     return this.#guard('reading due mail', () => {
-      const rows = this.#stmt.due.all(tenant, now, limit + exclude.size) as Row[];
-      return rows.filter((r) => !exclude.has(r.seq)).slice(0, limit).map((r) => fromRow(r, this.#dataDir));
+      const seqs = this.#stmt.due.all(tenant, now, limit + exclude.size) as number[];
+      return seqs.filter((seq) => !exclude.has(seq)).slice(0, limit);
     });
   }
 
@@ -346,18 +347,23 @@ export class SqliteSpool implements Spool {
     return far;
   }
 
-  recordAttempt(seq: number, o: AttemptOutcome): void {
-    this.#guard('recording an attempt', () =>
-      this.#db.transaction(() => {
-        const cur = this.#stmt.get.get(seq) as Row | undefined;
-        if (!cur) return;
-        const now = Date.now();
+  recordAttempts(outcomes: readonly AttemptWrite[]): void {
+    this.#guard('recording attempts', () => this.#recordAll(outcomes));
+  }
+
+  /** One transaction for the lot: one commit, so many attempts share one WAL write. Each writes its log line, totals and outcome line with it. */
+  readonly #recordAll = (outcomes: readonly AttemptWrite[]): void =>
+    this.#db.transaction(() => {
+      const now = Date.now();
+      for (const { seq, outcome: o } of outcomes) {
+        const cur = this.#stmt.recipients.get(seq) as { tenant: string; delivered: string; failed: string } | undefined;
+        if (!cur) continue;
         this.#stmt.update.run({
           seq,
           state: o.state,
           pending: JSON.stringify(o.pending),
-          delivered: JSON.stringify([...JSON.parse(cur.delivered), ...o.deliveredNow]),
-          failed: JSON.stringify([...JSON.parse(cur.failed), ...o.failedNow]),
+          delivered: o.deliveredNow.length === 0 ? cur.delivered : JSON.stringify([...JSON.parse(cur.delivered), ...o.deliveredNow]),
+          failed: o.failedNow.length === 0 ? cur.failed : JSON.stringify([...JSON.parse(cur.failed), ...o.failedNow]),
           attempts: o.attempts,
           nextAttemptAt: o.nextAttemptAt,
           now,
@@ -371,9 +377,8 @@ export class SqliteSpool implements Spool {
         if (o.deliveredNow.length > 0) this.#stmt.success.run(cur.tenant, now);
         if (o.lastError !== undefined && (o.failedNow.length > 0 || o.pending.length > 0)) this.#stmt.failure.run(cur.tenant, now, o.lastErrorCode ?? null, o.lastError);
         if (o.state !== 'queued') this.#settle(seq, cur.tenant, o.state, now, o.lastErrorCode);
-      })(),
-    );
-  }
+      }
+    })();
 
   /** The outcome line of a message that was just settled, and its tenant's totals. */
   #settle(seq: number, tenant: string, state: StoredState, now: number, code: string | undefined): void {

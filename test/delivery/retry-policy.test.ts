@@ -60,9 +60,9 @@ describe('retry policy: backoff, re-basing after a clock jump, expiry', () => {
       const far = await add('a.example');
       const farB = await add('b.example');
       const now = Date.now();
-      spool.recordAttempt(near.seq, { state: 'queued', pending: near.pending, deliveredNow: [], failedNow: [], attempts: 1, nextAttemptAt: now + 1_000 });
-      spool.recordAttempt(far.seq, { state: 'queued', pending: far.pending, deliveredNow: [], failedNow: [], attempts: 1, nextAttemptAt: now + DAY });
-      spool.recordAttempt(farB.seq, { state: 'queued', pending: farB.pending, deliveredNow: [], failedNow: [], attempts: 1, nextAttemptAt: now + DAY });
+      spool.recordAttempts([{ seq: near.seq, outcome: { state: 'queued', pending: near.pending, deliveredNow: [], failedNow: [], attempts: 1, nextAttemptAt: now + 1_000 } }]);
+      spool.recordAttempts([{ seq: far.seq, outcome: { state: 'queued', pending: far.pending, deliveredNow: [], failedNow: [], attempts: 1, nextAttemptAt: now + DAY } }]);
+      spool.recordAttempts([{ seq: farB.seq, outcome: { state: 'queued', pending: farB.pending, deliveredNow: [], failedNow: [], attempts: 1, nextAttemptAt: now + DAY } }]);
       const changed = spool.rebase(now, now + longestDelay(retry));
       expect(changed.sort((x, y) => x.tenant.localeCompare(y.tenant))).to.deep.equal([{ tenant: 'a.example', count: 1 }, { tenant: 'b.example', count: 1 }]);
       expect(spool.get(near.seq)!.nextAttemptAt).to.equal(now + 1_000);
