@@ -48,9 +48,6 @@ interface Row {
   message_id: string;
 }
 
-/** Every how many refusals the table is trimmed to its bound (besides the maintenance pass). */
-const REFUSAL_TRIM_EVERY = 64;
-
 /** The defaults of spool.log (schemas/config.schema.json). */
 export const DEFAULT_LOG_LIMITS: LogLimits = { maxAttemptsPerMessage: 50, maxRefusals: 10_000 };
 
@@ -130,7 +127,6 @@ export class SqliteSpool implements Spool {
   #batch: Waiting[] = [];
   #flushing: NodeJS.Immediate | undefined;
   #closed = false;
-  #refused = 0;
   readonly #stmt;
   limits: LogLimits;
 
@@ -232,7 +228,8 @@ export class SqliteSpool implements Spool {
       refuse: this.#db.prepare('INSERT INTO refusals (at, tenant, event_id, event_type, code, field, message) VALUES (@at, @tenant, @eventId, @eventType, @code, @field, @message)'),
       refusals: this.#db.prepare('SELECT * FROM refusals ORDER BY id DESC LIMIT ?'),
       tenantRefusals: this.#db.prepare('SELECT * FROM refusals WHERE tenant = ? ORDER BY id DESC LIMIT ?'),
-      trimRefusals: this.#db.prepare('DELETE FROM refusals WHERE id <= (SELECT id FROM refusals ORDER BY id DESC LIMIT 1 OFFSET ?)'),
+      // Ids only grow and only the oldest rows are deleted, so the newest `max` are those above id - max.
+      trimRefusals: this.#db.prepare('DELETE FROM refusals WHERE id <= (SELECT MAX(id) FROM refusals) - ?'),
       purgeRefusals: this.#db.prepare('DELETE FROM refusals WHERE at < ?'),
       fileOwner: this.#db.prepare('SELECT 1 FROM messages WHERE files_dir = ?').pluck(),
     };
@@ -491,10 +488,10 @@ export class SqliteSpool implements Spool {
   refuse(r: StoredRefusal): void {
     if (this.#closed) return;
     try {
-      const id = Number(
-        this.#stmt.refuse.run({ at: r.at, tenant: r.tenant ?? null, eventId: r.eventId ?? null, eventType: r.eventType ?? null, code: r.code, field: r.field ?? null, message: r.message }).lastInsertRowid,
-      );
-      if (++this.#refused % REFUSAL_TRIM_EVERY === 0 || id % REFUSAL_TRIM_EVERY === 0) this.#stmt.trimRefusals.run(this.limits.maxRefusals);
+      this.#db.transaction(() => {
+        this.#stmt.refuse.run({ at: r.at, tenant: r.tenant ?? null, eventId: r.eventId ?? null, eventType: r.eventType ?? null, code: r.code, field: r.field ?? null, message: r.message });
+        this.#stmt.trimRefusals.run(this.limits.maxRefusals);
+      })();
     } catch {
       // A refusal the disk cannot take (it is full, say) is still answered and logged by the host; the record is best effort.
     }
