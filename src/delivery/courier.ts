@@ -32,6 +32,16 @@ export interface CourierDeps {
   send?: (smtp: EffectiveTenant['smtp'], mail: OutgoingMail, signal: AbortSignal, ctx?: SendContext) => Promise<SendResult>;
   /** What a send to this tenant needs besides its settings and the mail: OAuth2 tokens, DKIM key, a temp directory. */
   sendContext?(tenant: EffectiveTenant): SendContext;
+  /** Sees every SMTP session and every recorded attempt (metrics). */
+  observer?: DeliveryObserver;
+}
+
+/** What delivery did, for whoever watches. */
+export interface DeliveryObserver {
+  /** One SMTP session ended: `sent` (every recipient taken), `refused` (some refused), `error` (the session failed or was cut off). */
+  session(seconds: number, result: 'sent' | 'refused' | 'error'): void;
+  /** One attempt's outcome was decided (written to the spool, or waiting in the journal): the message's state after it. */
+  attempt(tenant: string, state: AttemptOutcome['state']): void;
 }
 
 /** Why an attempt was cut short by us rather than by the server. */
@@ -93,7 +103,7 @@ export class Courier {
       await untilAborted(this.#d.hooks.runOrThrow('beforeSend', { event: rec.event, tenant: rec.tenant, attempt: rec.attempts + 1, mail: forHook }), signal);
       mail.headers = { ...addedHeaders(mail.headers, forHook.headers), ...mail.headers };
       stage = 'send';
-      const result = await (this.#d.send ?? sendOnce)(tenant.smtp, mail, signal, this.#d.sendContext?.(tenant));
+      const result = await this.#timed(() => (this.#d.send ?? sendOnce)(tenant.smtp, mail, signal, this.#d.sendContext?.(tenant)));
       return this.#settle(rec, result);
     } catch (e) {
       if (shutdown.aborted) return NO_CONTACT; // abandoned (shutdown, or the tenant settings changed): stays queued, no attempt counted
@@ -108,6 +118,20 @@ export class Courier {
     } finally {
       clearTimeout(timer);
       link.dispose();
+    }
+  }
+
+  /** The SMTP session, timed for the observer. */
+  async #timed(send: () => Promise<SendResult>): Promise<SendResult> {
+    const started = performance.now();
+    const seen = (result: 'sent' | 'refused' | 'error') => this.#d.observer?.session((performance.now() - started) / 1000, result);
+    try {
+      const r = await send();
+      seen(r.rejected.length === 0 ? 'sent' : 'refused');
+      return r;
+    } catch (e) {
+      seen('error');
+      throw e;
     }
   }
 
@@ -197,6 +221,7 @@ export class Courier {
       ...(lastErrorCode !== undefined && { lastErrorCode }),
       log,
     };
+    this.#d.observer?.attempt(rec.tenant, outcome.state);
     // Reports follow the write: what the host hears about is what the spool holds.
     this.#d.journal.record(rec.seq, rec.tenant, outcome, () => {
       const base = { eventId: rec.eventId, tenant: rec.tenant, attempts };

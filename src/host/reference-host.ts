@@ -67,10 +67,8 @@ export class ReferenceHost {
       dataDir: o.dataDir,
       log: o.log,
       on: (type, handler) => host.#bus.on(type, handler),
-      emit: (type, payload) => {
-        o.log.info(`report ${type}`, payload);
-        o.onEmit?.(type, payload);
-      },
+      // The plugin logs each outcome itself (one line each): the host does not log them again.
+      emit: (type, payload) => o.onEmit?.(type, payload),
       onConfigChange: (l): Disposable => {
         host.#configListeners.add(l);
         return { dispose: () => void host.#configListeners.delete(l) };
@@ -110,6 +108,7 @@ export class ReferenceHost {
       log: o.log,
       dispatch: (e) => this.dispatch(e),
       stopping: () => this.#stopping !== undefined,
+      ready: () => (this.#plugin as PluginInstance & { ready?: () => boolean }).ready?.() ?? true,
       routes: this.#routes(),
     });
     this.httpPort = await this.#http.listen();
@@ -154,10 +153,18 @@ export class ReferenceHost {
    * (render), which the page calls with the token.
    */
   #routes(): Record<string, HttpRoute> {
-    const plugin = () => this.#plugin as PluginInstance & { status?: () => unknown; preview?: (req: unknown) => unknown };
+    const plugin = () => this.#plugin as PluginInstance & { status?: () => unknown; preview?: (req: unknown) => unknown; metrics?: () => Promise<{ contentType: string; text: string }> };
     const json = (body: unknown) => ({ status: 200, body: JSON.stringify(body ?? {}) });
     return {
       '/status': { get: async () => json(plugin().status?.()) },
+      '/metrics': {
+        get: async () => {
+          const metrics = plugin().metrics;
+          if (!metrics) return { status: 404, body: JSON.stringify({ code: 'HTTP_NOT_FOUND', message: 'this plugin offers no metrics()' }) };
+          const m = await metrics.call(plugin());
+          return { status: 200, type: m.contentType, body: m.text };
+        },
+      },
       '/preview': {
         openGet: true,
         get: async () => {

@@ -4,9 +4,10 @@ import { OAuthTokenCache } from '../auth';
 import { resolveConfig, SchemaRegistry, TenantDirectory, type ResolvedConfig } from '../config';
 import { Courier, OutcomeJournal, Scheduler, TlsContexts, type SchedulerSettings } from '../delivery';
 import type { OutgoingMail, SendResult } from '../delivery/smtp-transport';
-import { PluginError } from '../errors';
+import { isPluginError, PluginError } from '../errors';
 import { EVENT_TYPES, isEventType } from '../events';
 import { Hooks, type Hook, type HookName } from '../hooks';
+import { PluginMetrics, type MetricsText } from '../metrics';
 import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-api';
 import { Reporter } from '../report';
 import { DataDirLock, SCHEMA_VERSION, SqliteSpool, storageError, type LogLimits, type Spool } from '../spool';
@@ -50,6 +51,8 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
   readonly #tls = new TlsContexts();
   /** Templates: defaults plus each tenant's config and watched directory, rendered on a budget (tenant templates in worker threads). */
   readonly #renderer: RenderService;
+  /** This instance's Prometheus metrics (a registry of its own). */
+  readonly #metrics: PluginMetrics;
   #tenants: TenantDirectory;
   readonly #subscriptions: Disposable[] = [];
   readonly #intake = new Set<Promise<unknown>>();
@@ -58,14 +61,17 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
   #lock: DataDirLock | undefined;
   #stopping: Promise<void> | undefined;
 
-  private constructor(ctx: HostContext, config: ResolvedConfig, schemas: SchemaRegistry, spool: Spool, opts: ActivateOptions) {
+  private constructor(ctx: HostContext, config: ResolvedConfig, schemas: SchemaRegistry, spool: Spool, metrics: PluginMetrics, opts: ActivateOptions) {
     this.#ctx = ctx;
+    this.#metrics = metrics;
+    metrics.tenants.reserve(Object.keys(config.tenants));
     this.#schemas = schemas;
     this.#spool = spool;
     this.#tenants = new TenantDirectory(config);
     this.#hooks = new Hooks((name, e) => ctx.log.error('hook threw', { hook: name, error: (e as Error).message }));
     this.#reporter = new Reporter(ctx);
     this.#reporter.subscribe((type, payload) => void this.#hooks.run('onOutcome', { type, payload }));
+    this.#reporter.subscribe((type, payload) => metrics.reported(type, payload));
     this.#journal = new OutcomeJournal(spool, ctx.log);
     const courier = new Courier({
       spool,
@@ -75,7 +81,9 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
         root: path.join(packageRoot(), 'templates'),
         log: ctx.log,
         limits: () => ({ ...DEFAULT_RENDER_LIMITS, ...opts.renderLimits, timeMs: this.#tenants.config.delivery.renderTimeoutMs }),
+        observer: metrics.render,
       })),
+      observer: metrics.delivery,
       reporter: this.#reporter,
       hooks: this.#hooks,
       tenant: (id) => this.#tenants.get(id),
@@ -116,6 +124,13 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     // The lock comes before anything that deletes: a start never touches files a live instance owns.
     const lock = DataDirLock.acquire(ctx.dataDir);
     let spool: SqliteSpool | undefined;
+    let plugin: EmailNotifyPlugin | undefined;
+    const metrics = new PluginMetrics({
+      sources: {
+        queue: () => spool!.stateStats(),
+        heldTenants: () => (plugin ? plugin.#scheduler.status().tenants.filter((t) => t.held).length : 0),
+      },
+    });
     const release = async () => {
       await spool?.close().catch(() => undefined);
       lock.release();
@@ -124,7 +139,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
       // Where the DKIM signer spills a message over 1 MB while signing and sending it; leftovers of a crash go.
       fs.rmSync(path.join(ctx.dataDir, 'tmp'), { recursive: true, force: true });
       fs.mkdirSync(path.join(ctx.dataDir, 'tmp'), { mode: 0o700 });
-      spool = new SqliteSpool(ctx.dataDir, logLimits(config));
+      spool = new SqliteSpool(ctx.dataDir, { observer: metrics.spool, limits: logLimits(config) });
       if (spool.openedVersion < SCHEMA_VERSION) ctx.log.info('spool upgraded to the current layout', { from: spool.openedVersion, to: SCHEMA_VERSION });
       const swept = await spool.sweepOrphans();
       if (swept > 0) ctx.log.info('removed attachment copies of events a crash left unqueued', { count: swept });
@@ -132,16 +147,21 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
       await release();
       throw storageError(e, `cannot open the spool in ${ctx.dataDir}`);
     }
-    let plugin: EmailNotifyPlugin;
     try {
-      plugin = new EmailNotifyPlugin(ctx, config, schemas, spool, opts);
+      plugin = new EmailNotifyPlugin(ctx, config, schemas, spool, metrics, opts);
     } catch (e) {
       await release();
       throw e;
     }
     plugin.#lock = lock;
     plugin.#subscribe();
-    setImmediate(() => plugin.#start());
+    const started = plugin;
+    setImmediate(() => started.#start());
+    ctx.log.info('pbx-email-notify active', {
+      version: typeof ctx.manifest.version === 'string' ? ctx.manifest.version : undefined,
+      tenants: Object.keys(config.tenants).length,
+      spool: path.join(ctx.dataDir, 'spool.db'),
+    });
     return plugin;
   }
 
@@ -189,12 +209,14 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     }).then(
       (r) => {
         if (r.status === 'queued') {
+          this.#metrics.accepted(r.event.tenant);
           this.#scheduler.notify(r.event.tenant);
           void this.#hooks.run('onAccepted', { event: r.event, tenant: r.event.tenant });
         }
         return r;
       },
       (e: unknown) => {
+        this.#metrics.refused(isPluginError(e) ? e.code : 'OTHER', (event as { tenant?: unknown } | null)?.tenant);
         this.#refused(event, e);
         throw e;
       },
@@ -225,6 +247,21 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
   /** Registers an integrator hook (onAccepted, beforeSend, onOutcome). */
   addHook<N extends HookName>(name: N, fn: Hook<N>): Disposable {
     return this.#hooks.add(name, fn);
+  }
+
+  /** True while the instance takes and delivers events: activated, not deactivating, its spool open (the host's GET /health). */
+  ready(): boolean {
+    return this.#stopping === undefined && this.#spool.isOpen;
+  }
+
+  /**
+   * This instance's metrics in the Prometheus text format, with the Content-Type to serve them
+   * with. Per-tenant series are bounded: see PluginMetrics and TenantLabels.
+   * @example const { contentType, text } = await plugin.metrics();
+   */
+  metrics(): Promise<MetricsText> {
+    if (this.#stopping) return Promise.reject(new PluginError('PLUGIN_STOPPED', 'the plugin is deactivated'));
+    return this.#metrics.text();
   }
 
   /** Per tenant: queue depth by state, oldest queued age, hold with reason and next probe, last success and failure, totals; idle configured tenants included. */
@@ -314,6 +351,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     const before = this.#tenants;
     this.#tenants = new TenantDirectory(config);
     this.#spool.limits = logLimits(config);
+    this.#metrics.tenants.reserve(Object.keys(config.tenants));
     this.#scheduler.update(schedulerSettings(config));
     this.#guard('rescheduling after a configuration change', () => {
       for (const { tenant } of this.#spool.tenantsWithWork()) {

@@ -5,3 +5,4 @@ export { DataDirLock } from './data-dir-lock';
 export { SCHEMA_VERSION } from './schema';
 export { isCorruption, storageError, storageErrorCode } from './storage-error';
 export { leadingCode } from './schema';
+export type { SpoolObserver, StateStats } from './observer';

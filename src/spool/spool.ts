@@ -1,5 +1,6 @@
 import type * as fs from 'node:fs';
 import type { EventType, KnownEvent } from '../events';
+import type { StateStats } from './observer';
 
 /** Durable copies of attachments, one directory per accepted event. */
 export interface AttachmentStore {
@@ -216,6 +217,10 @@ export interface Spool {
   refusals(q: { tenant?: string; limit: number }): StoredRefusal[];
   /** Bounds of the delivery log (they may change with the configuration). */
   limits: LogLimits;
+  /** Per state: how many records, and when the oldest was accepted (metrics). */
+  stateStats(): StateStats[];
+  /** False once close() was called. */
+  readonly isOpen: boolean;
   /** Where accepted attachments are copied. */
   readonly files: AttachmentStore;
   /** Deletes attachment copies no record owns (left by a crash mid-accept); run before taking events. */

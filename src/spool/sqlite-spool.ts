@@ -6,6 +6,7 @@ import type { AttachmentStore, AttemptWrite, ListQuery, LogLimits, NewRecord, Sp
 import { migrate } from './schema';
 import { storageError } from './storage-error';
 import { FileStore } from './file-store';
+import type { SpoolObserver, StateStats } from './observer';
 
 /** Pages `PRAGMA quick_check` may report before it stops: the first problem is enough to refuse. */
 const QUICK_CHECK_LIMIT = 1;
@@ -127,6 +128,7 @@ export class SqliteSpool implements Spool {
   #batch: Waiting[] = [];
   #flushing: NodeJS.Immediate | undefined;
   #closed = false;
+  readonly #observer: SpoolObserver | undefined;
   readonly #stmt;
   limits: LogLimits;
 
@@ -135,9 +137,10 @@ export class SqliteSpool implements Spool {
    * SPOOL_CORRUPT (`PRAGMA quick_check`, which reads every page once and stops at the first
    * problem), any other storage error with SPOOL_FAILURE. The caller holds the dataDir lock.
    */
-  constructor(dataDir: string, limits: LogLimits = DEFAULT_LOG_LIMITS) {
+  constructor(dataDir: string, o: { observer?: SpoolObserver; limits?: LogLimits } = {}) {
     this.#dataDir = dataDir;
-    this.limits = limits;
+    this.#observer = o.observer;
+    this.limits = o.limits ?? DEFAULT_LOG_LIMITS;
     const file = (this.#file = path.join(dataDir, 'spool.db'));
     const opened: Database.Database[] = [];
     try {
@@ -231,6 +234,7 @@ export class SqliteSpool implements Spool {
       // Ids only grow and only the oldest rows are deleted, so the newest `max` are those above id - max.
       trimRefusals: this.#db.prepare('DELETE FROM refusals WHERE id <= (SELECT MAX(id) FROM refusals) - ?'),
       purgeRefusals: this.#db.prepare('DELETE FROM refusals WHERE at < ?'),
+      stateStats: this.#db.prepare('SELECT state, COUNT(*) AS count, MIN(created_at) AS oldestCreatedAt FROM messages GROUP BY state'),
       fileOwner: this.#db.prepare('SELECT 1 FROM messages WHERE files_dir = ?').pluck(),
     };
   }
@@ -270,6 +274,7 @@ export class SqliteSpool implements Spool {
     this.#batch = [];
     if (batch.length === 0) return;
     const now = Date.now();
+    const started = performance.now();
     let results: ('queued' | 'duplicate')[];
     try {
       results = this.#accept.transaction(() => {
@@ -299,6 +304,7 @@ export class SqliteSpool implements Spool {
       for (const w of batch) w.reject(err);
       return;
     }
+    this.#observer?.wrote('accept', (performance.now() - started) / 1000);
     batch.forEach((w, i) => w.resolve(results[i]!));
   }
 
@@ -345,7 +351,9 @@ export class SqliteSpool implements Spool {
   }
 
   recordAttempts(outcomes: readonly AttemptWrite[]): void {
+    const started = performance.now();
     this.#guard('recording attempts', () => this.#recordAll(outcomes));
+    this.#observer?.wrote('attempt', (performance.now() - started) / 1000);
   }
 
   /** One transaction for the lot: one commit, so many attempts share one WAL write. Each writes its log line, totals and outcome line with it. */
@@ -540,6 +548,14 @@ export class SqliteSpool implements Spool {
       for (const r of this.#stmt.counts.all() as { state: StoredState; n: number }[]) out[r.state] = r.n;
       return out;
     });
+  }
+
+  stateStats(): StateStats[] {
+    return this.#guard('counting messages', () => this.#stmt.stateStats.all() as StateStats[]);
+  }
+
+  get isOpen(): boolean {
+    return !this.#closed;
   }
 
   get files(): AttachmentStore {

@@ -65,7 +65,7 @@ describe('ops: the delivery log (refusals, test sends, bounds, retention)', func
     await h.host.until((em) => em.filter((e) => e.type === 'email.deferred' && e.payload.eventId === ev.id).length >= 4);
     const d = await waitFor(async () => {
       const m = (await h.plugin.message(ev.id, DEAD))!;
-      return m.state === 'deferred' && m;
+      return m.state === 'deferred' ? m : undefined;
     }, { what: 'the message between attempts' });
     expect(d.attempts).to.be.at.least(4);
     expect(d.attemptsLog.map((a) => a.attempt)).to.deep.equal([d.attempts - 1, d.attempts]);
