@@ -172,7 +172,8 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
         this.#ctx.log.warn('manifest names an event type this plugin does not handle', { type });
         continue;
       }
-      this.#subscriptions.push(this.#ctx.on(type, (event) => this.handle(event).then(() => undefined)));
+      // Resolves with nothing for a host (CONTRACT.md), or `{ status: 'duplicate', state }` for a known id, which a host may answer with (the reference host does).
+      this.#subscriptions.push(this.#ctx.on(type, (event) => this.handle(event).then((r) => (r.status === 'duplicate' ? { status: r.status, state: r.state } : undefined)) as Promise<void>));
     }
     if (this.#ctx.onConfigChange) this.#subscriptions.push(this.#ctx.onConfigChange((c) => this.#applyConfig(c)));
   }
