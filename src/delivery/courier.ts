@@ -12,12 +12,15 @@ import { backoffDelay, isExpired, type RetrySettings } from './retry-policy';
 import type { Clock } from './clock';
 import type { OutcomeJournal } from './outcome-journal';
 import type { HostLog } from '../host-api';
+import type { KindRegistry } from '../kinds';
 import { markMissing, planAttachments } from '../attachments';
 import { sendOnce, sessionOf, type OutgoingMail, type SendContext, type SendResult, type SessionInfo } from './smtp-transport';
 
 export interface CourierDeps {
   spool: Spool;
   renderer: Pick<RenderService, 'render'>;
+  /** The event kinds: who a message goes to, which files it carries. */
+  kinds: KindRegistry;
   reporter: Reporter;
   hooks: Hooks;
   /** The tenant's current settings; undefined when it has no usable SMTP settings now. */
@@ -253,7 +256,8 @@ export class Courier {
 
   async #compose(rec: SpoolRecord, tenant: EffectiveTenant): Promise<OutgoingMail> {
     const r = await this.#d.renderer.render(rec, tenant);
-    const recipient = (rec.event.data as { recipient: { name?: string; email: string[] } }).recipient;
+    const kind = this.#d.kinds.get(rec.type);
+    const recipient = this.#d.kinds.recipientOf(rec.event);
     return {
       from: tenant.from,
       envelopeFrom: tenant.fromAddress,
@@ -271,7 +275,7 @@ export class Courier {
         'Content-Language': r.language,
         'X-PBX-Event-Id': rec.eventId.replace(/[^\x21-\x7e]/g, ''),
       },
-      attachments: planAttachments(rec, tenant).attached.map((a) => ({ filename: safeFilename(rec, a.contentType), contentType: a.contentType, path: a.path })),
+      attachments: planAttachments(rec, tenant, kind).attached.map((a) => ({ filename: safeFilename(rec, a, kind), contentType: a.contentType, path: a.path })),
     };
   }
 }

@@ -53,7 +53,7 @@ export interface HttpIntakeOptions {
 }
 
 // The plugin's storage failing is the server's problem (5xx, retry later), never a bad event (4xx, final).
-const STATUS_OF: Partial<Record<string, number>> = { PLUGIN_STOPPED: 503, SPOOL_FAILURE: 500, SPOOL_CORRUPT: 500, SPOOL_LOCKED: 503, MESSAGE_NOT_FOUND: 404, TENANT_UNKNOWN: 404, MESSAGE_NOT_RETRYABLE: 409 };
+const STATUS_OF: Partial<Record<ErrorCode, number>> = { PLUGIN_STOPPED: 503, SPOOL_FAILURE: 500, SPOOL_CORRUPT: 500, SPOOL_LOCKED: 503, MESSAGE_NOT_FOUND: 404, TENANT_UNKNOWN: 404, MESSAGE_NOT_RETRYABLE: 409, MESSAGE_NOT_DISCARDABLE: 409, HTTP_NOT_FOUND: 404 };
 
 const BASE_HEADERS = { 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' } as const;
 
@@ -216,7 +216,7 @@ export class HttpIntake {
       found = path === '/events' ? { route: { post: (_req, body) => this.#event(body) }, params: {} } : matchRoute(this.#o.routes ?? {}, path);
     } catch (e) {
       if (!(e instanceof TargetRefused)) throw e;
-      return { status: 400, code: 'HTTP_BAD_REQUEST', message: e.message, field: e.field };
+      return { status: 400, code: e.code, message: e.message, field: e.field };
     }
     const route = found?.route;
     if (!(route?.openGet && method === 'GET') && !this.#authorized(req)) {
@@ -234,7 +234,7 @@ export class HttpIntake {
       input = { params: found!.params, query: parseQuery(target.search, route.query ?? []) };
     } catch (e) {
       if (!(e instanceof TargetRefused)) throw e;
-      return { status: 400, code: 'HTTP_BAD_REQUEST', message: e.message, field: e.field };
+      return { status: 400, code: e.code, message: e.message, field: e.field };
     }
     const allowed = [...(route.get ? ['GET'] : []), ...(route.post ? ['POST'] : []), ...(route.delete ? ['DELETE'] : [])];
     if (method === 'GET' && route.get) return this.#coded(res, path, () => route.get!(req, input));
@@ -249,13 +249,15 @@ export class HttpIntake {
     const body = await readBody(req, this.#limits.maxBodyBytes);
     if (body === 'too-large') return { status: 413, code: 'HTTP_BODY_TOO_LARGE', message: `expected a body of at most ${this.#limits.maxBodyBytes} bytes`, field: '/' };
     let parsed: unknown;
+    // An event (or a preview's) that is no JSON object is an invalid event; an operation's body, an invalid argument.
+    const badBody: ErrorCode = path === '/events' || path === '/preview' ? 'EVENT_INVALID' : 'QUERY_INVALID';
     try {
       parsed = JSON.parse(body.toString('utf8'));
     } catch (e) {
-      return { status: 400, code: 'EVENT_INVALID', message: `expected a JSON object, got text that is not JSON: ${(e as Error).message}`, field: '/' };
+      return { status: 400, code: badBody, message: `expected a JSON object, got text that is not JSON: ${(e as Error).message}`, field: '/' };
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      return { status: 400, code: 'EVENT_INVALID', message: `expected a JSON object, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`, field: '/' };
+      return { status: 400, code: badBody, message: `expected a JSON object, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`, field: '/' };
     }
     if (this.#o.stopping()) return { status: 503, code: 'PLUGIN_STOPPED', message: 'the host is stopping', headers: { connection: 'close' } };
     return this.#coded(res, path, () => route.post!(req, parsed as Record<string, unknown>, input));

@@ -1,12 +1,12 @@
 import * as crypto from 'node:crypto';
-import type { SchemaRegistry, TenantDirectory } from '../config';
+import type { TenantDirectory } from '../config';
 import type { Courier, Scheduler } from '../delivery';
 import { isPluginError, PluginError } from '../errors';
-import { isEventType, neutraliseEvent, validateEvent, type KnownEvent } from '../events';
 import type { HostLog } from '../host-api';
+import type { EventKind, KindEvent, KindRegistry } from '../kinds';
 import type { Reporter } from '../report';
 import type { Spool, SpoolRecord, StoredState } from '../spool';
-import { loadSample, previewRecord } from '../templates/samples';
+import { previewRecord } from '../templates/samples';
 import { detail, opsState, refusal, summary, tenantStatuses, totalDepth } from './queue-view';
 import { MESSAGE_STATES, type MessageDetail, type MessagesQuery, type MessageSummary, type OpsApi, type OpsStatus, type RefusalRecord, type TestSendResult } from './types';
 
@@ -15,10 +15,9 @@ export interface OperationsDeps {
   scheduler: Scheduler;
   courier: Courier;
   reporter: Reporter;
-  schemas: SchemaRegistry;
+  /** The event kinds (their samples, schemas and recipients). */
+  kinds: KindRegistry;
   tenants(): TenantDirectory;
-  /** Where the sample events are (`<root>/samples/<type>.json`). */
-  templatesRoot: string;
   log: HostLog;
   /** Aborts test sends at deactivate(). */
   shutdown: AbortSignal;
@@ -141,11 +140,12 @@ export class Operations implements OpsApi {
 
   async testSend(q: { tenant: string; eventType: string; to: string }): Promise<TestSendResult> {
     const tenantId = text(q?.tenant, 'tenant');
-    if (!isEventType(q.eventType)) throw new PluginError('EVENT_TYPE_UNKNOWN', `eventType: expected one of the event types this plugin handles, got ${JSON.stringify(q.eventType)?.slice(0, 80)}`, { field: 'eventType' });
+    const kind = this.#d.kinds.get(q.eventType);
+    if (!kind) throw new PluginError('EVENT_TYPE_UNKNOWN', `eventType: expected one of ${this.#d.kinds.types().join(', ')}, got ${JSON.stringify(q.eventType)?.slice(0, 80)}`, { field: 'eventType' });
     const to = text(q.to, 'to');
     const tenant = this.#d.tenants().get(tenantId);
     if (!tenant) throw new PluginError('TENANT_NOT_CONFIGURED', `tenant: ${JSON.stringify(tenantId)} has no usable SMTP settings (from and smtp.host, in tenants or defaults)`, { field: 'tenant' });
-    const event = this.#sample(q.eventType, tenantId, to);
+    const event = this.#sample(kind, tenantId, to);
     const rec: SpoolRecord = { ...previewRecord(event, tenantId), attachments: [], pending: [to], messageId: `<${event.id}@${tenant.domain}>` };
     const started = process.hrtime.bigint();
     const r = await this.#d.courier.trial(rec, tenant, this.#d.shutdown);
@@ -191,15 +191,23 @@ export class Operations implements OpsApi {
     throw new PluginError('TENANT_UNKNOWN', `tenant: ${JSON.stringify(id)} is neither listed in the configuration nor has mail in the spool`, { field: 'tenant' });
   }
 
-  /** The type's sample event for `tenant`, to `to` alone, without its files; `to` checked as the event schema checks recipients. */
-  #sample(type: KnownEvent['type'], tenant: string, to: string): KnownEvent {
-    const sample = loadSample(this.#d.templatesRoot, type).event as unknown as { data: Record<string, unknown> & { recipient: Record<string, unknown> } };
-    const { recording: _r, document: _d, ...data } = sample.data;
-    const raw = { ...sample, id: `test-send-${crypto.randomBytes(8).toString('hex')}`, tenant, occurredAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), data: { ...data, recipient: { ...sample.data.recipient, email: [to] } } };
+  /**
+   * The kind's sample event for `tenant`, without its files, addressed to `to` alone (its
+   * `data.recipient.email`, the built-in kinds' recipient), checked as an accepted event is.
+   */
+  #sample(kind: EventKind, tenant: string, to: string): KindEvent {
+    if (!kind.sample) throw invalid('eventType', `the ${kind.type} kind has no sample event to send`);
+    const sample = structuredClone(kind.sample.event) as KindEvent & { data: Record<string, unknown> };
+    for (const a of kind.attachments) delete sample.data[a.field];
+    const recipient = sample.data.recipient;
+    if (recipient && typeof recipient === 'object') (recipient as { email?: unknown }).email = [to];
+    const raw = { ...sample, id: `test-send-${crypto.randomBytes(8).toString('hex')}`, tenant, occurredAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z') };
     try {
-      return neutraliseEvent(validateEvent(raw, this.#d.schemas));
+      const event = this.#d.kinds.validate(raw);
+      this.#d.kinds.recipient(event);
+      return event;
     } catch (e) {
-      if (isPluginError(e) && e.field?.startsWith('/data/recipient/email')) throw invalid('to', `expected a mail address, got ${JSON.stringify(to).slice(0, 80)}`);
+      if (isPluginError(e) && e.field?.startsWith('/data/recipient')) throw invalid('to', `expected a mail address, got ${JSON.stringify(to).slice(0, 80)}`);
       throw e;
     }
   }

@@ -5,10 +5,10 @@ import { resolveConfig, SchemaRegistry, TenantDirectory, type ResolvedConfig } f
 import { Courier, OutcomeJournal, Scheduler, TlsContexts, type SchedulerSettings } from '../delivery';
 import type { OutgoingMail, SendResult } from '../delivery/smtp-transport';
 import { isPluginError, PluginError } from '../errors';
-import { EVENT_TYPES, isEventType } from '../events';
 import { Hooks, type Hook, type HookName } from '../hooks';
 import { PluginMetrics, type MetricsText } from '../metrics';
 import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-api';
+import { builtInKinds, type KindRegistry } from '../kinds';
 import { Reporter } from '../report';
 import { DataDirLock, SCHEMA_VERSION, SqliteSpool, storageError, type LogLimits, type Spool } from '../spool';
 import { Operations, opsState, type MessageDetail, type MessagesQuery, type MessageSummary, type OpsApi, type OpsStatus, type RefusalRecord, type TestSendResult } from '../ops';
@@ -27,13 +27,18 @@ export interface ActivateOptions {
   renderLimits?: Partial<Omit<RenderLimits, 'timeMs'>>;
 }
 
-/** What status() returns (see OpsStatus in src/ops/types.ts). */
-export type PluginStatus = OpsStatus;
+/** What status() returns: OpsStatus (src/ops/types.ts) and the event types handled. */
+export type PluginStatus = OpsStatus & {
+  /** Every event type this instance handles and subscribed to (built-in kinds, then extension kinds). */
+  eventTypes: string[];
+};
 
 /** One active plugin instance. Everything it holds is released by deactivate(). */
 export class EmailNotifyPlugin implements PluginInstance, OpsApi {
   readonly #ctx: HostContext;
   readonly #schemas: SchemaRegistry;
+  /** Every event kind this instance handles: the built-ins and what extensions defined. */
+  readonly #kinds: KindRegistry;
   readonly #spool: Spool;
   readonly #hooks: Hooks;
   readonly #reporter: Reporter;
@@ -61,11 +66,12 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
   #lock: DataDirLock | undefined;
   #stopping: Promise<void> | undefined;
 
-  private constructor(ctx: HostContext, config: ResolvedConfig, schemas: SchemaRegistry, spool: Spool, metrics: PluginMetrics, opts: ActivateOptions) {
+  private constructor(ctx: HostContext, config: ResolvedConfig, schemas: SchemaRegistry, kinds: KindRegistry, spool: Spool, metrics: PluginMetrics, opts: ActivateOptions) {
     this.#ctx = ctx;
     this.#metrics = metrics;
     metrics.tenants.reserve(Object.keys(config.tenants));
     this.#schemas = schemas;
+    this.#kinds = kinds;
     this.#spool = spool;
     this.#tenants = new TenantDirectory(config);
     this.#hooks = new Hooks((name, e) => ctx.log.error('hook threw', { hook: name, error: (e as Error).message }));
@@ -75,10 +81,12 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     this.#journal = new OutcomeJournal(spool, ctx.log);
     const courier = new Courier({
       spool,
+      kinds,
       journal: this.#journal,
       log: ctx.log,
       renderer: (this.#renderer = new RenderService({
         root: path.join(packageRoot(), 'templates'),
+        kinds,
         log: ctx.log,
         limits: () => ({ ...DEFAULT_RENDER_LIMITS, ...opts.renderLimits, timeMs: this.#tenants.config.delivery.renderTimeoutMs }),
         observer: metrics.render,
@@ -103,9 +111,8 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
       scheduler: this.#scheduler,
       courier,
       reporter: this.#reporter,
-      schemas,
+      kinds,
       tenants: () => this.#tenants,
-      templatesRoot: path.join(packageRoot(), 'templates'),
       log: ctx.log,
       shutdown: this.#opsShutdown.signal,
     });
@@ -115,6 +122,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
   static async activate(ctx: HostContext, opts: ActivateOptions = {}): Promise<EmailNotifyPlugin> {
     const schemas = new SchemaRegistry();
     const config = resolveConfig(ctx.config, schemas);
+    const kinds = builtInKinds(schemas);
     warnInsecureTls(config, ctx.log);
     warnPlaintextAuth(config, ctx.log);
     for (const root of config.attachmentRoots) {
@@ -148,7 +156,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
       throw storageError(e, `cannot open the spool in ${ctx.dataDir}`);
     }
     try {
-      plugin = new EmailNotifyPlugin(ctx, config, schemas, spool, metrics, opts);
+      plugin = new EmailNotifyPlugin(ctx, config, schemas, kinds, spool, metrics, opts);
     } catch (e) {
       await release();
       throw e;
@@ -165,13 +173,13 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     return plugin;
   }
 
+  /** Subscribes to every registered kind, built-in or from an extension (the manifest's `events` are the built-ins). */
   #subscribe(): void {
-    const wanted = Array.isArray(this.#ctx.manifest.events) ? (this.#ctx.manifest.events as unknown[]) : EVENT_TYPES;
-    for (const type of wanted) {
-      if (!isEventType(type)) {
-        this.#ctx.log.warn('manifest names an event type this plugin does not handle', { type });
-        continue;
-      }
+    const listed = Array.isArray(this.#ctx.manifest.events) ? (this.#ctx.manifest.events as unknown[]) : [];
+    for (const type of listed) {
+      if (!this.#kinds.has(type)) this.#ctx.log.warn('manifest names an event type this plugin does not handle', { type });
+    }
+    for (const type of this.#kinds.types()) {
       // Resolves with nothing for a host (CONTRACT.md), or `{ status: 'duplicate', state }` for a known id, which a host may answer with (the reference host does).
       this.#subscriptions.push(this.#ctx.on(type, (event) => this.handle(event).then((r) => (r.status === 'duplicate' ? { status: r.status, state: r.state } : undefined)) as Promise<void>));
     }
@@ -202,7 +210,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
   handle(event: PbxEvent | unknown): Promise<IntakeResult> {
     if (this.#stopping) return Promise.reject(new PluginError('PLUGIN_STOPPED', 'the plugin is deactivated and takes no more events'));
     const p = accept(event, {
-      schemas: this.#schemas,
+      kinds: this.#kinds,
       spool: this.#spool,
       tenants: () => this.#tenants,
       log: this.#ctx.log,
@@ -267,7 +275,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
 
   /** Per tenant: queue depth by state, oldest queued age, hold with reason and next probe, last success and failure, totals; idle configured tenants included. */
   status(): PluginStatus {
-    return this.#ops.status();
+    return { eventTypes: this.#kinds.types(), ...this.#ops.status() };
   }
 
   messages(q?: MessagesQuery): Promise<MessageSummary[]> {
@@ -331,11 +339,11 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
   /**
    * Renders a tenant's mail for an admin UI's live preview, from the sample event or a given
    * one, optionally with unsaved template sources. Sends and stores nothing.
-   * @example plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', language: 'de', sources: { subject: 'Anruf von {{caller.display}}' } })
+   * @example plugin.preview({ tenant: 'acme.example.com', eventType: 'voicemail.box.full', language: 'de', sources: { subject: 'Postfach voll: {{recipient.displayName}}' } })
    */
   preview(req: PreviewRequest): Promise<PreviewResult> {
     if (this.#stopping) return Promise.reject(new PluginError('PLUGIN_STOPPED', 'the plugin is deactivated'));
-    return renderPreview({ render: this.#renderer, schemas: this.#schemas, config: this.#tenants.config, root: path.join(packageRoot(), 'templates') }, req);
+    return renderPreview({ render: this.#renderer, kinds: this.#kinds, config: this.#tenants.config }, req);
   }
 
   #applyConfig(raw: unknown): void {

@@ -1,5 +1,5 @@
 import type * as fs from 'node:fs';
-import type { EventType, KnownEvent } from '../events';
+import type { KindEvent } from '../kinds';
 import type { StateStats } from './observer';
 
 /** Durable copies of attachments, one directory per accepted event. */
@@ -18,8 +18,8 @@ export interface StoredAttachment {
   path: string;
   contentType: string;
   size: number;
-  /** Which FileRef of the event it came from. */
-  role: 'recording' | 'document';
+  /** Which FileRef of the event it came from: its kind's attachment role (`recording`, `document`, …). */
+  role: string;
   /** The name the PBX suggested, neutralised. */
   filename?: string;
 }
@@ -36,9 +36,10 @@ export interface SpoolRecord {
   seq: number;
   eventId: string;
   tenant: string;
-  type: EventType;
+  /** The event type: a registered kind. */
+  type: string;
   /** The neutralised event. */
-  event: KnownEvent;
+  event: KindEvent;
   attachments: StoredAttachment[];
   /** Addresses still to deliver to. */
   pending: string[];

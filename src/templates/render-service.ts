@@ -1,6 +1,7 @@
 import * as crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { HostLog } from '../host-api';
+import type { KindRegistry } from '../kinds';
 import type { SpoolRecord } from '../spool';
 import type { TemplateTenant } from './context';
 import { DEFAULT_RENDER_LIMITS, describeLimit, type RenderLimits } from './render-budget';
@@ -16,6 +17,8 @@ export interface RenderServiceOptions {
   limits?: () => RenderLimits;
   /** Render worker threads at most. @default between 2 and 4, from the CPU count */
   workers?: number;
+  /** The event kinds (the built-in ones when omitted). */
+  kinds?: KindRegistry;
   /** Sees how long each mail render took (metrics). */
   observer?: RenderObserver;
 }
@@ -66,7 +69,7 @@ export class RenderService {
     this.#log = o.log;
     this.#limits = o.limits ?? (() => DEFAULT_RENDER_LIMITS);
     this.#observer = o.observer;
-    this.renderer = new Renderer(o.root, o.log, this.#limits());
+    this.renderer = new Renderer(o.root, o.log, this.#limits(), ...(o.kinds ? [o.kinds] : []));
     this.#pool = new RenderPool({ root: o.root, ...(o.workers !== undefined && { size: o.workers }) });
   }
 
