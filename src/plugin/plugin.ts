@@ -7,6 +7,7 @@ import type { OutgoingMail, SendResult } from '../delivery/smtp-transport';
 import { PluginError } from '../errors';
 import { EVENT_TYPES, isEventType } from '../events';
 import { Hooks, type Hook, type HookName } from '../hooks';
+import { AttachmentConverter, MediaPool } from '../media';
 import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-api';
 import { Reporter } from '../report';
 import { DataDirLock, SCHEMA_VERSION, SqliteSpool, storageError, type MessageState, type Spool } from '../spool';
@@ -23,6 +24,8 @@ export interface ActivateOptions {
   send?: (smtp: Parameters<typeof import('../delivery').sendOnce>[0], mail: OutgoingMail, signal: AbortSignal) => Promise<SendResult>;
   /** Replaces render budget caps other than the time limit (which is `delivery.renderTimeoutMs`). */
   renderLimits?: Partial<Omit<RenderLimits, 'timeMs'>>;
+  /** Makes every media conversion wait this long after writing its first bytes (crash tests kill the process there). */
+  mediaPauseMs?: number;
 }
 
 export interface PluginStatus {
@@ -47,6 +50,9 @@ export class EmailNotifyPlugin implements PluginInstance {
   readonly #tls = new TlsContexts();
   /** Templates: defaults plus each tenant's config and watched directory, rendered on a budget (tenant templates in worker threads). */
   readonly #renderer: RenderService;
+  /** Recordings to MP3 and faxes to PDF, in media worker threads shared fairly by the tenants. */
+  readonly #media: MediaPool;
+  readonly #converter: AttachmentConverter;
   #tenants: TenantDirectory;
   readonly #subscriptions: Disposable[] = [];
   readonly #intake = new Set<Promise<unknown>>();
@@ -64,6 +70,8 @@ export class EmailNotifyPlugin implements PluginInstance {
     this.#reporter = new Reporter(ctx);
     this.#reporter.subscribe((type, payload) => void this.#hooks.run('onOutcome', { type, payload }));
     this.#journal = new OutcomeJournal(spool, ctx.log);
+    this.#media = new MediaPool({ ...(opts.mediaPauseMs !== undefined && { pauseMs: opts.mediaPauseMs }) });
+    this.#converter = new AttachmentConverter(this.#media, ctx.log);
     const courier = new Courier({
       spool,
       journal: this.#journal,
@@ -79,6 +87,7 @@ export class EmailNotifyPlugin implements PluginInstance {
       retry: () => this.#tenants.config.delivery.retry,
       messageTimeoutMs: () => this.#tenants.config.delivery.messageTimeoutMs,
       ...(opts.send && { send: opts.send }),
+      prepare: (rec, tenant, signal) => this.#converter.prepare(rec, tenant, signal),
       sendContext: (t) => ({
         tempDir: path.join(ctx.dataDir, 'tmp'),
         secureContext: this.#tls.get(t.smtp),
@@ -193,6 +202,11 @@ export class EmailNotifyPlugin implements PluginInstance {
     return { ...this.#renderer.cacheSizes(), ...this.#renderer.pool };
   }
 
+  /** Conversions of recordings and faxes so far (converted, reused by a retry or restart, failed) and the media workers. */
+  mediaStats() {
+    return this.#converter.stats();
+  }
+
   /** The spool's record of an event, for inspection (dead letters included); event ids are per tenant, so name the tenant when ids may repeat across tenants. */
   lookup(eventId: string, tenant?: string) {
     return this.#spool.getByEventId(tenant, eventId);
@@ -256,6 +270,7 @@ export class EmailNotifyPlugin implements PluginInstance {
       this.#journal.close();
       this.#tokens.dispose();
       await this.#renderer.dispose();
+      await this.#media.dispose();
       this.#hooks.clear();
       try {
         await this.#spool.close();
