@@ -23,6 +23,8 @@ const TENANT = 'bench.example.com';
 const DEFAULT_TENANTS = Number(process.env.BENCH_DEFAULT_TENANTS ?? 8);
 /** Profiling aid: run one variant only (bare, plugin or loop). */
 const ONLY = process.env.BENCH_ONLY;
+/** Unmeasured rounds of each default-configuration variant before the measured ones. */
+const WARMUP_ROUNDS = Number(process.env.BENCH_WARMUP_ROUNDS ?? 2);
 
 interface RoundResult {
   messages: number;
@@ -126,8 +128,13 @@ async function main(): Promise<void> {
   await plugin(config, 40);
   await singleLoop(c, 20);
   if (!ONLY || ONLY === 'default') {
-    await bare(c, 40, defaultSessions);
-    await plugin(defaultConfig, 40, {}, defaultTenants);
+    // Warm both to a steady state (JIT) before the first measured round: a round of the plugin
+    // otherwise pays for compiling code the bare loop has long compiled (round 2 was the worst in
+    // every earlier run).
+    for (let i = 0; i < WARMUP_ROUNDS; i++) {
+      await bare(c, MESSAGES, defaultSessions);
+      await plugin(defaultConfig, MESSAGES, {}, defaultTenants);
+    }
   }
   const before = (await sink.counts()).sink!.messages;
   type PluginRound = RoundResult & { acceptSeconds: number; notDelivered: number };

@@ -9,11 +9,10 @@ const { compile } = require('json-schema-to-typescript');
 
 const root = path.join(__dirname, '..');
 const out = path.join(root, 'src/generated/schema-types.ts');
+// The config, then every built-in event kind's envelope (schemas/events/<type>.schema.json; common.schema.json is $ref'd by them).
 const inputs = [
   'schemas/config.schema.json',
-  'schemas/events/voicemail.received.schema.json',
-  'schemas/events/fax.received.schema.json',
-  'schemas/events/call.missed.schema.json',
+  ...fs.readdirSync(path.join(root, 'schemas/events')).filter((f) => f.endsWith('.schema.json') && f !== 'common.schema.json').sort().map((f) => `schemas/events/${f}`),
 ];
 
 async function main() {

@@ -1,7 +1,7 @@
 import type { SendMailOptions } from 'nodemailer';
 import * as path from 'node:path';
 import { resolveConfig, SchemaRegistry, TenantDirectory, type EffectiveTenant } from '../../src/config';
-import { neutraliseEvent, validateEvent } from '../../src/events';
+import { builtInKinds } from '../../src/kinds';
 import { messageIdFor } from '../../src/plugin';
 import type { SpoolRecord } from '../../src/spool';
 import { Renderer } from '../../src/templates';
@@ -13,7 +13,8 @@ export type Mail = SendMailOptions;
 /** The mail the plugin would send for one voicemail event, rendered by the plugin's own Renderer. */
 export class Composer {
   readonly #schemas = new SchemaRegistry();
-  readonly #renderer = new Renderer(path.join(packageRoot(__dirname), 'templates'), { debug() {}, info() {}, warn() {}, error() {} });
+  readonly #kinds = builtInKinds(this.#schemas);
+  readonly #renderer = new Renderer(path.join(packageRoot(__dirname), 'templates'), { debug() {}, info() {}, warn() {}, error() {} }, undefined, this.#kinds);
   readonly tenant: EffectiveTenant;
 
   constructor(config: unknown, readonly tenantId: string) {
@@ -21,7 +22,7 @@ export class Composer {
   }
 
   compose(): Mail {
-    const event = neutraliseEvent(validateEvent(voicemail(this.tenantId), this.#schemas));
+    const event = this.#kinds.validate(voicemail(this.tenantId));
     const rec: SpoolRecord = {
       seq: 1,
       eventId: event.id,

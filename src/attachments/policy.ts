@@ -1,4 +1,5 @@
 import type { EffectiveTenant } from '../config';
+import type { EventKind } from '../kinds';
 import type { SpoolRecord, StoredAttachment } from '../spool';
 
 /** Largest attachment sent when the tenant sets no `attachments.maxBytes`: 10 MB. */
@@ -18,14 +19,16 @@ export interface AttachmentPlan {
 /**
  * Decides, at send time with the tenant's current settings, which spooled files are attached:
  * those up to `attachments.maxBytes`; a larger one is left out, and the mail says so and links to
- * it when the tenant has a URL template (recordingUrl for voicemail, faxUrl for faxes).
+ * it when the tenant has the URL template the event's kind names for its files (recordingUrl
+ * for a recording, faxUrl for a fax document).
  */
-export function planAttachments(rec: SpoolRecord, tenant: EffectiveTenant): AttachmentPlan {
+export function planAttachments(rec: SpoolRecord, tenant: Pick<EffectiveTenant, 'attachments'>, kind?: Pick<EventKind, 'attachments' | 'recipient'>): AttachmentPlan {
   const max = tenant.attachments?.maxBytes ?? DEFAULT_MAX_ATTACHMENT_BYTES;
   const attached = rec.attachments.filter((a) => !isMissing(a) && a.size <= max);
   const omitted = rec.attachments.find((a) => isMissing(a) || a.size > max);
-  const template = rec.type === 'fax.received' ? tenant.attachments?.faxUrl : rec.type === 'voicemail.received' ? tenant.attachments?.recordingUrl : undefined;
-  const url = template === undefined ? undefined : expandUrl(template, rec);
+  const setting = kind?.attachments.find((a) => a.url !== undefined)?.url;
+  const template = setting === undefined ? undefined : tenant.attachments?.[setting];
+  const url = template === undefined ? undefined : expandUrl(template, rec, kind?.recipient(rec.event).extension);
   return { attached, ...(omitted && { omitted }), ...(omitted && isMissing(omitted) && { missing: true }), ...(url !== undefined && { url }) };
 }
 
@@ -43,11 +46,11 @@ function isMissing(a: StoredAttachment): boolean {
  * Fills `{tenant}`, `{eventId}` and `{extension}` in a URL template, each URL-encoded, so event
  * data can never add a path, query or scheme. Undefined when the result is not an http(s) URL.
  */
-export function expandUrl(template: string, rec: SpoolRecord): string | undefined {
+export function expandUrl(template: string, rec: SpoolRecord, extension?: string): string | undefined {
   const values: Record<string, string> = {
     tenant: rec.tenant,
     eventId: rec.eventId,
-    extension: (rec.event.data as { recipient: { extension: string } }).recipient.extension,
+    extension: extension ?? (rec.event.data as { recipient?: { extension?: string } }).recipient?.extension ?? '',
   };
   const out = template.replace(/\{(tenant|eventId|extension)\}/g, (_m, k: string) => encodeURIComponent(values[k]!));
   try {

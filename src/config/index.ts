@@ -1,4 +1,4 @@
-export { SchemaRegistry, toProblems } from './schema-registry';
+export { SCHEMA_BASE, SchemaRegistry, toProblems } from './schema-registry';
 export { resolveConfig, type ResolvedConfig } from './resolve-config';
 export { mergeTenant, effectiveTenant, parseFrom, type EffectiveTenant } from './tenant-settings';
 export { TenantDirectory } from './tenant-directory';

@@ -3,9 +3,11 @@ import * as path from 'node:path';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Problem } from '../errors';
+import { neutraliseUntrusted, UNTRUSTED_KEYWORD, UNTRUSTED_META_SCHEMA, type UntrustedAnnotation } from '../events/neutralise';
 import { packageRoot } from '../util/package-root';
 
-const SCHEMA_BASE = 'https://pbx-email-notify.invalid/schemas/';
+/** The base of every schema's `$id`: `${SCHEMA_BASE}events/common.schema.json` and so on. */
+export const SCHEMA_BASE = 'https://pbx-email-notify.invalid/schemas/';
 
 /**
  * Every JSON Schema under schemas/, compiled once per plugin instance. The schemas are the
@@ -20,12 +22,27 @@ export class SchemaRegistry {
     this.root = root;
     this.#ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
     addFormats(this.#ajv, ['email', 'date-time', 'uri', 'hostname']);
+    // `"x-untrusted": true` marks caller-controlled text: validation neutralises it in place
+    // (the validator is only ever run on the plugin's own copy of an event), wherever the
+    // annotated schema is used, through $ref, items and every kind an extension defines.
+    this.#ajv.addKeyword({
+      keyword: UNTRUSTED_KEYWORD,
+      modifying: true,
+      errors: false,
+      metaSchema: UNTRUSTED_META_SCHEMA,
+      validate: (annotation: UntrustedAnnotation, data: unknown, _schema?: unknown, cxt?: { parentData?: unknown; parentDataProperty?: string | number }) => {
+        if (typeof data === 'string' && cxt?.parentData !== undefined && cxt.parentDataProperty !== undefined) {
+          (cxt.parentData as Record<string | number, unknown>)[cxt.parentDataProperty] = neutraliseUntrusted(data, annotation);
+        }
+        return true;
+      },
+    });
     for (const file of listJson(root)) {
       this.#ajv.addSchema(JSON.parse(fs.readFileSync(file, 'utf8')));
     }
   }
 
-  /** The validator for a schema file, by its path relative to schemas/ (e.g. `events/call.missed.schema.json`). */
+  /** The validator for a schema file, by its path relative to schemas/ (e.g. `config.schema.json`). */
   validator(relPath: string): ValidateFunction {
     let v = this.#compiled.get(relPath);
     if (!v) {
@@ -38,6 +55,30 @@ export class SchemaRegistry {
 
   has(relPath: string): boolean {
     return this.#ajv.getSchema(SCHEMA_BASE + relPath) !== undefined;
+  }
+
+  /**
+   * Adds and compiles a schema given as an object (an event kind's envelope), under `$id`
+   * `${SCHEMA_BASE}${relPath}`. Throws ajv's own error when it does not compile (an unknown
+   * keyword, a $ref that resolves nowhere); then nothing is kept.
+   */
+  compile(relPath: string, schema: Record<string, unknown>): ValidateFunction {
+    const id = SCHEMA_BASE + relPath;
+    if (this.#ajv.getSchema(id)) throw new Error(`a schema ${relPath} is already registered`);
+    try {
+      const v = this.#ajv.compile({ ...schema, $id: id });
+      this.#compiled.set(relPath, v);
+      return v;
+    } catch (e) {
+      this.#ajv.removeSchema(id);
+      throw e;
+    }
+  }
+
+  /** Forgets a schema added by compile(). */
+  remove(relPath: string): void {
+    this.#ajv.removeSchema(SCHEMA_BASE + relPath);
+    this.#compiled.delete(relPath);
   }
 }
 

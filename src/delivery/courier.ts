@@ -12,12 +12,15 @@ import { backoffDelay, isExpired, type RetrySettings } from './retry-policy';
 import type { Clock } from './clock';
 import type { OutcomeJournal } from './outcome-journal';
 import type { HostLog } from '../host-api';
+import type { KindRegistry } from '../kinds';
 import { markMissing, planAttachments } from '../attachments';
 import { sendOnce, type OutgoingMail, type SendContext, type SendResult } from './smtp-transport';
 
 export interface CourierDeps {
   spool: Spool;
   renderer: Pick<RenderService, 'render'>;
+  /** The event kinds: who a message goes to, which files it carries. */
+  kinds: KindRegistry;
   reporter: Reporter;
   hooks: Hooks;
   /** The tenant's current settings; undefined when it has no usable SMTP settings now. */
@@ -34,6 +37,16 @@ export interface CourierDeps {
   prepare?(rec: SpoolRecord, tenant: EffectiveTenant, signal: AbortSignal): Promise<SpoolRecord>;
   /** What a send to this tenant needs besides its settings and the mail: OAuth2 tokens, DKIM key, a temp directory. */
   sendContext?(tenant: EffectiveTenant): SendContext;
+  /** Sees every SMTP session and every recorded attempt (metrics). */
+  observer?: DeliveryObserver;
+}
+
+/** What delivery did, for whoever watches. */
+export interface DeliveryObserver {
+  /** One SMTP session ended: `sent` (every recipient taken), `refused` (some refused), `error` (the session failed or was cut off). */
+  session(seconds: number, result: 'sent' | 'refused' | 'error'): void;
+  /** One attempt's outcome was decided (written to the spool, or waiting in the journal): the message's state after it. */
+  attempt(tenant: string, state: AttemptOutcome['state']): void;
 }
 
 /** Why an attempt was cut short by us rather than by the server. */
@@ -96,7 +109,7 @@ export class Courier {
       await untilAborted(this.#d.hooks.runOrThrow('beforeSend', { event: rec.event, tenant: rec.tenant, attempt: rec.attempts + 1, mail: forHook }), signal);
       mail.headers = { ...addedHeaders(mail.headers, forHook.headers), ...mail.headers };
       stage = 'send';
-      const result = await (this.#d.send ?? sendOnce)(tenant.smtp, mail, signal, this.#d.sendContext?.(tenant));
+      const result = await this.#timed(() => (this.#d.send ?? sendOnce)(tenant.smtp, mail, signal, this.#d.sendContext?.(tenant)));
       return this.#settle(rec, result);
     } catch (e) {
       if (shutdown.aborted) return NO_CONTACT; // abandoned (shutdown, or the tenant settings changed): stays queued, no attempt counted
@@ -110,6 +123,20 @@ export class Courier {
     } finally {
       clearTimeout(timer);
       link.dispose();
+    }
+  }
+
+  /** The SMTP session, timed for the observer. */
+  async #timed(send: () => Promise<SendResult>): Promise<SendResult> {
+    const started = performance.now();
+    const seen = (result: 'sent' | 'refused' | 'error') => this.#d.observer?.session((performance.now() - started) / 1000, result);
+    try {
+      const r = await send();
+      seen(r.rejected.length === 0 ? 'sent' : 'refused');
+      return r;
+    } catch (e) {
+      seen('error');
+      throw e;
     }
   }
 
@@ -159,6 +186,7 @@ export class Courier {
       nextAttemptAt: now + Math.max(backoffDelay(attempts, retry), held),
       ...(lastError !== undefined && { lastError }),
     };
+    this.#d.observer?.attempt(rec.tenant, outcome.state);
     // Reports follow the write: what the host hears about is what the spool holds.
     this.#d.journal.record(rec.seq, rec.tenant, outcome, () => {
       const base = { eventId: rec.eventId, tenant: rec.tenant, attempts };
@@ -190,7 +218,8 @@ export class Courier {
 
   async #compose(rec: SpoolRecord, tenant: EffectiveTenant): Promise<OutgoingMail> {
     const r = await this.#d.renderer.render(rec, tenant);
-    const recipient = (rec.event.data as { recipient: { name?: string; email: string[] } }).recipient;
+    const kind = this.#d.kinds.get(rec.type);
+    const recipient = this.#d.kinds.recipientOf(rec.event);
     return {
       from: tenant.from,
       envelopeFrom: tenant.fromAddress,
@@ -208,7 +237,7 @@ export class Courier {
         'Content-Language': r.language,
         'X-PBX-Event-Id': rec.eventId.replace(/[^\x21-\x7e]/g, ''),
       },
-      attachments: planAttachments(rec, tenant).attached.map((a) => ({ filename: safeFilename(rec, a.contentType), contentType: a.contentType, path: a.path })),
+      attachments: planAttachments(rec, tenant, kind).attached.map((a) => ({ filename: safeFilename(rec, a, kind), contentType: a.contentType, path: a.path })),
     };
   }
 }

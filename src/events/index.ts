@@ -1,5 +1,3 @@
-export { EVENT_TYPES, isEventType, type EventType, type KnownEvent } from './event-types';
-export { validateEvent } from './validate-event';
-export { neutraliseEvent, neutraliseLine, neutraliseText, UNTRUSTED_LIMITS } from './neutralise';
+export { DEFAULT_UNTRUSTED_LIMIT, neutraliseLine, neutraliseText, neutraliseUntrusted, UNTRUSTED_KEYWORD, UNTRUSTED_LIMITS, type UntrustedAnnotation } from './neutralise';
 export { openConfined, type ConfinedFile } from './attachment-guard';
 export { classifyContent, sniffContentType, type SniffResult } from './magic-bytes';

@@ -1,5 +1,3 @@
-import type { KnownEvent } from './event-types';
-
 // C0 and C1 controls, DEL, line/paragraph separators, bidi embeddings/overrides/isolates.
 const LINE_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
 const TEXT_UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
@@ -54,32 +52,33 @@ export function neutraliseText(s: string, max: number): string {
   return truncate(clean, max);
 }
 
-const line = (v: string | undefined, max: number) => (v === undefined ? undefined : neutraliseLine(v, max));
+/** The schema keyword that marks caller-controlled text. */
+export const UNTRUSTED_KEYWORD = 'x-untrusted';
 
 /**
- * A copy of a validated event in which every field that came from the phone network or a
- * user (names, numbers, station id, transcript, folder, queue, file names) is neutralised.
+ * The value of `"x-untrusted"`: `true` (one line, at most 128 code points) or
+ * `{ "limit": n, "multiline": true }` (line breaks kept, for transcripts and the like).
  */
-export function neutraliseEvent<E extends KnownEvent>(event: E): E {
-  const d = structuredClone(event.data) as unknown as Record<string, unknown> & {
-    recipient: { name?: string };
-    caller: { name?: string; number: string; stationId?: string };
-  };
-  const L = UNTRUSTED_LIMITS;
-  d.recipient.name = line(d.recipient.name, L.name);
-  d.caller.name = line(d.caller.name, L.name);
-  d.caller.number = neutraliseLine(d.caller.number, L.number);
-  if (d.caller.stationId !== undefined) d.caller.stationId = neutraliseLine(d.caller.stationId, L.stationId);
-  for (const k of ['folder', 'queue'] as const) {
-    if (typeof d[k] === 'string') d[k] = neutraliseLine(d[k] as string, L[k]);
-  }
-  if (typeof d.transcript === 'string') d.transcript = neutraliseText(d.transcript, L.transcript);
-  for (const k of ['recording', 'document'] as const) {
-    const ref = d[k] as { filename?: string } | undefined;
-    if (ref?.filename !== undefined) ref.filename = neutraliseLine(ref.filename, L.filename);
-  }
-  for (const k of Object.keys(d)) if (d[k] === undefined) delete d[k];
-  if (d.recipient.name === undefined) delete d.recipient.name;
-  if (d.caller.name === undefined) delete d.caller.name;
-  return { ...event, data: d } as unknown as E;
+export type UntrustedAnnotation = boolean | { limit?: number; multiline?: boolean };
+
+export const UNTRUSTED_META_SCHEMA = {
+  anyOf: [
+    { type: 'boolean' },
+    {
+      type: 'object',
+      additionalProperties: false,
+      properties: { limit: { type: 'integer', minimum: 1, maximum: 1_000_000 }, multiline: { type: 'boolean' } },
+    },
+  ],
+} as const;
+
+/** Longest kept length, in code points, of an untrusted field annotated `true`. */
+export const DEFAULT_UNTRUSTED_LIMIT = UNTRUSTED_LIMITS.name;
+
+/** Neutralises one string as its schema annotation says (see neutraliseLine, neutraliseText). */
+export function neutraliseUntrusted(s: string, annotation: UntrustedAnnotation): string {
+  if (annotation === false) return s;
+  const o = annotation === true ? {} : annotation;
+  const limit = o.limit ?? DEFAULT_UNTRUSTED_LIMIT;
+  return o.multiline ? neutraliseText(s, limit) : neutraliseLine(s, limit);
 }

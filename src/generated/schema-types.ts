@@ -380,9 +380,9 @@ export interface LanguageTemplateParts {
 }
 
 /**
- * The voicemail.received event envelope (CONTRACT.md section 4).
+ * The call.missed event envelope (CONTRACT.md section 4).
  */
-export interface VoicemailReceivedEvent {
+export interface CallMissedEvent {
   /**
    * Unique event id; the same id never produces a second email.
    */
@@ -390,7 +390,7 @@ export interface VoicemailReceivedEvent {
   /**
    * Event type.
    */
-  type: 'voicemail.received';
+  type: 'call.missed';
   /**
    * Tenant (PBX domain) the event belongs to.
    */
@@ -399,31 +399,22 @@ export interface VoicemailReceivedEvent {
    * When it happened, RFC 3339 date-time.
    */
   occurredAt: string;
-  data: VoicemailData;
+  data: MissedCallData;
 }
 /**
- * A new voicemail message.
+ * A call nobody answered.
  */
-export interface VoicemailData {
+export interface MissedCallData {
   recipient: Recipient;
   caller: Party;
   /**
-   * Length of the message in seconds.
+   * How long it rang, in seconds.
    */
-  durationSeconds: number;
+  ringSeconds?: number;
   /**
-   * Number of the message in the mailbox.
+   * Call queue the call came through (neutralised).
    */
-  messageNumber?: number;
-  /**
-   * Mailbox folder, e.g. INBOX (neutralised).
-   */
-  folder?: string;
-  recording?: FileRef;
-  /**
-   * Speech-to-text transcript (untrusted, neutralised).
-   */
-  transcript?: string;
+  queue?: string;
 }
 /**
  * The PBX user the notification is for.
@@ -477,23 +468,6 @@ export interface Party {
    * Calling name as the network sent it.
    */
   name?: string;
-}
-/**
- * A file on the PBX, copied into the spool before the handler resolves.
- */
-export interface FileRef {
-  /**
-   * Absolute path on the PBX, inside one of the configured attachmentRoots.
-   */
-  path: string;
-  /**
-   * MIME type, e.g. audio/wav or application/pdf.
-   */
-  contentType: string;
-  /**
-   * Suggested file name (neutralised; the mail uses a safe name).
-   */
-  filename?: string;
 }
 
 /**
@@ -551,11 +525,28 @@ export interface FaxParty {
    */
   stationId?: string;
 }
+/**
+ * A file on the PBX, copied into the spool before the handler resolves.
+ */
+export interface FileRef {
+  /**
+   * Absolute path on the PBX, inside one of the configured attachmentRoots.
+   */
+  path: string;
+  /**
+   * MIME type, e.g. audio/wav or application/pdf.
+   */
+  contentType: string;
+  /**
+   * Suggested file name (neutralised; the mail uses a safe name).
+   */
+  filename?: string;
+}
 
 /**
- * The call.missed event envelope (CONTRACT.md section 4).
+ * The voicemail.received event envelope (CONTRACT.md section 4).
  */
-export interface CallMissedEvent {
+export interface VoicemailReceivedEvent {
   /**
    * Unique event id; the same id never produces a second email.
    */
@@ -563,7 +554,7 @@ export interface CallMissedEvent {
   /**
    * Event type.
    */
-  type: 'call.missed';
+  type: 'voicemail.received';
   /**
    * Tenant (PBX domain) the event belongs to.
    */
@@ -572,20 +563,29 @@ export interface CallMissedEvent {
    * When it happened, RFC 3339 date-time.
    */
   occurredAt: string;
-  data: MissedCallData;
+  data: VoicemailData;
 }
 /**
- * A call nobody answered.
+ * A new voicemail message.
  */
-export interface MissedCallData {
+export interface VoicemailData {
   recipient: Recipient;
   caller: Party;
   /**
-   * How long it rang, in seconds.
+   * Length of the message in seconds.
    */
-  ringSeconds?: number;
+  durationSeconds: number;
   /**
-   * Call queue the call came through (neutralised).
+   * Number of the message in the mailbox.
    */
-  queue?: string;
+  messageNumber?: number;
+  /**
+   * Mailbox folder, e.g. INBOX (neutralised).
+   */
+  folder?: string;
+  recording?: FileRef;
+  /**
+   * Speech-to-text transcript (untrusted, neutralised).
+   */
+  transcript?: string;
 }

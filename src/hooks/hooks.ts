@@ -1,17 +1,17 @@
 import { PluginError } from '../errors';
-import type { KnownEvent } from '../events';
+import type { KindEvent } from '../kinds';
 import type { OutgoingMail } from '../delivery/smtp-transport';
 import type { ReportPayloads, ReportType } from '../report';
 
 /** The closed set of hooks an integrator can register, each given one state object. */
 export interface HookStates {
   /** An event was durably queued. */
-  onAccepted: { readonly event: KnownEvent; readonly tenant: string };
+  onAccepted: { readonly event: KindEvent; readonly tenant: string };
   /**
    * A message is about to be sent. `mail.headers` may be extended (X-headers, say); recipients,
    * sender and body are not the hook's to change and are restored after it.
    */
-  beforeSend: { readonly event: KnownEvent; readonly tenant: string; readonly attempt: number; readonly mail: Pick<OutgoingMail, 'headers'> & Readonly<OutgoingMail> };
+  beforeSend: { readonly event: KindEvent; readonly tenant: string; readonly attempt: number; readonly mail: Pick<OutgoingMail, 'headers'> & Readonly<OutgoingMail> };
   /** A delivery outcome was reported (the same payloads as `emit`). */
   onOutcome: { readonly type: ReportType; readonly payload: ReportPayloads[ReportType] };
 }

@@ -6,6 +6,7 @@ import type { HostLog, PbxEvent } from '../host-api';
 import { defaultHttpLimits, type HttpLimits } from './http-limits';
 import { tokenMatches } from './http-token';
 import { hostAllowed, hostName, type ListenAddress } from './listen-address';
+import { matchRoute, parseQuery, TargetRefused, type RouteInput } from './http-router';
 
 /** What a route answers. */
 export interface HttpAnswer {
@@ -16,12 +17,20 @@ export interface HttpAnswer {
   headers?: Record<string, string>;
 }
 
-/** An extra endpoint (status, preview), by path. POST bodies arrive checked: JSON, an object, within the size limit. */
+/**
+ * An extra endpoint (status, preview, operations), by path; a path may have `:name` parameters
+ * (`/messages/:tenant/:eventId`), which arrive percent-decoded in `input.params`. POST bodies
+ * arrive checked: JSON, an object, within the size limit. A handler that throws a PluginError is
+ * answered with its code (4xx, or 5xx for storage trouble).
+ */
 export interface HttpRoute {
-  get?(req: http.IncomingMessage): Promise<HttpAnswer>;
-  post?(req: http.IncomingMessage, body: Record<string, unknown>): Promise<HttpAnswer>;
+  get?(req: http.IncomingMessage, input: RouteInput): Promise<HttpAnswer>;
+  post?(req: http.IncomingMessage, body: Record<string, unknown>, input: RouteInput): Promise<HttpAnswer>;
+  delete?(req: http.IncomingMessage, input: RouteInput): Promise<HttpAnswer>;
   /** Serve GET without the token. Only for a page that holds no data (the preview page shell). @default false */
   openGet?: boolean;
+  /** The query parameters it takes; any other is refused (400 HTTP_BAD_REQUEST, field `query.<name>`). @default [] */
+  query?: readonly string[];
 }
 
 export interface HttpIntakeOptions {
@@ -37,11 +46,13 @@ export interface HttpIntakeOptions {
   /** Hands an event to the plugin; resolves once it is durably queued. */
   dispatch(event: PbxEvent): Promise<boolean>;
   stopping(): boolean;
+  /** GET /health answers 200 while this holds, else 503; no token, no detail. @default () => !stopping() */
+  ready?(): boolean;
   routes?: Record<string, HttpRoute>;
 }
 
 // The plugin's storage failing is the server's problem (5xx, retry later), never a bad event (4xx, final).
-const STATUS_OF: Partial<Record<ErrorCode, number>> = { PLUGIN_STOPPED: 503, SPOOL_FAILURE: 500, SPOOL_CORRUPT: 500, SPOOL_LOCKED: 503 };
+const STATUS_OF: Partial<Record<ErrorCode, number>> = { PLUGIN_STOPPED: 503, SPOOL_FAILURE: 500, SPOOL_CORRUPT: 500, SPOOL_LOCKED: 503, MESSAGE_NOT_FOUND: 404, TENANT_UNKNOWN: 404, MESSAGE_NOT_RETRYABLE: 409, MESSAGE_NOT_DISCARDABLE: 409, HTTP_NOT_FOUND: 404 };
 
 const BASE_HEADERS = { 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' } as const;
 
@@ -182,8 +193,9 @@ export class HttpIntake {
 
   /** Answers the request, or returns why it is refused. */
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<Refusal | undefined> {
-    const path = requestPath(req.url);
-    if (path === undefined) return { status: 400, code: 'HTTP_BAD_REQUEST', message: `malformed request target ${JSON.stringify(String(req.url).slice(0, 200))}`, field: 'request-target' };
+    const target = requestTarget(req.url);
+    const path = target?.path;
+    if (target === undefined || path === undefined) return { status: 400, code: 'HTTP_BAD_REQUEST', message: `malformed request target ${JSON.stringify(String(req.url).slice(0, 200))}`, field: 'request-target' };
     const host = req.headers.host;
     if (!hostAllowed(host, this.#o.listen, this.#o.allowHosts ?? [])) {
       return { status: 421, code: 'HTTP_HOST_REFUSED', message: `Host ${JSON.stringify(host ?? '')} is not this host's listen address (${this.#o.listen.host}) nor a name given with --allow-host`, field: 'Host' };
@@ -195,9 +207,17 @@ export class HttpIntake {
     const method = req.method ?? '';
     if (path === '/health') {
       if (method !== 'GET' && method !== 'HEAD') return notAllowed('/health', ['GET']);
-      return void this.#answer(res, this.#o.stopping() ? 503 : 200, { status: this.#o.stopping() ? 'stopping' : 'ok' });
+      const ready = !this.#o.stopping() && (this.#o.ready?.() ?? true);
+      return void this.#answer(res, ready ? 200 : 503, { status: ready ? 'ok' : 'unavailable' });
     }
-    const route: HttpRoute | undefined = path === '/events' ? { post: (_req, body) => this.#event(body) } : this.#o.routes?.[path];
+    let found: { route: HttpRoute; params: Record<string, string> } | undefined;
+    try {
+      found = path === '/events' ? { route: { post: (_req, body) => this.#event(body) }, params: {} } : matchRoute(this.#o.routes ?? {}, path);
+    } catch (e) {
+      if (!(e instanceof TargetRefused)) throw e;
+      return { status: 400, code: e.code, message: e.message, field: e.field };
+    }
+    const route = found?.route;
     if (!(route?.openGet && method === 'GET') && !this.#authorized(req)) {
       return {
         status: 401,
@@ -207,9 +227,20 @@ export class HttpIntake {
         headers: { 'www-authenticate': 'Bearer realm="pbx-email-notify"' },
       };
     }
-    if (!route) return { status: 404, code: 'HTTP_NOT_FOUND', message: `no endpoint ${path}: POST /events, GET /status, GET /health, GET|POST /preview`, field: 'request-target' };
-    const allowed = [...(route.get ? ['GET'] : []), ...(route.post ? ['POST'] : [])];
-    if (method === 'GET' && route.get) return this.#send(res, await route.get(req));
+    if (!route) return { status: 404, code: 'HTTP_NOT_FOUND', message: `no endpoint ${path.slice(0, 200)}: POST /events, GET /status, GET /health, GET /metrics, GET /messages, GET /refusals, GET /ops, GET|POST /preview (README, "Operations")`, field: 'request-target' };
+    let input: RouteInput;
+    try {
+      input = { params: found!.params, query: parseQuery(target.search, route.query ?? []) };
+    } catch (e) {
+      if (!(e instanceof TargetRefused)) throw e;
+      return { status: 400, code: e.code, message: e.message, field: e.field };
+    }
+    const allowed = [...(route.get ? ['GET'] : []), ...(route.post ? ['POST'] : []), ...(route.delete ? ['DELETE'] : [])];
+    if (method === 'GET' && route.get) return this.#coded(res, path, () => route.get!(req, input));
+    if (method === 'DELETE' && route.delete) {
+      if (this.#o.stopping()) return { status: 503, code: 'PLUGIN_STOPPED', message: 'the host is stopping', headers: { connection: 'close' } };
+      return this.#coded(res, path, () => route.delete!(req, input));
+    }
     if (method !== 'POST' || !route.post) return notAllowed(path, allowed);
 
     const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -217,21 +248,28 @@ export class HttpIntake {
     const body = await readBody(req, this.#limits.maxBodyBytes);
     if (body === 'too-large') return { status: 413, code: 'HTTP_BODY_TOO_LARGE', message: `expected a body of at most ${this.#limits.maxBodyBytes} bytes`, field: '/' };
     let parsed: unknown;
+    // An event (or a preview's) that is no JSON object is an invalid event; an operation's body, an invalid argument.
+    const badBody: ErrorCode = path === '/events' || path === '/preview' ? 'EVENT_INVALID' : 'QUERY_INVALID';
     try {
       parsed = JSON.parse(body.toString('utf8'));
     } catch (e) {
-      return { status: 400, code: 'EVENT_INVALID', message: `expected a JSON object, got text that is not JSON: ${(e as Error).message}`, field: '/' };
+      return { status: 400, code: badBody, message: `expected a JSON object, got text that is not JSON: ${(e as Error).message}`, field: '/' };
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      return { status: 400, code: 'EVENT_INVALID', message: `expected a JSON object, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`, field: '/' };
+      return { status: 400, code: badBody, message: `expected a JSON object, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`, field: '/' };
     }
     if (this.#o.stopping()) return { status: 503, code: 'PLUGIN_STOPPED', message: 'the host is stopping', headers: { connection: 'close' } };
+    return this.#coded(res, path, () => route.post!(req, parsed as Record<string, unknown>, input));
+  }
+
+  /** Answers with what `handler` returns, or with the code of the PluginError it throws. */
+  async #coded(res: http.ServerResponse, path: string, handler: () => Promise<HttpAnswer>): Promise<undefined> {
     try {
-      return this.#send(res, await route.post(req, parsed as Record<string, unknown>));
+      return this.#send(res, await handler());
     } catch (e) {
       if (!isPluginError(e)) throw e;
       const status = STATUS_OF[e.code] ?? 400;
-      if (status >= 500) this.#o.log.warn('http request refused', { status, code: e.code, path });
+      if (status >= 500) this.#o.log.warn('http request refused', { status, code: e.code, path: path.slice(0, 200) });
       return void this.#answer(res, status, e.toJSON());
     }
   }
@@ -275,13 +313,17 @@ function notAllowed(path: string, allowed: string[]): Refusal {
   return { status: 405, code: 'HTTP_NOT_FOUND', message: `${path} takes ${allowed.join(' and ')}`, headers: { allow: allowed.join(', ') } };
 }
 
-/** The path of an origin-form (`/a?b`) or absolute-form (`http://h/a`) request target; undefined when malformed. */
-function requestPath(target: string | undefined): string | undefined {
+/** The raw (not decoded) path and query of an origin-form (`/a?b`) or absolute-form (`http://h/a`) request target; undefined when malformed. */
+function requestTarget(target: string | undefined): { path: string; search: string } | undefined {
   if (!target) return undefined;
-  if (target.startsWith('/')) return target.split('?')[0]!.split('#')[0];
+  if (target.startsWith('/')) {
+    const noFragment = target.split('#')[0]!;
+    const q = noFragment.indexOf('?');
+    return q < 0 ? { path: noFragment, search: '' } : { path: noFragment.slice(0, q), search: noFragment.slice(q + 1) };
+  }
   try {
     const u = new URL(target);
-    return u.protocol === 'http:' || u.protocol === 'https:' ? u.pathname : undefined;
+    return u.protocol === 'http:' || u.protocol === 'https:' ? { path: u.pathname, search: u.search.slice(1) } : undefined;
   } catch {
     return undefined;
   }

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { HostLog } from '../host-api';
+import { jsonLog } from './json-log';
 import { packageRoot } from '../util/package-root';
 import { TOKEN_ENV, TOKEN_FILE_NAME, givenHttpToken, resolveHttpToken } from './http-token';
 import { DEFAULT_LISTEN, isWildcard, parseListen } from './listen-address';
@@ -18,12 +19,14 @@ With no --config, runs the demo: local capture SMTP servers for two tenants (one
 sample events, mail written under outbox/, then keeps serving HTTP events.
 With --config FILE, runs the plugin for real with that configuration (SIGHUP re-reads it).`;
 
-function jsonLog(minLevel: 'debug' | 'info' | 'warn' | 'error'): HostLog {
-  const order = ['debug', 'info', 'warn', 'error'];
-  const at = (level: string) => (msg: string, fields?: Record<string, unknown>) => {
-    if (order.indexOf(level) >= order.indexOf(minLevel)) process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
-  };
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+/** stderr carries JSON lines only: Node's own warnings and a crash are logged as such lines too. */
+function jsonLinesOnly(log: HostLog): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => log.warn(w.message, { code: 'NODE_WARNING', name: w.name }));
+  process.on('uncaughtException', (e) => {
+    log.error('uncaught exception; exiting', { code: 'HTTP_INTERNAL', error: e?.stack ?? String(e) });
+    process.exit(1);
+  });
 }
 
 async function main(): Promise<void> {
@@ -44,6 +47,8 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) return void console.log(USAGE);
+  const log = jsonLog({ level: values.verbose ? 'debug' : 'info' });
+  jsonLinesOnly(log);
   const pluginDir = packageRoot();
   const listen = values.listen === undefined ? { ...DEFAULT_LISTEN } : parseListen(values.listen);
   if (values.port !== undefined) listen.port = Number(values.port);
@@ -73,11 +78,16 @@ async function main(): Promise<void> {
       ...http,
       httpToken: token.token,
       ...(!values['no-stdin'] && { input: process.stdin, output: process.stdout }),
-      log: jsonLog(values.verbose ? 'debug' : 'info'),
+      log,
     });
     stop = () => host.stop();
     const from = token.path ? `in ${token.path}` : `from $${TOKEN_ENV}`;
-    process.stderr.write(`pbx-email-notify: POST events to ${scheme}://${shown}:${host.httpPort}/events with Authorization: Bearer <token ${from}> (or JSON lines on stdin)\n`);
+    const url = `${scheme}://${shown}:${host.httpPort}`;
+    log.info(`ready: POST events to ${url}/events with Authorization: Bearer <token ${from}> (or JSON lines on stdin)`, {
+      url,
+      token: token.path ? { file: token.path } : { env: TOKEN_ENV },
+      ops: `${url}/ops`,
+    });
   } else {
     const { runDemo } = await import('./demo/demo');
     const demo = await runDemo({
@@ -86,7 +96,7 @@ async function main(): Promise<void> {
       outbox: path.resolve('outbox'),
       ...http,
       ...(givenHttpToken(tokenOptions) && { httpToken: givenHttpToken(tokenOptions)!.token }),
-      log: jsonLog(values.verbose ? 'debug' : 'error'),
+      log: values.verbose ? log : jsonLog({ level: 'error' }),
       out: process.stdout,
     });
     host = demo.host;
@@ -105,10 +115,10 @@ async function main(): Promise<void> {
     process.on(sig, () => {
       if (stopping) return;
       stopping = true;
-      process.stderr.write(`pbx-email-notify: ${sig}, stopping\n`);
+      log.info('stopping', { signal: sig });
       stop().then(
         () => process.exit(0),
-        (e) => (console.error(e), process.exit(1)),
+        (e) => (log.error('stopping failed', { code: e?.code, error: e?.stack ?? String(e) }), process.exit(1)),
       );
     });
   }
@@ -116,6 +126,6 @@ async function main(): Promise<void> {
 
 // A start that fails (SPOOL_LOCKED, SPOOL_CORRUPT, CONFIG_INVALID, ...) exits 1 before the ready line, so a supervisor sees it.
 main().catch((e) => {
-  console.error(e?.code ? `pbx-email-notify: not started: ${e.code}: ${e.message}` : e);
+  jsonLog({ level: 'error' }).error(`not started${e?.code ? `: ${e.code}` : ''}`, { code: e?.code ?? 'HTTP_INTERNAL', error: e?.code ? e.message : (e?.stack ?? String(e)), ...(e?.problems && { problems: e.problems }) });
   process.exit(1);
 });

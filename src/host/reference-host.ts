@@ -8,6 +8,8 @@ import type { HttpLimits } from './http-limits';
 import { checked, generatedToken } from './http-token';
 import { isLoopback, isWildcard } from './listen-address';
 import { HOST_API_VERSION, loadPlugin, readManifest } from './load-plugin';
+import { opsPage } from './ops-page';
+import { opsRoutes, type OpsPlugin } from './ops-routes';
 import { readEventsFromStdin } from './stdin-intake';
 
 export interface ReferenceHostOptions {
@@ -49,6 +51,7 @@ export class ReferenceHost {
   #stdin: { close(): void } | undefined;
   #stopping: Promise<void> | undefined;
   #config: unknown;
+  #eventTypes: readonly string[] = [];
   #token: string | undefined;
   httpPort: number | undefined;
 
@@ -60,6 +63,7 @@ export class ReferenceHost {
     const host = new ReferenceHost(o);
     host.#config = o.config;
     const loaded = readManifest(o.pluginDir);
+    host.#eventTypes = loaded.manifest.events;
     fs.mkdirSync(o.dataDir, { recursive: true, mode: 0o700 }); // private to the plugin (CONTRACT.md section 3)
     const ctx: Omit<HostContext, 'manifest'> = {
       hostApiVersion: HOST_API_VERSION,
@@ -67,10 +71,8 @@ export class ReferenceHost {
       dataDir: o.dataDir,
       log: o.log,
       on: (type, handler) => host.#bus.on(type, handler),
-      emit: (type, payload) => {
-        o.log.info(`report ${type}`, payload);
-        o.onEmit?.(type, payload);
-      },
+      // The plugin logs each outcome itself (one line each): the host does not log them again.
+      emit: (type, payload) => o.onEmit?.(type, payload),
       onConfigChange: (l): Disposable => {
         host.#configListeners.add(l);
         return { dispose: () => void host.#configListeners.delete(l) };
@@ -110,6 +112,7 @@ export class ReferenceHost {
       log: o.log,
       dispatch: (e) => this.dispatch(e),
       stopping: () => this.#stopping !== undefined,
+      ready: () => (this.#plugin as PluginInstance & { ready?: () => boolean }).ready?.() ?? true,
       routes: this.#routes(),
     });
     this.httpPort = await this.#http.listen();
@@ -149,15 +152,25 @@ export class ReferenceHost {
   }
 
   /**
-   * GET /status, and the live template preview: GET /preview (the page: a shell holding no data,
-   * served without the token so a browser can open it), GET /preview/tenants and POST /preview
-   * (render), which the page calls with the token.
+   * GET /status, GET /metrics, the operations API (ops-routes.ts) and its page GET /ops, and the
+   * live template preview: GET /preview, GET /preview/tenants and POST /preview (render). The two
+   * pages are shells holding no data, served without the token so a browser can open them; they
+   * call the API with the token.
    */
   #routes(): Record<string, HttpRoute> {
-    const plugin = () => this.#plugin as PluginInstance & { status?: () => unknown; preview?: (req: unknown) => unknown };
+    const plugin = () => this.#plugin as PluginInstance & { status?: () => unknown; preview?: (req: unknown) => unknown; metrics?: () => Promise<{ contentType: string; text: string }> };
     const json = (body: unknown) => ({ status: 200, body: JSON.stringify(body ?? {}) });
     return {
+      ...opsRoutes(() => this.#plugin as OpsPlugin),
       '/status': { get: async () => json(plugin().status?.()) },
+      '/metrics': {
+        get: async () => {
+          const metrics = plugin().metrics;
+          if (!metrics) return { status: 404, body: JSON.stringify({ code: 'HTTP_NOT_FOUND', message: 'this plugin offers no metrics()' }) };
+          const m = await metrics.call(plugin());
+          return { status: 200, type: m.contentType, body: m.text };
+        },
+      },
       '/preview': {
         openGet: true,
         get: async () => {
@@ -168,6 +181,13 @@ export class ReferenceHost {
           const preview = plugin().preview;
           if (!preview) return { status: 404, body: JSON.stringify({ code: 'HTTP_NOT_FOUND', message: 'this plugin offers no preview()' }) };
           return json(await preview.call(plugin(), request));
+        },
+      },
+      '/ops': {
+        openGet: true,
+        get: async () => {
+          const nonce = crypto.randomBytes(16).toString('base64');
+          return { status: 200, type: 'text/html; charset=utf-8', headers: previewPageHeaders(nonce), body: opsPage({ nonce, eventTypes: this.#eventTypes }) };
         },
       },
       '/preview/tenants': { get: async () => json({ tenants: Object.keys((this.#config as { tenants?: object } | undefined)?.tenants ?? {}) }) },

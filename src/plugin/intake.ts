@@ -1,19 +1,20 @@
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
-import type { SchemaRegistry, TenantDirectory } from '../config';
+import type { TenantDirectory } from '../config';
 import { PluginError } from '../errors';
-import { neutraliseEvent, openConfined, sniffContentType, validateEvent, type KnownEvent } from '../events';
+import { openConfined, sniffContentType } from '../events';
 import type { HostLog } from '../host-api';
+import type { EventKind, KindEvent, KindRegistry } from '../kinds';
 import { storageError, type Spool, type StoredAttachment } from '../spool';
 
 export interface IntakeDeps {
-  schemas: SchemaRegistry;
+  kinds: KindRegistry;
   spool: Spool;
   tenants(): TenantDirectory;
   log: HostLog;
 }
 
-export type IntakeResult = { status: 'queued' | 'duplicate' | 'disabled'; event: KnownEvent };
+export type IntakeResult = { status: 'queued' | 'duplicate' | 'disabled'; event: KindEvent };
 
 /** The Message-ID of an event's mail: the same for every attempt, so a resend is recognisable. */
 export function messageIdFor(tenant: string, eventId: string, domain: string): string {
@@ -27,7 +28,10 @@ export function messageIdFor(tenant: string, eventId: string, domain: string): s
  * PluginError, having queued nothing, when the event cannot be accepted.
  */
 export async function accept(raw: unknown, d: IntakeDeps): Promise<IntakeResult> {
-  const event = validateEvent(raw, d.schemas);
+  // The kind's schema checks the event and neutralises its untrusted text on the plugin's own copy.
+  const event = d.kinds.validate(raw);
+  const kind = d.kinds.get(event.type)!;
+  const recipient = d.kinds.recipient(event);
   const dir = d.tenants();
   const tenant = dir.get(event.tenant);
   if (!tenant) {
@@ -37,8 +41,7 @@ export async function accept(raw: unknown, d: IntakeDeps): Promise<IntakeResult>
   }
   if (tenant.events?.[event.type]?.enabled === false) {
     // Nothing is sent, but an event naming a file outside attachmentRoots is still refused (CONTRACT.md).
-    const ref = attachmentRef(event);
-    if (ref) await (await openConfined(ref.ref.path, dir.config.attachmentRoots, `/data/${ref.role}/path`)).handle.close();
+    for (const { field, ref } of attachmentRefs(kind, event)) await (await openConfined(ref.path, dir.config.attachmentRoots, `/data/${field}/path`)).handle.close();
     d.log.info('event type disabled for tenant; no mail', { tenant: tenant.id, type: event.type, eventId: event.id });
     return { status: 'disabled', event };
   }
@@ -50,8 +53,8 @@ export async function accept(raw: unknown, d: IntakeDeps): Promise<IntakeResult>
   }
   if (seen) return { status: 'duplicate', event };
 
-  const clean = neutraliseEvent(event);
-  const attachments = await stageAttachments(clean, dir.config.attachmentRoots, d.spool, d.log);
+  const clean = event;
+  const attachments = await stageAttachments(kind, clean, dir.config.attachmentRoots, d.spool, d.log);
   try {
     const status = await d.spool.enqueue({
       eventId: event.id,
@@ -59,7 +62,7 @@ export async function accept(raw: unknown, d: IntakeDeps): Promise<IntakeResult>
       type: event.type,
       event: clean,
       attachments,
-      pending: [...(clean.data as { recipient: { email: string[] } }).recipient.email],
+      pending: [...recipient.email],
       messageId: messageIdFor(tenant.id, event.id, tenant.domain),
     });
     if (status === 'duplicate') await removeStaged(attachments, d.spool);
@@ -72,33 +75,38 @@ export async function accept(raw: unknown, d: IntakeDeps): Promise<IntakeResult>
 
 type FileRef = { path: string; contentType: string; filename?: string };
 
-/** The event's file, if it carries one, and its role. */
-function attachmentRef(event: KnownEvent): { role: 'recording' | 'document'; ref: FileRef } | undefined {
-  const data = event.data as { recording?: FileRef; document?: FileRef };
-  if (data.recording) return { role: 'recording', ref: data.recording };
-  if (data.document) return { role: 'document', ref: data.document };
-  return undefined;
+/** The event's files, by its kind's attachment fields, with their roles. */
+function attachmentRefs(kind: EventKind, event: KindEvent): { field: string; role: string; ref: FileRef }[] {
+  const data = event.data as Record<string, FileRef | undefined>;
+  return kind.attachments.flatMap((a) => (data[a.field] && typeof data[a.field]!.path === 'string' ? [{ field: a.field, role: a.role, ref: data[a.field]! }] : []));
 }
 
-async function stageAttachments(event: KnownEvent, roots: readonly string[], spool: Spool, log: HostLog): Promise<StoredAttachment[]> {
-  const found = attachmentRef(event);
-  if (!found) return [];
-  const { role, ref } = found;
-  const file = await openConfined(ref.path, roots, `/data/${role}/path`);
+async function stageAttachments(kind: EventKind, event: KindEvent, roots: readonly string[], spool: Spool, log: HostLog): Promise<StoredAttachment[]> {
+  const found = attachmentRefs(kind, event);
+  if (found.length === 0) return [];
+  const out: StoredAttachment[] = [];
   let dir: string | undefined;
   try {
-    const type = await sniffContentType(file.handle, ref.contentType);
-    if (type.corrected) {
-      log.warn('attachment content does not match its declared type; sent with the type its bytes show', { eventId: event.id, field: `/data/${role}/contentType`, declared: ref.contentType, sent: type.contentType });
+    for (const { field, role, ref } of found) {
+      const file = await openConfined(ref.path, roots, `/data/${field}/path`);
+      try {
+        const type = await sniffContentType(file.handle, ref.contentType);
+        if (type.corrected) {
+          log.warn('attachment content does not match its declared type; sent with the type its bytes show', { eventId: event.id, field: `/data/${field}/contentType`, declared: ref.contentType, sent: type.contentType });
+        }
+        dir ??= await spool.files.createDir(event.id);
+        const copy = await spool.files.copyIn(file.handle, dir, role);
+        out.push({ path: copy, contentType: type.contentType, size: file.size, role, ...(ref.filename !== undefined && { filename: ref.filename }) });
+      } catch (e) {
+        throw e instanceof PluginError ? e : new PluginError('SPOOL_FAILURE', `could not copy /data/${field}/path into the spool: ${(e as Error).message}`, { field: `/data/${field}/path`, cause: e });
+      } finally {
+        await file.handle.close();
+      }
     }
-    dir = await spool.files.createDir(event.id);
-    const copy = await spool.files.copyIn(file.handle, dir, role);
-    return [{ path: copy, contentType: type.contentType, size: file.size, role, ...(ref.filename !== undefined && { filename: ref.filename }) }];
+    return out;
   } catch (e) {
     if (dir) await spool.files.remove(dir);
-    throw e instanceof PluginError ? e : new PluginError('SPOOL_FAILURE', `could not copy /data/${role}/path into the spool: ${(e as Error).message}`, { field: `/data/${role}/path`, cause: e });
-  } finally {
-    await file.handle.close();
+    throw e;
   }
 }
 

@@ -4,11 +4,12 @@ import { OAuthTokenCache } from '../auth';
 import { resolveConfig, SchemaRegistry, TenantDirectory, type ResolvedConfig } from '../config';
 import { Courier, OutcomeJournal, Scheduler, TlsContexts, type SchedulerSettings } from '../delivery';
 import type { OutgoingMail, SendResult } from '../delivery/smtp-transport';
-import { PluginError } from '../errors';
-import { EVENT_TYPES, isEventType } from '../events';
+import { isPluginError, PluginError } from '../errors';
 import { Hooks, type Hook, type HookName } from '../hooks';
 import { AttachmentConverter, MediaPool } from '../media';
+import { PluginMetrics, type MetricsText } from '../metrics';
 import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-api';
+import { builtInKinds, type KindRegistry } from '../kinds';
 import { Reporter } from '../report';
 import { DataDirLock, SCHEMA_VERSION, SqliteSpool, storageError, type MessageState, type Spool } from '../spool';
 import { DEFAULT_RENDER_LIMITS, RenderService, type RenderLimits } from '../templates';
@@ -29,6 +30,8 @@ export interface ActivateOptions {
 }
 
 export interface PluginStatus {
+  /** Every event type this instance handles and subscribed to (built-in kinds, then extension kinds). */
+  eventTypes: string[];
   counts: Record<MessageState, number>;
   active: number;
   tenants: { tenant: string; active: number; held: boolean; failures: number }[];
@@ -38,6 +41,8 @@ export interface PluginStatus {
 export class EmailNotifyPlugin implements PluginInstance {
   readonly #ctx: HostContext;
   readonly #schemas: SchemaRegistry;
+  /** Every event kind this instance handles: the built-ins and what extensions defined. */
+  readonly #kinds: KindRegistry;
   readonly #spool: Spool;
   readonly #hooks: Hooks;
   readonly #reporter: Reporter;
@@ -53,6 +58,8 @@ export class EmailNotifyPlugin implements PluginInstance {
   /** Recordings to MP3 and faxes to PDF, in media worker threads shared fairly by the tenants. */
   readonly #media: MediaPool;
   readonly #converter: AttachmentConverter;
+  /** This instance's Prometheus metrics (a registry of its own). */
+  readonly #metrics: PluginMetrics;
   #tenants: TenantDirectory;
   readonly #subscriptions: Disposable[] = [];
   readonly #intake = new Set<Promise<unknown>>();
@@ -61,26 +68,34 @@ export class EmailNotifyPlugin implements PluginInstance {
   #lock: DataDirLock | undefined;
   #stopping: Promise<void> | undefined;
 
-  private constructor(ctx: HostContext, config: ResolvedConfig, schemas: SchemaRegistry, spool: Spool, opts: ActivateOptions) {
+  private constructor(ctx: HostContext, config: ResolvedConfig, schemas: SchemaRegistry, kinds: KindRegistry, spool: Spool, metrics: PluginMetrics, opts: ActivateOptions) {
     this.#ctx = ctx;
+    this.#metrics = metrics;
+    metrics.tenants.reserve(Object.keys(config.tenants));
     this.#schemas = schemas;
+    this.#kinds = kinds;
     this.#spool = spool;
     this.#tenants = new TenantDirectory(config);
     this.#hooks = new Hooks((name, e) => ctx.log.error('hook threw', { hook: name, error: (e as Error).message }));
     this.#reporter = new Reporter(ctx);
     this.#reporter.subscribe((type, payload) => void this.#hooks.run('onOutcome', { type, payload }));
+    this.#reporter.subscribe((type, payload) => metrics.reported(type, payload));
     this.#journal = new OutcomeJournal(spool, ctx.log);
     this.#media = new MediaPool({ ...(opts.mediaPauseMs !== undefined && { pauseMs: opts.mediaPauseMs }) });
     this.#converter = new AttachmentConverter(this.#media, ctx.log);
     const courier = new Courier({
       spool,
+      kinds,
       journal: this.#journal,
       log: ctx.log,
       renderer: (this.#renderer = new RenderService({
         root: path.join(packageRoot(), 'templates'),
+        kinds,
         log: ctx.log,
         limits: () => ({ ...DEFAULT_RENDER_LIMITS, ...opts.renderLimits, timeMs: this.#tenants.config.delivery.renderTimeoutMs }),
+        observer: metrics.render,
       })),
+      observer: metrics.delivery,
       reporter: this.#reporter,
       hooks: this.#hooks,
       tenant: (id) => this.#tenants.get(id),
@@ -102,6 +117,7 @@ export class EmailNotifyPlugin implements PluginInstance {
   static async activate(ctx: HostContext, opts: ActivateOptions = {}): Promise<EmailNotifyPlugin> {
     const schemas = new SchemaRegistry();
     const config = resolveConfig(ctx.config, schemas);
+    const kinds = builtInKinds(schemas);
     warnInsecureTls(config, ctx.log);
     warnPlaintextAuth(config, ctx.log);
     for (const root of config.attachmentRoots) {
@@ -111,6 +127,13 @@ export class EmailNotifyPlugin implements PluginInstance {
     // The lock comes before anything that deletes: a start never touches files a live instance owns.
     const lock = DataDirLock.acquire(ctx.dataDir);
     let spool: SqliteSpool | undefined;
+    let plugin: EmailNotifyPlugin | undefined;
+    const metrics = new PluginMetrics({
+      sources: {
+        queue: () => spool!.stateStats(),
+        heldTenants: () => (plugin ? plugin.#scheduler.status().tenants.filter((t) => t.held).length : 0),
+      },
+    });
     const release = async () => {
       await spool?.close().catch(() => undefined);
       lock.release();
@@ -119,7 +142,7 @@ export class EmailNotifyPlugin implements PluginInstance {
       // Where the DKIM signer spills a message over 1 MB while signing and sending it; leftovers of a crash go.
       fs.rmSync(path.join(ctx.dataDir, 'tmp'), { recursive: true, force: true });
       fs.mkdirSync(path.join(ctx.dataDir, 'tmp'), { mode: 0o700 });
-      spool = new SqliteSpool(ctx.dataDir);
+      spool = new SqliteSpool(ctx.dataDir, { observer: metrics.spool });
       if (spool.openedVersion < SCHEMA_VERSION) ctx.log.info('spool upgraded to the current layout', { from: spool.openedVersion, to: SCHEMA_VERSION });
       const swept = await spool.sweepOrphans();
       if (swept > 0) ctx.log.info('removed attachment copies of events a crash left unqueued', { count: swept });
@@ -127,26 +150,31 @@ export class EmailNotifyPlugin implements PluginInstance {
       await release();
       throw storageError(e, `cannot open the spool in ${ctx.dataDir}`);
     }
-    let plugin: EmailNotifyPlugin;
     try {
-      plugin = new EmailNotifyPlugin(ctx, config, schemas, spool, opts);
+      plugin = new EmailNotifyPlugin(ctx, config, schemas, kinds, spool, metrics, opts);
     } catch (e) {
       await release();
       throw e;
     }
     plugin.#lock = lock;
     plugin.#subscribe();
-    setImmediate(() => plugin.#start());
+    const started = plugin;
+    setImmediate(() => started.#start());
+    ctx.log.info('pbx-email-notify active', {
+      version: typeof ctx.manifest.version === 'string' ? ctx.manifest.version : undefined,
+      tenants: Object.keys(config.tenants).length,
+      spool: path.join(ctx.dataDir, 'spool.db'),
+    });
     return plugin;
   }
 
+  /** Subscribes to every registered kind, built-in or from an extension (the manifest's `events` are the built-ins). */
   #subscribe(): void {
-    const wanted = Array.isArray(this.#ctx.manifest.events) ? (this.#ctx.manifest.events as unknown[]) : EVENT_TYPES;
-    for (const type of wanted) {
-      if (!isEventType(type)) {
-        this.#ctx.log.warn('manifest names an event type this plugin does not handle', { type });
-        continue;
-      }
+    const listed = Array.isArray(this.#ctx.manifest.events) ? (this.#ctx.manifest.events as unknown[]) : [];
+    for (const type of listed) {
+      if (!this.#kinds.has(type)) this.#ctx.log.warn('manifest names an event type this plugin does not handle', { type });
+    }
+    for (const type of this.#kinds.types()) {
       this.#subscriptions.push(this.#ctx.on(type, (event) => this.handle(event).then(() => undefined)));
     }
     if (this.#ctx.onConfigChange) this.#subscriptions.push(this.#ctx.onConfigChange((c) => this.#applyConfig(c)));
@@ -175,12 +203,16 @@ export class EmailNotifyPlugin implements PluginInstance {
    */
   handle(event: PbxEvent | unknown): Promise<IntakeResult> {
     if (this.#stopping) return Promise.reject(new PluginError('PLUGIN_STOPPED', 'the plugin is deactivated and takes no more events'));
-    const p = accept(event, { schemas: this.#schemas, spool: this.#spool, tenants: () => this.#tenants, log: this.#ctx.log }).then((r) => {
+    const p = accept(event, { kinds: this.#kinds, spool: this.#spool, tenants: () => this.#tenants, log: this.#ctx.log }).then((r) => {
       if (r.status === 'queued') {
+        this.#metrics.accepted(r.event.tenant);
         this.#scheduler.notify(r.event.tenant);
         void this.#hooks.run('onAccepted', { event: r.event, tenant: r.event.tenant });
       }
       return r;
+    }, (e: unknown) => {
+      this.#metrics.refused(isPluginError(e) ? e.code : 'OTHER', (event as { tenant?: unknown } | null)?.tenant);
+      throw e;
     });
     this.#intake.add(p);
     const done = () => this.#intake.delete(p);
@@ -193,8 +225,23 @@ export class EmailNotifyPlugin implements PluginInstance {
     return this.#hooks.add(name, fn);
   }
 
+  /** True while the instance takes and delivers events: activated, not deactivating, its spool open (the host's GET /health). */
+  ready(): boolean {
+    return this.#stopping === undefined && this.#spool.isOpen;
+  }
+
+  /**
+   * This instance's metrics in the Prometheus text format, with the Content-Type to serve them
+   * with. Per-tenant series are bounded: see PluginMetrics and TenantLabels.
+   * @example const { contentType, text } = await plugin.metrics();
+   */
+  metrics(): Promise<MetricsText> {
+    if (this.#stopping) return Promise.reject(new PluginError('PLUGIN_STOPPED', 'the plugin is deactivated'));
+    return this.#metrics.text();
+  }
+
   status(): PluginStatus {
-    return { counts: this.#spool.counts(), ...this.#scheduler.status() };
+    return { eventTypes: this.#kinds.types(), counts: this.#spool.counts(), ...this.#scheduler.status() };
   }
 
   /** Sizes of the template caches and the render worker pool (every cache is bounded; for tests and troubleshooting). */
@@ -215,11 +262,11 @@ export class EmailNotifyPlugin implements PluginInstance {
   /**
    * Renders a tenant's mail for an admin UI's live preview, from the sample event or a given
    * one, optionally with unsaved template sources. Sends and stores nothing.
-   * @example plugin.preview({ tenant: 'acme.example.com', eventType: 'call.missed', language: 'de', sources: { subject: 'Anruf von {{caller.display}}' } })
+   * @example plugin.preview({ tenant: 'acme.example.com', eventType: 'voicemail.box.full', language: 'de', sources: { subject: 'Postfach voll: {{recipient.displayName}}' } })
    */
   preview(req: PreviewRequest): Promise<PreviewResult> {
     if (this.#stopping) return Promise.reject(new PluginError('PLUGIN_STOPPED', 'the plugin is deactivated'));
-    return renderPreview({ render: this.#renderer, schemas: this.#schemas, config: this.#tenants.config, root: path.join(packageRoot(), 'templates') }, req);
+    return renderPreview({ render: this.#renderer, kinds: this.#kinds, config: this.#tenants.config }, req);
   }
 
   #applyConfig(raw: unknown): void {
@@ -235,6 +282,7 @@ export class EmailNotifyPlugin implements PluginInstance {
     warnPlaintextAuth(config, this.#ctx.log);
     const before = this.#tenants;
     this.#tenants = new TenantDirectory(config);
+    this.#metrics.tenants.reserve(Object.keys(config.tenants));
     this.#scheduler.update(schedulerSettings(config));
     this.#guard('rescheduling after a configuration change', () => {
       for (const { tenant } of this.#spool.tenantsWithWork()) {

@@ -18,7 +18,8 @@ export class Reporter {
   }
 
   report<T extends ReportType>(type: T, payload: ReportPayloads[T]): void {
-    const level = type === 'email.failed' ? 'warn' : type === 'email.deferred' ? 'info' : 'debug';
+    // One log line per outcome, the host's own log of what it was told being none of ours.
+    const level = type === 'email.failed' ? 'warn' : 'info';
     this.#ctx.log[level](type, { ...payload });
     try {
       this.#ctx.emit?.(type, { ...payload });

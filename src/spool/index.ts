@@ -4,3 +4,4 @@ export { FileStore, syncDir } from './file-store';
 export { DataDirLock } from './data-dir-lock';
 export { SCHEMA_VERSION } from './schema';
 export { isCorruption, storageError, storageErrorCode } from './storage-error';
+export type { SpoolObserver, StateStats } from './observer';

@@ -1,5 +1,6 @@
 import type * as fs from 'node:fs';
-import type { EventType, KnownEvent } from '../events';
+import type { KindEvent } from '../kinds';
+import type { StateStats } from './observer';
 
 /** Durable copies of attachments, one directory per accepted event. */
 export interface AttachmentStore {
@@ -17,8 +18,8 @@ export interface StoredAttachment {
   path: string;
   contentType: string;
   size: number;
-  /** Which FileRef of the event it came from. */
-  role: 'recording' | 'document';
+  /** Which FileRef of the event it came from: its kind's attachment role (`recording`, `document`, …). */
+  role: string;
   /** The name the PBX suggested, neutralised. */
   filename?: string;
 }
@@ -30,9 +31,10 @@ export interface SpoolRecord {
   seq: number;
   eventId: string;
   tenant: string;
-  type: EventType;
+  /** The event type: a registered kind. */
+  type: string;
   /** The neutralised event. */
-  event: KnownEvent;
+  event: KindEvent;
   attachments: StoredAttachment[];
   /** Addresses still to deliver to. */
   pending: string[];
@@ -100,6 +102,10 @@ export interface Spool {
   /** Deletes delivered and failed records past their retention, with their files. */
   purge(deliveredBefore: number, failedBefore: number): Promise<number>;
   counts(): Record<MessageState, number>;
+  /** Per state: how many records, and when the oldest was accepted (metrics). */
+  stateStats(): StateStats[];
+  /** False once close() was called. */
+  readonly isOpen: boolean;
   /** Where accepted attachments are copied. */
   readonly files: AttachmentStore;
   /** Deletes attachment copies no record owns (left by a crash mid-accept); run before taking events. */

@@ -6,6 +6,7 @@ import type { AttachmentStore, AttemptWrite, MessageState, NewRecord, Spool, Spo
 import { migrate } from './schema';
 import { storageError } from './storage-error';
 import { FileStore } from './file-store';
+import type { SpoolObserver, StateStats } from './observer';
 
 /** Pages `PRAGMA quick_check` may report before it stops: the first problem is enough to refuse. */
 const QUICK_CHECK_LIMIT = 1;
@@ -88,6 +89,7 @@ export class SqliteSpool implements Spool {
   #batch: Waiting[] = [];
   #flushing: NodeJS.Immediate | undefined;
   #closed = false;
+  readonly #observer: SpoolObserver | undefined;
   readonly #stmt;
 
   /**
@@ -95,8 +97,9 @@ export class SqliteSpool implements Spool {
    * SPOOL_CORRUPT (`PRAGMA quick_check`, which reads every page once and stops at the first
    * problem), any other storage error with SPOOL_FAILURE. The caller holds the dataDir lock.
    */
-  constructor(dataDir: string) {
+  constructor(dataDir: string, o: { observer?: SpoolObserver } = {}) {
     this.#dataDir = dataDir;
+    this.#observer = o.observer;
     const file = (this.#file = path.join(dataDir, 'spool.db'));
     const opened: Database.Database[] = [];
     try {
@@ -155,6 +158,7 @@ export class SqliteSpool implements Spool {
       ),
       delete: this.#db.prepare('DELETE FROM messages WHERE seq = ?'),
       counts: this.#db.prepare('SELECT state, COUNT(*) AS n FROM messages GROUP BY state'),
+      stateStats: this.#db.prepare('SELECT state, COUNT(*) AS count, MIN(created_at) AS oldestCreatedAt FROM messages GROUP BY state'),
       fileOwner: this.#db.prepare('SELECT 1 FROM messages WHERE files_dir = ?').pluck(),
     };
   }
@@ -194,6 +198,7 @@ export class SqliteSpool implements Spool {
     this.#batch = [];
     if (batch.length === 0) return;
     const now = Date.now();
+    const started = performance.now();
     let results: ('queued' | 'duplicate')[];
     try {
       results = this.#accept.transaction(() =>
@@ -218,6 +223,7 @@ export class SqliteSpool implements Spool {
       for (const w of batch) w.reject(err);
       return;
     }
+    this.#observer?.wrote('accept', (performance.now() - started) / 1000);
     batch.forEach((w, i) => w.resolve(results[i]!));
   }
 
@@ -264,7 +270,9 @@ export class SqliteSpool implements Spool {
   }
 
   recordAttempts(outcomes: readonly AttemptWrite[]): void {
+    const started = performance.now();
     this.#guard('recording attempts', () => this.#recordAll(outcomes));
+    this.#observer?.wrote('attempt', (performance.now() - started) / 1000);
   }
 
   /** One transaction for the lot: one commit, so many attempts share one WAL write. */
@@ -308,6 +316,14 @@ export class SqliteSpool implements Spool {
       for (const r of this.#stmt.counts.all() as { state: MessageState; n: number }[]) out[r.state] = r.n;
       return out;
     });
+  }
+
+  stateStats(): StateStats[] {
+    return this.#guard('counting messages', () => this.#stmt.stateStats.all() as StateStats[]);
+  }
+
+  get isOpen(): boolean {
+    return !this.#closed;
   }
 
   get files(): AttachmentStore {

@@ -1,13 +1,13 @@
 import * as fs from 'node:fs';
-import type { ResolvedConfig, SchemaRegistry } from '../config';
-import { EVENT_TYPES, type EventType } from '../events';
+import type { ResolvedConfig } from '../config';
+import type { EventKind } from '../kinds';
 import { buildContext, type TemplateTenant } from './context';
 import { Formats } from './format';
 import { ALLOWED_HELPERS } from './helpers';
 import { renderPreview, templateTenant } from './preview';
 import type { TemplateProblem } from './renderer';
 import type { RenderService } from './render-service';
-import { loadSample, previewRecord } from './samples';
+import { previewRecord } from './samples';
 import { findUnsafe, locate, type TemplateKind } from './template-safety';
 import { partKey, TEMPLATE_PARTS, type TemplateSet, type TemplateSource } from './template-set';
 
@@ -24,7 +24,6 @@ export interface Finding {
 export interface CheckOptions {
   /** Renders the samples on the same budget as mail (`delivery.renderTimeoutMs` and the caps). */
   render: RenderService;
-  schemas: SchemaRegistry;
   /** The plugin configuration; without one only the defaults are checked. */
   config?: ResolvedConfig;
   /** Check only this tenant (and the defaults). */
@@ -32,6 +31,9 @@ export interface CheckOptions {
   /** The package templates/ folder. */
   root: string;
 }
+
+/** Every key a kind's templates can see, from its sample; a kind without a sample gets the keys every kind has. */
+const shapeOf = (kind: EventKind): unknown => contextShape(kind);
 
 /**
  * Compiles every template (defaults, and each configured tenant's config and directory
@@ -45,21 +47,34 @@ export interface CheckOptions {
 export async function checkTemplates(o: CheckOptions): Promise<Finding[]> {
   const out: Finding[] = [];
   const renderer = o.render.renderer;
-  const shapes = new Map<EventType, unknown>(EVENT_TYPES.map((t) => [t, contextShape(o.root, t)]));
+  const kinds = renderer.kinds;
+  const TYPES = kinds.types();
+  const shapes = new Map<string, unknown>(kinds.all().map((k) => [k.type, shapeOf(k)]));
+  // The layout wraps every kind's mail: it may use what every kind has (the first kind's shape stands for them).
+  const layoutShape = { ...(shapes.get(TYPES[0]!) as object), __body: '' };
   const defaults = renderer.defaults;
   for (const p of defaults.problems) out.push({ level: 'error', template: p.origin, message: p.message });
   if (!defaults.languages.has('en')) out.push({ level: 'error', template: o.root, message: 'the default templates have no en/ folder: English is the last fallback' });
   for (const lang of defaults.languages) {
-    for (const type of EVENT_TYPES) {
+    for (const type of TYPES) {
+      const kind = kinds.get(type)!;
+      if (!kind.templates.languages.has(lang) && !kind.builtIn) continue;
       for (const part of TEMPLATE_PARTS) {
-        const src = defaults.parts.get(partKey(lang, type, part));
+        const src = defaults.parts.get(partKey(lang, type, part)) ?? (kind.builtIn ? undefined : defaults.parts.get(partKey(undefined, type, part)));
         if (!src) out.push({ level: lang === 'en' ? 'error' : 'warning', template: `${o.root}/${lang}/${type}.${part}.hbs`, message: `missing part: ${lang} mail for ${type} uses the English ${part}` });
         else checkSource(src, part, shapes.get(type), type, out);
       }
     }
   }
   for (const src of defaults.partials.values()) checkSource(src, 'partial', undefined, undefined, out);
-  if (defaults.layout) checkSource(defaults.layout, 'layout', { ...(shapes.get('voicemail.received') as object), __body: '' }, undefined, out);
+  for (const kind of kinds.all()) {
+    if (kind.builtIn) continue;
+    for (const part of TEMPLATE_PARTS) {
+      const src = defaults.parts.get(partKey(undefined, kind.type, part));
+      if (src) checkSource(src, part, shapes.get(kind.type), kind.type, out);
+    }
+  }
+  if (defaults.layout) checkSource(defaults.layout, 'layout', layoutShape, undefined, out);
 
   const tenants = new Set<string>();
   if (o.config) for (const id of Object.keys(o.config.tenants)) tenants.add(id);
@@ -75,15 +90,15 @@ export async function checkTemplates(o: CheckOptions): Promise<Finding[]> {
     if (dir && !fs.existsSync(dir)) out.push({ level: 'error', template: `tenants/${id}/templatesDir`, message: `${dir} does not exist: the tenant's mail uses the defaults` });
     for (const p of own.problems) out.push({ level: 'error', template: p.origin, message: p.message });
     for (const src of own.partials.values()) checkSource(src, 'partial', undefined, undefined, out);
-    if (own.layout) checkSource(own.layout, 'layout', { ...(shapes.get('voicemail.received') as object), __body: '' }, undefined, out);
+    if (own.layout) checkSource(own.layout, 'layout', layoutShape, undefined, out);
     const levels = new Set<string | undefined>([undefined, ...own.languages]);
     for (const key of own.parts.keys()) {
       const type = key.slice(key.indexOf('/') + 1).replace(/\.(subject|text|html)$/, '');
-      if (!(EVENT_TYPES as readonly string[]).includes(type)) {
-        out.push({ level: 'error', template: own.parts.get(key)!.origin, message: `unknown event type "${type}": expected one of ${EVENT_TYPES.join(', ')}` });
+      if (!kinds.has(type)) {
+        out.push({ level: 'error', template: own.parts.get(key)!.origin, message: `unknown event type "${type}": expected one of ${TYPES.join(', ')}` });
       }
     }
-    for (const type of EVENT_TYPES) {
+    for (const type of TYPES) {
       for (const lang of levels) {
         const have = TEMPLATE_PARTS.filter((p) => own.parts.has(partKey(lang, type, p)));
         for (const part of TEMPLATE_PARTS) {
@@ -99,8 +114,8 @@ export async function checkTemplates(o: CheckOptions): Promise<Finding[]> {
         }
       }
       // Render once with the sample, in each of the tenant's languages, to catch what only shows at run time.
-      for (const lang of levels) {
-        const problems: TemplateProblem[] = (await renderPreview({ render: o.render, schemas: o.schemas, config, root: o.root, anyTenant: true }, { tenant: id, eventType: type, ...(lang && { language: lang }) })).problems;
+      for (const lang of kinds.get(type)!.sample ? levels : []) {
+        const problems: TemplateProblem[] = (await renderPreview({ render: o.render, kinds, config, anyTenant: true }, { tenant: id, eventType: type, ...(lang && { language: lang }) })).problems;
         for (const p of problems) {
           if (p.limit === undefined && out.some((f) => f.template === p.template && f.level === 'error')) continue;
           out.push({ level: 'error', template: p.template, ...(p.line !== undefined && { line: p.line }), ...(p.column !== undefined && { column: p.column }), message: p.message });
@@ -140,17 +155,24 @@ function checkSource(src: TemplateSource, kind: TemplateKind, shape: unknown, ty
   out.push(...list);
 }
 
-/** Every key a template of this event type can see: the sample's context, plus the optional keys the sample leaves out. */
-export function contextShape(root: string, type: EventType): unknown {
-  const sample = loadSample(root, type);
-  const ctx = buildContext(previewRecord(sample.event, sample.event.tenant, sample.attachmentBytes ?? 1), { id: 'x', attachments: { recordingUrl: 'https://x/', faxUrl: 'https://x/' } }, 'en', new Formats()) as unknown as Record<string, any>;
+/**
+ * Every key a template of this event kind can see: the context of its sample (which, for that,
+ * carries every optional field), plus the optional keys every kind may leave out.
+ */
+export function contextShape(kind: EventKind): unknown {
+  const sample = kind.sample ?? { event: { id: 'x', type: kind.type, tenant: 'x', occurredAt: '2026-01-01T00:00:00Z', data: { recipient: { extension: '1', email: ['x@x.example'] } } }, attachmentBytes: 1 };
+  let ctx: Record<string, any>;
+  try {
+    ctx = buildContext(previewRecord(sample.event, sample.event.tenant, sample.attachmentBytes ?? 1, kind), { id: 'x', attachments: { recordingUrl: 'https://x/', faxUrl: 'https://x/' } }, 'en', new Formats(), kind) as unknown as Record<string, any>;
+  } catch {
+    return undefined; // a kind whose context cannot be built without a sample: its variables are not checked
+  }
   ctx.brand = { ...ctx.brand, logoUrl: '', footer: '' };
   ctx.attachment = { included: true, omitted: true, missing: true, filename: '', size: '', bytes: 0, contentType: '', url: '' };
   ctx.recipient = { ...ctx.recipient, name: '', language: '', timeZone: '' };
-  ctx.caller = { ...ctx.caller, name: '' };
-  if (type === 'fax.received') ctx.caller.stationId = '';
-  if (type === 'voicemail.received') ctx.voicemail = { durationSeconds: 0, duration: '', messageNumber: 0, messageLabel: '', folder: '', transcript: '', ...ctx.voicemail };
-  if (type === 'call.missed') ctx.call = { ringSeconds: 0, ringDuration: '', queue: '', ...ctx.call };
+  // What beforeRender hooks add is not known here: anything under view is accepted.
+  ctx.view = undefined;
+  if (ctx.caller && typeof ctx.caller === 'object') ctx.caller = { name: '', ...ctx.caller };
   return ctx;
 }
 

@@ -1,11 +1,14 @@
 import type { EffectiveTenant } from '../config';
 import { planAttachments } from '../attachments';
+import type { ContextTools, EventKind, KindEvent, Recipient } from '../kinds';
 import type { SpoolRecord } from '../spool';
 import { safeLocale, type Formats, type Locale } from './format';
 
 /**
  * What a template sees (templates/README.md documents every key with an example). Every string
  * in it that came from the event is neutralised, and HTML-escaped on output in HTML parts.
+ * Beside these, each kind adds its own convenience variables (`caller`, `voicemail`, `fax`,
+ * `call` for the built-in kinds).
  */
 export interface TemplateContext {
   /** Template language, e.g. `de` (also `<html lang>` and Content-Language). */
@@ -17,15 +20,16 @@ export interface TemplateContext {
   subject: string;
   tenant: { id: string };
   brand: { name: string; accentColor: string; logoUrl?: string; footer?: string };
-  event: { id: string; type: string; occurredAt: string };
-  recipient: { extension: string; name?: string; displayName: string; email: string[]; language?: string; timeZone?: string };
-  caller: { number: string; numberFormatted: string; name?: string; stationId?: string; display: string };
+  /** The whole (neutralised) envelope: `{{event.data.title}}`. */
+  event: KindEvent;
+  recipient: Recipient & { displayName: string };
   /** occurredAt as full date and short time in the reader's zone and language. */
   when: string;
-  voicemail?: { durationSeconds: number; duration: string; messageNumber?: number; messageLabel?: string; folder?: string; transcript?: string };
-  fax?: { pages: number; status: string; received: boolean; failed: boolean; partial: boolean };
-  call?: { ringSeconds?: number; ringDuration?: string; queue?: string };
   attachment: { included: boolean; omitted: boolean; missing: boolean; filename?: string; size?: string; bytes?: number; contentType?: string; url?: string };
+  /** What beforeRender hooks added: `{{view.crmUrl}}`. */
+  view: Record<string, unknown>;
+  /** The kind's own variables. */
+  [kindVariable: string]: unknown;
 }
 
 export const DEFAULT_ACCENT = '#1d4ed8';
@@ -40,8 +44,7 @@ function fromName(from: string | undefined): string | undefined {
 }
 
 /** Formatting settings of one reader: locale, zone (recipient's, tenant's, UTC) and the tenant's country. */
-export function readerLocale(rec: Pick<SpoolRecord, 'event'>, tenant: TemplateTenant, lang: string, formats: Formats): Locale {
-  const recipient = (rec.event.data as { recipient: { language?: string; timeZone?: string } }).recipient;
+export function readerLocale(recipient: Pick<Recipient, 'language' | 'timeZone'>, tenant: TemplateTenant, lang: string, formats: Formats): Locale {
   const asked = recipient.language ?? tenant.language;
   const locale = asked && asked.toLowerCase().split('-')[0] === lang.split('-')[0] ? safeLocale(asked) : safeLocale(lang);
   return { locale, timeZone: formats.pickTimeZone([recipient.timeZone, tenant.timeZone]), ...(tenant.country && { country: tenant.country }) };
@@ -52,13 +55,32 @@ function callerDisplay(name: string | undefined, number: string): string {
   return name || number || '';
 }
 
-/** Builds the template context of a spooled message for one language, with the caller's (the Renderer's) Formats. */
-export function buildContext(rec: SpoolRecord, tenant: TemplateTenant, lang: string, formats: Formats, fmt: Locale = readerLocale(rec, tenant, lang, formats)): TemplateContext {
-  const d = rec.event.data as unknown as Record<string, any>;
-  const recipient = d.recipient as TemplateContext['recipient'];
-  const plan = planAttachments(rec, tenant as EffectiveTenant);
+/** Formatting for a kind's context builder, in one reader's locale. */
+export function contextTools(formats: Formats, fmt: Locale): ContextTools {
+  return {
+    locale: fmt.locale,
+    timeZone: fmt.timeZone,
+    phone: (v) => formats.formatPhone(v, fmt.country),
+    duration: (s, style) => (style === undefined ? formats.formatDuration(s) : formats.formatDuration(s, style, fmt.locale)),
+    dateTime: (v) => formats.formatDateTime(v, fmt),
+    size: (b) => formats.formatSize(b, fmt.locale),
+    caller: (party) => {
+      const numberFormatted = formats.formatPhone(party.number, fmt.country);
+      return { ...party, numberFormatted, display: callerDisplay(party.name, numberFormatted) };
+    },
+  };
+}
+
+/**
+ * Builds the template context of a spooled message for one language, with the caller's (the
+ * Renderer's) Formats: what every kind's templates see, then the kind's own variables (which
+ * never replace those).
+ */
+export function buildContext(rec: SpoolRecord, tenant: TemplateTenant, lang: string, formats: Formats, kind: EventKind, fmt?: Locale, view: Record<string, unknown> = {}): TemplateContext {
+  const recipient = kind.recipient(rec.event);
+  fmt ??= readerLocale(recipient, tenant, lang, formats);
+  const plan = planAttachments(rec, tenant as EffectiveTenant, kind);
   const att = plan.attached[0] ?? plan.omitted;
-  const numberFormatted = formats.formatPhone(d.caller.number, fmt.country);
   const b = tenant.brand ?? {};
   const ctx: TemplateContext = {
     lang,
@@ -67,38 +89,20 @@ export function buildContext(rec: SpoolRecord, tenant: TemplateTenant, lang: str
     subject: '',
     tenant: { id: tenant.id },
     brand: { name: b.name ?? fromName(tenant.from) ?? tenant.id, accentColor: b.accentColor ?? DEFAULT_ACCENT, ...(b.logoUrl && { logoUrl: b.logoUrl }), ...(b.footer && { footer: b.footer }) },
-    event: { id: rec.event.id, type: rec.event.type, occurredAt: rec.event.occurredAt },
+    event: rec.event,
     recipient: { ...recipient, displayName: recipient.name || recipient.extension },
-    caller: { ...d.caller, numberFormatted, display: callerDisplay(d.caller.name, numberFormatted) },
     when: formats.formatDateTime(rec.event.occurredAt, fmt),
     attachment: {
       included: plan.attached.length > 0,
       omitted: plan.omitted !== undefined,
       missing: plan.missing === true,
-      ...(att && { filename: safeFilename(rec, att.contentType), size: formats.formatSize(att.size, fmt.locale), bytes: att.size, contentType: att.contentType }),
+      ...(att && { filename: safeFilename(rec, att, kind), size: formats.formatSize(att.size, fmt.locale), bytes: att.size, contentType: att.contentType }),
       ...(plan.url !== undefined && { url: plan.url }),
     },
+    view,
   };
-  switch (rec.type) {
-    case 'voicemail.received':
-      // No top-level `duration`: that name is the duration helper's (helpers and variables never share a name).
-      ctx.voicemail = {
-        durationSeconds: d.durationSeconds,
-        duration: formats.formatDuration(d.durationSeconds),
-        ...(d.messageNumber !== undefined && { messageNumber: d.messageNumber, messageLabel: `#${d.messageNumber}${d.folder ? ` (${d.folder})` : ''}` }),
-        ...(d.folder !== undefined && { folder: d.folder }),
-        ...(d.transcript !== undefined && { transcript: d.transcript }),
-      };
-      break;
-    case 'fax.received':
-      ctx.fax = { pages: d.pages, status: d.status, received: d.status === 'received', failed: d.status === 'failed', partial: d.status === 'partial' };
-      break;
-    case 'call.missed':
-      ctx.call = {
-        ...(d.ringSeconds !== undefined && { ringSeconds: d.ringSeconds, ringDuration: formats.formatDuration(d.ringSeconds) }),
-        ...(d.queue !== undefined && { queue: d.queue }),
-      };
-      break;
+  for (const [k, v] of Object.entries(kind.context(rec.event, contextTools(formats, fmt)) ?? {})) {
+    if (!Object.hasOwn(ctx, k)) ctx[k] = v;
   }
   return ctx;
 }
@@ -111,12 +115,14 @@ const EXTENSIONS: Record<string, string> = {
 
 /**
  * The attachment's file name, made from the event (kind, time, caller digits), never from the
- * PBX path or the caller's text: `voicemail-20261128-120000-15550100.wav`.
+ * PBX path or the caller's text: `voicemail-20261128-120000-15550100.wav`. The first word is
+ * the name the kind gives the attachment's role.
  */
-export function safeFilename(rec: Pick<SpoolRecord, 'type' | 'event'>, contentType: string): string {
-  const kind = rec.type === 'fax.received' ? 'fax' : 'voicemail';
+export function safeFilename(rec: Pick<SpoolRecord, 'event'>, att: { role: string; contentType: string }, kind?: Pick<EventKind, 'attachments'>): string {
+  const name = kind?.attachments.find((a) => a.role === att.role)?.name ?? (/^[a-z][a-z0-9-]{0,31}$/.test(att.role) ? att.role : 'attachment');
   const stamp = new Date(rec.event.occurredAt).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  const digits = String((rec.event.data as { caller: { number: string } }).caller.number).replace(/\D/g, '').slice(0, 20);
-  const ext = EXTENSIONS[contentType.toLowerCase()] ?? 'bin';
-  return `${kind}-${stamp}${digits ? `-${digits}` : ''}.${ext}`;
+  const number = (rec.event.data as { caller?: { number?: unknown } }).caller?.number;
+  const digits = String(typeof number === 'string' ? number : '').replace(/\D/g, '').slice(0, 20);
+  const ext = EXTENSIONS[att.contentType.toLowerCase()] ?? 'bin';
+  return `${name}-${stamp}${digits ? `-${digits}` : ''}.${ext}`;
 }

@@ -4,5 +4,5 @@ export { Formats, formatPhone } from './format';
 export { resolveLanguage } from './language';
 export { previewPage, type PreviewPageOptions } from './preview-page';
 export type { PreviewRequest, PreviewResult } from './preview';
-export { RenderService, type RenderServiceOptions, type ServiceRenderOptions } from './render-service';
+export { RenderService, type RenderObserver, type RenderServiceOptions, type ServiceRenderOptions } from './render-service';
 export { DEFAULT_RENDER_LIMITS, type RenderLimits, type BudgetLimit } from './render-budget';

@@ -1,6 +1,8 @@
-import { EVENT_TYPES } from '../events';
+import { BUILT_IN_TYPES } from '../kinds';
 
 export interface PreviewPageOptions {
+  /** Event types to offer (an instance's `status().eventTypes`, extension kinds included). @default the built-in types */
+  eventTypes?: readonly string[];
   /** Tenant ids to offer in the page itself; an admin may also type another. Leave empty when the page is served without authentication, and give `tenantsEndpoint`. @default [] */
   tenants?: readonly string[];
   /** Where the page GETs `{tenants: string[]}` (with the token) to fill the tenant list. */
@@ -114,7 +116,7 @@ textarea { width: 100%; font-family: ui-monospace, monospace; font-size: 13px; }
 <body>
 <header>
 <label>Tenant <input id="tenant" list="tenants" required value="${esc(given[0] ?? '')}"><datalist id="tenants">${tenants}</datalist></label>
-<label>Event <select id="eventType">${EVENT_TYPES.map(option).join('')}</select></label>
+<label>Event <select id="eventType">${(o.eventTypes ?? BUILT_IN_TYPES).map(option).join('')}</select></label>
 <label>Language <select id="language"><option value="">(recipient / tenant)</option>${(o.languages ?? ['en', 'de', 'fr', 'es']).map(option).join('')}</select></label>
 <label>Access token <input id="token" type="password" autocomplete="off" spellcheck="false" placeholder="kept for this tab only"></label>
 <div class="width" role="group" aria-label="Preview width"><button id="width-phone" type="button" aria-pressed="false">Phone</button><button id="width-desktop" type="button" aria-pressed="true">Desktop</button></div>

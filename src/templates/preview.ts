@@ -1,17 +1,17 @@
-import { mergeTenant, type ResolvedConfig, type SchemaRegistry } from '../config';
+import { mergeTenant, type ResolvedConfig } from '../config';
 import { PluginError } from '../errors';
-import { isEventType, neutraliseEvent, validateEvent, type KnownEvent } from '../events';
+import type { KindEvent, KindRegistry } from '../kinds';
 import type { TemplateTenant } from './context';
 import type { TemplateProblem, UnsavedSources } from './renderer';
 import type { RenderService } from './render-service';
 import { TEMPLATE_SIZE_LIMITS, type TemplateKind } from './template-safety';
-import { loadSample, previewRecord } from './samples';
+import { previewRecord } from './samples';
 
 /** What an admin UI asks to see. */
 export interface PreviewRequest {
   /** Tenant id (PBX domain); only tenants listed in the configuration's `tenants` are served (else TENANT_NOT_CONFIGURED). */
   tenant: string;
-  /** voicemail.received, fax.received or call.missed. */
+  /** A registered event type (built-in or from an extension). */
   eventType: string;
   /** Language to preview in; the event's (or the tenant's) when omitted. */
   language?: string;
@@ -33,10 +33,8 @@ export interface PreviewResult {
 
 export interface PreviewDeps {
   render: RenderService;
-  schemas: SchemaRegistry;
+  kinds: KindRegistry;
   config: ResolvedConfig;
-  /** The package templates/ folder (samples live in templates/samples/). */
-  root: string;
   /** Serve tenants that are not in the configuration too (they use `defaults`): the operator's own tools only. @default false */
   anyTenant?: boolean;
 }
@@ -65,27 +63,34 @@ export async function renderPreview(deps: PreviewDeps, req: PreviewRequest): Pro
   if (!deps.anyTenant && !Object.hasOwn(deps.config.tenants, req.tenant)) {
     throw new PluginError('TENANT_NOT_CONFIGURED', `/tenant: ${req.tenant} is not a tenant of this configuration; preview serves configured tenants only`, { field: '/tenant' });
   }
-  if (!isEventType(req.eventType)) {
-    throw new PluginError('EVENT_TYPE_UNKNOWN', `/eventType: expected one of voicemail.received, fax.received, call.missed, received ${JSON.stringify(req.eventType)?.slice(0, 80)}`, { field: '/eventType' });
+  const kind = deps.kinds.get(req.eventType);
+  if (!kind) {
+    throw new PluginError('EVENT_TYPE_UNKNOWN', `/eventType: expected one of ${deps.kinds.types().join(', ')}, received ${JSON.stringify(req.eventType)?.slice(0, 80)}`, { field: '/eventType' });
   }
   if (req.language !== undefined && (typeof req.language !== 'string' || !LANGUAGE.test(req.language))) {
     throw new PluginError('EVENT_INVALID', `/language: expected a BCP 47 tag such as de or de-AT, received ${JSON.stringify(req.language)?.slice(0, 80)}`, { field: '/language' });
   }
   const sources = req.sources === undefined ? undefined : checkSources(req.sources);
-  let event: KnownEvent;
+  let event: KindEvent;
   let bytes: number | undefined;
   if (req.event !== undefined) {
-    event = neutraliseEvent(validateEvent(req.event, deps.schemas));
+    event = deps.kinds.validate(req.event);
     if (event.type !== req.eventType) throw new PluginError('EVENT_INVALID', `/event/type: expected ${req.eventType}, received ${event.type}`, { field: '/event/type' });
+    deps.kinds.recipient(event);
   } else {
-    const sample = loadSample(deps.root, req.eventType);
-    event = structuredClone(sample.event);
-    bytes = sample.attachmentBytes;
-    delete (event.data.recipient as { language?: string }).language;
+    if (!kind.sample) throw new PluginError('EVENT_INVALID', `/event: the ${kind.type} kind has no sample; give an event to preview`, { field: '/event' });
+    event = structuredClone(kind.sample.event);
+    bytes = kind.sample.attachmentBytes;
   }
-  if (req.language !== undefined) (event.data.recipient as { language?: string }).language = req.language;
   const problems: TemplateProblem[] = [];
-  const rec = previewRecord(event, req.tenant, bytes);
+  const rec = previewRecord(event, req.tenant, bytes, kind);
+  // The language asked for wins over the event's own (the sample's is ignored). A kind whose
+  // recipients() does not read data.recipient previews in its recipient's language.
+  const recipient = (event.data as { recipient?: { language?: string } }).recipient;
+  if (recipient && typeof recipient === 'object') {
+    if (req.language !== undefined) recipient.language = req.language;
+    else if (req.event === undefined) delete recipient.language;
+  }
   const mail = await deps.render.render(rec, templateTenant(deps.config, req.tenant), { ...(sources && { sources }), problems, lane: 'preview' });
   return { ...mail, problems };
 }

@@ -1,6 +1,7 @@
 import * as crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { HostLog } from '../host-api';
+import type { KindRegistry } from '../kinds';
 import type { SpoolRecord } from '../spool';
 import type { TemplateTenant } from './context';
 import { DEFAULT_RENDER_LIMITS, describeLimit, type RenderLimits } from './render-budget';
@@ -16,6 +17,16 @@ export interface RenderServiceOptions {
   limits?: () => RenderLimits;
   /** Render worker threads at most. @default between 2 and 4, from the CPU count */
   workers?: number;
+  /** The event kinds (the built-in ones when omitted). */
+  kinds?: KindRegistry;
+  /** Sees how long each mail render took (metrics). */
+  observer?: RenderObserver;
+}
+
+/** What a render cost, for whoever watches. Called for mail renders that produced a mail (never for previews). */
+export interface RenderObserver {
+  /** `where`: `inline` for a mail made from the defaults alone on the main thread, `worker` for one with tenant templates. */
+  rendered(seconds: number, where: 'inline' | 'worker'): void;
 }
 
 export interface ServiceRenderOptions {
@@ -45,6 +56,7 @@ const AVOID_TTL_MS = 15 * 60_000;
 export class RenderService {
   readonly #log: HostLog;
   readonly #limits: () => RenderLimits;
+  readonly #observer: RenderObserver | undefined;
   /** Main-thread renderer: the defaults, tenant template resolution (and directory watchers), default-only renders. */
   readonly renderer: Renderer;
   readonly #pool: RenderPool;
@@ -56,7 +68,8 @@ export class RenderService {
   constructor(o: RenderServiceOptions) {
     this.#log = o.log;
     this.#limits = o.limits ?? (() => DEFAULT_RENDER_LIMITS);
-    this.renderer = new Renderer(o.root, o.log, this.#limits());
+    this.#observer = o.observer;
+    this.renderer = new Renderer(o.root, o.log, this.#limits(), ...(o.kinds ? [o.kinds] : []));
     this.#pool = new RenderPool({ root: o.root, ...(o.workers !== undefined && { size: o.workers }) });
   }
 
@@ -66,10 +79,14 @@ export class RenderService {
   }
 
   async render(rec: SpoolRecord, tenant: TemplateTenant, opts: ServiceRenderOptions = {}): Promise<RenderedMail> {
+    const started = performance.now();
+    const observe = (where: 'inline' | 'worker') => opts.lane !== 'preview' && this.#observer?.rendered((performance.now() - started) / 1000, where);
     const limits = this.#limits();
     const own = this.renderer.tenantTemplates(tenant);
     if (!opts.sources && own.parts.size === 0 && own.partials.size === 0 && !own.layout) {
-      return this.renderer.render(rec, tenant, { own, limits, ...(opts.problems && { problems: opts.problems }) });
+      const mail = await this.renderer.render(rec, tenant, { own, limits, ...(opts.problems && { problems: opts.problems }) });
+      observe('inline');
+      return mail;
     }
     const slim = slimTenant(tenant);
     let sig: string | undefined;
@@ -81,6 +98,7 @@ export class RenderService {
         const r = await this.#pool.run({ rec, tenant: slim, own, ...(opts.sources && { sources: opts.sources }), limits, avoid: [...avoid] }, hardMs, opts.lane ?? 'mail');
         r.problems.forEach((p, i) => this.#report(p, r.problemKeys[i]!, opts.problems));
         for (const stage of avoid) this.#report(this.#stopProblem(tenant.id, rec.type, own, stage, limits), `${key()}\0${stage}`, opts.problems);
+        observe('worker');
         return r.mail;
       } catch (e) {
         if (!(e instanceof RenderStopped)) throw e;

@@ -1,9 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { isPluginError } from '../errors';
 import type { HostLog } from '../host-api';
-import { EVENT_TYPES } from '../events';
 import { Renderer, RENDER_STAGES, type TemplateProblem } from './renderer';
-import { loadSample, previewRecord } from './samples';
+import { previewRecord } from './samples';
 import type { RenderJob, WorkerData, WorkerReply } from './render-pool';
 
 // The entry of a render worker thread (started by RenderPool). It renders one job at a time with
@@ -41,10 +40,10 @@ port.on('message', (job: RenderJob) => {
 });
 // Warm up (compile the defaults, make the Intl objects, fill the CSS shapes) before taking work,
 // so that a worker's first render is not slower than its others.
-for (const type of EVENT_TYPES) {
+for (const kind of renderer.kinds.all()) {
   try {
-    const sample = loadSample(data.root, type);
-    renderer.render(previewRecord(sample.event, sample.event.tenant, sample.attachmentBytes), { id: sample.event.tenant });
+    const sample = kind.sample;
+    if (sample) renderer.render(previewRecord(sample.event, sample.event.tenant, sample.attachmentBytes, kind), { id: sample.event.tenant });
   } catch {
     // a broken sample only costs the warm-up
   }

@@ -4,9 +4,11 @@ import Handlebars from 'handlebars';
 import { LRUCache } from 'lru-cache';
 import { convert as htmlToText } from 'html-to-text';
 import { CssInliner } from './css-inliner';
+import { SchemaRegistry } from '../config';
 import { PluginError } from '../errors';
 import { neutraliseLine } from '../events';
 import type { HostLog } from '../host-api';
+import { builtInKinds, type EventKind, type KindRegistry } from '../kinds';
 import type { SpoolRecord } from '../spool';
 import { buildContext, readerLocale, type TemplateContext, type TemplateTenant } from './context';
 import { Formats, type Locale } from './format';
@@ -64,6 +66,8 @@ export interface RenderOptions {
   stage?: (stage: RenderStage) => void;
   /** Stages in which no tenant template may run (after one of them had to be stopped from outside): the defaults are used there. */
   avoid?: ReadonlySet<RenderStage>;
+  /** What beforeRender hooks added, seen by templates as `view`. */
+  view?: Record<string, unknown>;
 }
 
 /** The steps of one render, in order. `css` is CSS inlining, `derive` the text part made from the tenant's HTML. */
@@ -107,7 +111,9 @@ export class Renderer {
   readonly #formats = new Formats();
   readonly #hb = createEnvironment(Handlebars, this.#formats);
   readonly #log: HostLog;
-  readonly #defaults: TemplateSet;
+  readonly #kinds: KindRegistry;
+  /** The package templates/ folder: the layout and the partials every kind's mail shares. */
+  readonly #shared: TemplateSet;
   readonly #limits: RenderLimits;
   readonly #compiled = new LRUCache<string, Compiled>({ max: COMPILED_CACHE_MAX, maxSize: COMPILED_CACHE_CHARS, sizeCalculation: (_v, k) => Math.max(1, k.length) });
   readonly #css = new CssInliner({ preserveImportant: true, applyWidthAttributes: false, applyHeightAttributes: false });
@@ -119,30 +125,48 @@ export class Renderer {
   readonly #defaultPartials: { html: Partials; text: Partials };
   readonly #defaultLayout: Compiled;
 
-  constructor(root: string, log: HostLog, limits: RenderLimits = DEFAULT_RENDER_LIMITS) {
+  constructor(root: string, log: HostLog, limits: RenderLimits = DEFAULT_RENDER_LIMITS, kinds: KindRegistry = builtInKinds(new SchemaRegistry())) {
     this.#log = log;
     this.#limits = limits;
-    this.#defaults = loadTemplateDir(root);
-    for (const p of this.#defaults.problems) log.warn('default template file skipped', { file: p.origin, error: p.message });
+    this.#kinds = kinds;
+    this.#shared = loadTemplateDir(root);
+    for (const p of this.#shared.problems) log.warn('default template file skipped', { file: p.origin, error: p.message });
     const html: Record<string, Compiled> = {};
     const text: Record<string, Compiled> = {};
-    for (const [name, src] of this.#defaults.partials) {
+    for (const [name, src] of this.#shared.partials) {
       html[name] = this.#compile(src.source, 'partial', true, false);
       text[name] = this.#compile(src.source, 'partial', true, true);
     }
     this.#defaultPartials = { html: Object.freeze(html), text: Object.freeze(text) };
-    if (!this.#defaults.layout) throw new PluginError('TEMPLATE_INVALID', `no layout.html.hbs in ${root}`);
-    this.#defaultLayout = this.#compile(this.#defaults.layout.source, 'layout', true, false);
+    if (!this.#shared.layout) throw new PluginError('TEMPLATE_INVALID', `no layout.html.hbs in ${root}`);
+    this.#defaultLayout = this.#compile(this.#shared.layout.source, 'layout', true, false);
   }
 
-  /** The default templates (package templates/). */
+  /** The event kinds this renderer knows. */
+  get kinds(): KindRegistry {
+    return this.#kinds;
+  }
+
+  /** The default templates: the shared layout and partials, and every registered kind's parts. */
   get defaults(): TemplateSet {
-    return this.#defaults;
+    const kinds = this.#kinds.all();
+    return {
+      ...this.#shared,
+      parts: new Map(kinds.flatMap((k) => [...k.templates.parts])),
+      languages: new Set(kinds.flatMap((k) => [...k.templates.languages])),
+      problems: [...new Map([...this.#shared.problems, ...kinds.flatMap((k) => k.templates.problems)].map((p) => [`${p.origin}\0${p.message}`, p])).values()],
+    };
   }
 
   /** The best default language for a BCP 47 tag: exact, then its primary subtag, then English. */
   language(tag: string | undefined): string {
-    return resolveLanguage([tag], this.#defaults.languages).lang;
+    return resolveLanguage([tag], new Set(this.#kinds.all().flatMap((k) => [...k.templates.languages]))).lang;
+  }
+
+  #kind(type: string): EventKind {
+    const kind = this.#kinds.get(type);
+    if (!kind) throw new PluginError('EVENT_TYPE_UNKNOWN', `no event kind ${JSON.stringify(type)} is registered (an extension that defined it is not loaded)`, { field: '/type' });
+    return kind;
   }
 
   /** A tenant's own templates: its config over its directory. */
@@ -163,11 +187,15 @@ export class Renderer {
     const unsaved = opts.sources ? unsavedSet(opts.sources, rec.type) : EMPTY_SET;
     const uncachedPartials = !!opts.sources && (unsaved.partials.size > 0 || unsaved.layout !== undefined);
     if (opts.sources) own = overlay({ ...unsaved, parts: new Map() }, own);
-    const recipient = (rec.event.data as { recipient: { language?: string } }).recipient;
-    const supported = new Set([...this.#defaults.languages, ...own.languages]);
+    const kind = this.#kind(rec.type);
+    const defaults = kind.templates;
+    const recipient = kind.recipient(rec.event);
+    const supported = new Set([...defaults.languages, ...own.languages]);
     const { lang, chain } = resolveLanguage([recipient.language, tenant.language], supported);
-    const fmt = readerLocale(rec, tenant, lang, this.#formats);
-    const ctx = buildContext(rec, tenant, lang, this.#formats, fmt);
+    const fmt = readerLocale(recipient, tenant, lang, this.#formats);
+    const ctx = buildContext(rec, tenant, lang, this.#formats, kind, fmt, opts.view);
+    // An extension kind's own templates are trusted like the defaults but run extension code (its helpers): on the budget.
+    const budgetDefaults = !kind.builtIn;
     const sink = { problems: opts.problems, keys: opts.problemKeys };
     const report = (src: TemplateSource, e: unknown) => this.#problem(tenant.id, src, e, sink);
     const tenantSet = this.#tenantPartials(tenant.id, own, report, sink, uncachedPartials);
@@ -206,8 +234,9 @@ export class Renderer {
       add(unsaved, undefined, false);
       for (const l of chain) add(own, l, false);
       add(own, undefined, false);
-      for (const l of chain) add(this.#defaults, l, true);
-      add(this.#defaults, 'en', true);
+      for (const l of chain) add(defaults, l, true);
+      add(defaults, undefined, true);
+      add(defaults, 'en', true);
       return out;
     };
     const renderPart = (p: TemplatePart, c: TemplateContext): { out: string; fromTenant: boolean } => {
@@ -239,6 +268,7 @@ export class Renderer {
             report(partialsSource(own), e);
           }
         }
+        if (budgetDefaults) return { out: run(fn, c, pick(this.#defaultPartials), true, () => undefined), fromTenant: false };
         return { out: fn(c, { data: { fmt }, partials: pick(this.#defaultPartials) }), fromTenant: false };
       }
       throw new PluginError('TEMPLATE_INVALID', `no default template for ${rec.type}.${p}`);

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { resolveConfig, SchemaRegistry, type ResolvedConfig } from '../config';
 import { PluginError } from '../errors';
 import type { HostLog } from '../host-api';
+import { builtInKinds } from '../kinds';
 import { DEFAULT_RENDER_LIMITS, RenderService } from '../templates';
 import { checkTemplates, formatFindings } from '../templates/check';
 import { renderPreview } from '../templates/preview';
@@ -75,11 +76,11 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     const root = path.join(packageRoot(__dirname), 'templates');
     const schemas = new SchemaRegistry();
     const config = loadConfig(str(args, 'config'), schemas);
-    const render = new RenderService({ root, log: { ...log, warn() {} }, limits: () => ({ ...DEFAULT_RENDER_LIMITS, timeMs: config.delivery.renderTimeoutMs }) });
+    const render = new RenderService({ root, kinds: builtInKinds(schemas), log: { ...log, warn() {} }, limits: () => ({ ...DEFAULT_RENDER_LIMITS, timeMs: config.delivery.renderTimeoutMs }) });
     try {
       if (args.command === 'check') {
         const tenant = str(args, 'tenant');
-        const findings = await checkTemplates({ render, schemas, config, root, ...(tenant && { tenant }) });
+        const findings = await checkTemplates({ render, config, root, ...(tenant && { tenant }) });
         out.write(`${formatFindings(findings)}\n`);
         return findings.some((f) => f.level === 'error') ? 1 : 0;
       }
@@ -88,7 +89,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         const eventType = str(args, 'event', true)!;
         const language = str(args, 'lang');
         const dir = path.resolve(str(args, 'out') ?? 'template-preview');
-        const r = await renderPreview({ render, schemas, config, root, anyTenant: true }, { tenant, eventType, ...(language && { language }) });
+        const r = await renderPreview({ render, kinds: render.renderer.kinds, config, anyTenant: true }, { tenant, eventType, ...(language && { language }) });
         for (const p of r.problems) out.write(`${p.template}${p.line ? `:${p.line}${p.column ? `:${p.column}` : ''}` : ''}: error: ${p.message} (the next level was used)\n`);
         fs.mkdirSync(dir, { recursive: true });
         const base = path.join(dir, `${tenant}.${eventType}.${r.language}`);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { DEFAULT_MAX_ATTACHMENT_BYTES, planAttachments } from '../../src/attachments';
 import { resolveConfig, SchemaRegistry, TenantDirectory } from '../../src/config';
+import { builtInKinds } from '../../src/kinds';
 import type { SpoolRecord } from '../../src/spool';
 
 const rec = (type: SpoolRecord['type'], size: number): SpoolRecord =>
@@ -12,6 +13,7 @@ const rec = (type: SpoolRecord['type'], size: number): SpoolRecord =>
 
 describe('planAttachments', () => {
   const schemas = new SchemaRegistry();
+  const kinds = builtInKinds(schemas);
   const dir = (defaults: object, own: object) => new TenantDirectory(resolveConfig({ defaults: { from: 'pbx@acme.example', smtp: { host: 'h' }, ...defaults }, tenants: { acme: own } }, schemas)).get('acme')!;
 
   it('defaults to 10 MB: at the limit attached, one byte more left out', () => {
@@ -23,12 +25,12 @@ describe('planAttachments', () => {
     expect(over.url).to.equal(undefined);
   });
 
-  it('merges attachments key by key over defaults, and picks the URL template by event type', () => {
+  it("merges attachments key by key over defaults, and picks the URL template the event's kind names", () => {
     const t = dir({ attachments: { maxBytes: 100, recordingUrl: 'https://pbx.example/vm/{eventId}', faxUrl: 'https://pbx.example/fax/{extension}' } }, { attachments: { maxBytes: 5000 } });
     expect(t.attachments).to.deep.equal({ maxBytes: 5000, recordingUrl: 'https://pbx.example/vm/{eventId}', faxUrl: 'https://pbx.example/fax/{extension}' });
-    expect(planAttachments(rec('voicemail.received', 4000), t)).to.deep.include({ url: 'https://pbx.example/vm/ev%2F1%3Fx' });
-    expect(planAttachments(rec('fax.received', 6000), t)).to.deep.include({ url: 'https://pbx.example/fax/2%2F01' });
-    expect(planAttachments(rec('call.missed', 0), t).url).to.equal(undefined);
+    expect(planAttachments(rec('voicemail.received', 4000), t, kinds.get('voicemail.received'))).to.deep.include({ url: 'https://pbx.example/vm/ev%2F1%3Fx' });
+    expect(planAttachments(rec('fax.received', 6000), t, kinds.get('fax.received'))).to.deep.include({ url: 'https://pbx.example/fax/2%2F01' });
+    expect(planAttachments(rec('call.missed', 0), t, kinds.get('call.missed')).url).to.equal(undefined);
   });
 
   it('refuses a URL template that is not http(s) (CONFIG_INVALID)', () => {

@@ -1,11 +1,13 @@
 import { expect } from 'chai';
 import { SchemaRegistry } from '../../src/config';
 import { PluginError } from '../../src/errors';
-import { validateEvent } from '../../src/events';
+import { builtInKinds } from '../../src/kinds';
 import { fax, missed, voicemail } from '../helpers/events';
 
 describe('events: validateEvent', () => {
-  const schemas = new SchemaRegistry();
+  const kinds = builtInKinds(new SchemaRegistry());
+  const validateEvent = (raw: unknown, _schemas?: unknown) => kinds.validate(raw);
+  const schemas = undefined;
   const T = 'a.example.com';
 
   function refusal(raw: unknown): PluginError {

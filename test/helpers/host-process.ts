@@ -3,13 +3,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import type { Harness } from './harness';
+import { jsonLines, readyLine } from './json-lines';
 
 const main = path.join(__dirname, '../../dist/src/host/main.js');
 
 /**
  * Starts the reference host (dist build) with `config` on `dataDir` and expects it to refuse to
- * start: it exits 1, by itself, before its ready line. Returns its stderr. The child is killed at
- * the harness's dispose if it is still running.
+ * start: it exits 1, by itself, before its ready line, having logged (JSON lines only) why with
+ * its code. Returns its stderr. The child is killed at the harness's dispose if it is still running.
  */
 export async function expectHostRefusesToStart(h: Harness, config: unknown, dataDir: string, configFile: string): Promise<string> {
   if (!fs.existsSync(main)) throw new Error(`${main} is missing: build first (npm test does)`);
@@ -22,8 +23,10 @@ export async function expectHostRefusesToStart(h: Harness, config: unknown, data
   });
   let err = '';
   // Whichever comes first: the exit, or the ready line (which must not come).
-  const ready = new Promise<'ready'>((r) => child.stderr.on('data', (b: Buffer) => ((err += b), /POST events to/.test(err) && r('ready'))));
+  const ready = new Promise<'ready'>((r) => child.stderr.on('data', (b: Buffer) => ((err += b), readyLine(err) && r('ready'))));
   expect(await Promise.race([exited, ready]), err).to.deep.equal({ code: 1, signal: null });
-  expect(err).not.to.match(/POST events to/);
+  expect(readyLine(err)).to.equal(undefined);
+  const last = jsonLines(err).at(-1)!;
+  expect([last.level, last.msg.startsWith('not started: '), typeof last.code], err).to.deep.equal(['error', true, 'string']);
   return err;
 }

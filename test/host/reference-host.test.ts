@@ -10,6 +10,7 @@ import { startBlackhole } from '../../src/host/demo/capture-smtp';
 import * as net from 'node:net';
 import { missed, tenantConfig, voicemail } from '../helpers/events';
 import { parseRaw, raw, request } from '../helpers/http';
+import { jsonLines, readyLine } from '../helpers/json-lines';
 import { TestSmtp, testCa } from '../helpers/smtp';
 import { settles, waitFor } from '../helpers/wait';
 
@@ -190,7 +191,7 @@ describe('reference host', () => {
       }
     });
 
-    /** Starts main.js with --config and waits for its "POST events to" line; the caller kills it. */
+    /** Starts main.js with --config and waits for its ready line; the caller kills it. */
     async function startMain(args: string[], o: { env?: NodeJS.ProcessEnv; shell?: string } = {}) {
       const cmd = o.shell ? ['/bin/sh', ['-c', `${o.shell} && exec "$0" "$@"`, process.execPath, main, ...args]] as const : [process.execPath, [main, ...args]] as const;
       const child = spawn(cmd[0], [...cmd[1]], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PBX_NOTIFY_TOKEN: '', ...o.env } });
@@ -202,11 +203,12 @@ describe('reference host', () => {
         const m = await waitFor(
           () => {
             if (child.exitCode !== null) expect.fail(`the host exited before it was ready: ${io.err}`);
-            return /POST events to http:\/\/127\.0\.0\.1:(\d+)\/events with Authorization: Bearer <token (?:in (\S+)|from \$PBX_NOTIFY_TOKEN)>/.exec(io.err);
+            return readyLine(io.err);
           },
           { what: 'the host to say it is ready', timeoutMs: 30_000, detail: () => io.err },
         );
-        return { child, io, port: Number(m[1]), tokenFile: m[2], exited };
+        expect(m.url).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
+        return { child, io, port: Number(new URL(m.url).port), tokenFile: m.token.file, exited };
       } catch (e) {
         child.kill('SIGKILL');
         await exited;
@@ -230,6 +232,38 @@ describe('reference host', () => {
           child.kill('SIGTERM');
         }
         expect(await settles(exited, { what: 'the host to stop on SIGTERM', timeoutMs: 15_000, detail: () => io.err }), io.err).to.equal(0);
+      } finally {
+        await smtp.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('logs JSON lines only: a startup line naming version, tenant count and spool, one line per outcome', async () => {
+      const smtp = await TestSmtp.start({ ca: testCa() });
+      const dir = tmp();
+      const file = path.join(dir, 'config.json');
+      fs.writeFileSync(file, JSON.stringify(tenantConfig(testCa().cert, { 'a.example.com': { port: smtp.port }, 'b.example.com': { port: 1 } })));
+      const data = path.join(dir, 'data');
+      try {
+        const { child, io, exited } = await startMain(['--config', file, '--port', '0', '--data', data]);
+        const ev = missed('a.example.com');
+        try {
+          child.stdin.write(JSON.stringify(ev) + '\n');
+          await smtp.waitFor(1);
+          await waitFor(() => jsonLines(io.err).some((l) => l.msg === 'email.delivered'), { what: 'the delivered line', detail: () => io.err });
+          child.stdin.write('not json\n');
+          await waitFor(() => io.out.includes('EVENT_INVALID'), { what: 'the refusal on stdout', detail: () => io.out });
+        } finally {
+          child.kill('SIGTERM');
+        }
+        expect(await settles(exited, { what: 'the host to stop', timeoutMs: 15_000, detail: () => io.err })).to.equal(0);
+        const lines = jsonLines(io.err);
+        expect(io.err.endsWith('\n')).to.equal(true);
+        const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
+        const active = lines.filter((l) => l.msg === 'pbx-email-notify active');
+        expect(active.map(({ version, tenants, spool }) => ({ version, tenants, spool }))).to.deep.equal([{ version, tenants: 2, spool: path.join(data, 'spool.db') }]);
+        expect(lines.filter((l) => JSON.stringify(l).includes(ev.id)).map((l) => [l.level, l.msg])).to.deep.equal([['info', 'email.delivered']]);
+        expect(lines.filter((l) => l.msg === 'stopping').map((l) => l.signal)).to.deep.equal(['SIGTERM']);
       } finally {
         await smtp.close();
         fs.rmSync(dir, { recursive: true, force: true });

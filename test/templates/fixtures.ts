@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import type { HostLog } from '../../src/host-api';
-import { neutraliseEvent, type KnownEvent } from '../../src/events';
+import { SchemaRegistry } from '../../src/config';
+import { builtInKinds } from '../../src/kinds';
 import { previewRecord } from '../../src/templates/samples';
 import type { TemplateTenant } from '../../src/templates';
 
@@ -19,9 +20,13 @@ export function recordingLog(): { log: HostLog; lines: LogLine[] } {
   return { lines, log: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
 }
 
-/** A spool-like record of a factory event (see test/helpers/events.ts), as the courier would render it. */
+/** The built-in kinds, as a plugin instance has them. */
+export const KINDS = builtInKinds(new SchemaRegistry());
+
+/** A spool-like record of a factory event (see test/helpers/events.ts), as the courier would render it: validated, so neutralised. */
 export function rec(event: Record<string, any>, attachmentBytes = 2048) {
-  return previewRecord(neutraliseEvent(event as unknown as KnownEvent), event.tenant, attachmentBytes);
+  const clean = KINDS.validate(event);
+  return previewRecord(clean, event.tenant, attachmentBytes, KINDS.get(clean.type));
 }
 
 export function tenant(id: string, over: Partial<TemplateTenant> = {}): TemplateTenant {
