@@ -83,9 +83,23 @@ export interface SpoolConfig {
    */
   retainDeliveredMs?: number;
   /**
-   * How long failed messages (dead letters) are kept for inspection, in milliseconds.
+   * How long failed, partially delivered and discarded messages (dead letters) are kept for inspection and retry, with their delivery log, in milliseconds; refused events are listed as long.
    */
   retainFailedMs?: number;
+  log?: DeliveryLogConfig;
+}
+/**
+ * Bounds of the delivery log kept in the spool (each message's attempts, and the refused events). Entries go with their message at its retention.
+ */
+export interface DeliveryLogConfig {
+  /**
+   * Attempts kept per message, the latest ones (older ones are dropped as new ones are written; the attempt count stays exact).
+   */
+  maxAttemptsPerMessage?: number;
+  /**
+   * Refused events kept in all (the oldest are dropped first), besides their spool.retainFailedMs retention.
+   */
+  maxRefusals?: number;
 }
 /**
  * Settings of one tenant, or under `defaults` of every tenant (a tenant overrides them key by key). Every key is optional here; after merging, `from` and `smtp.host` must be set.

@@ -3,6 +3,7 @@ import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { isPluginError, type ErrorCode } from '../errors';
 import type { HostLog, PbxEvent } from '../host-api';
+import type { DispatchAnswer } from './event-bus';
 import { defaultHttpLimits, type HttpLimits } from './http-limits';
 import { tokenMatches } from './http-token';
 import { hostAllowed, hostName, type ListenAddress } from './listen-address';
@@ -44,7 +45,7 @@ export interface HttpIntakeOptions {
   limits?: Partial<HttpLimits>;
   log: HostLog;
   /** Hands an event to the plugin; resolves once it is durably queued. */
-  dispatch(event: PbxEvent): Promise<boolean>;
+  dispatch(event: PbxEvent): Promise<false | DispatchAnswer>;
   stopping(): boolean;
   /** GET /health answers 200 while this holds, else 503; no token, no detail. @default () => !stopping() */
   ready?(): boolean;
@@ -277,7 +278,8 @@ export class HttpIntake {
   async #event(event: Record<string, unknown>): Promise<HttpAnswer> {
     const taken = await this.#o.dispatch(event as unknown as PbxEvent);
     if (!taken) return { status: 400, body: JSON.stringify({ code: 'EVENT_TYPE_UNKNOWN', field: '/type', message: `no plugin subscribed to ${JSON.stringify(event.type)}` }) };
-    return { status: 202, body: JSON.stringify({ status: 'queued', id: event.id }) };
+    // A known id: where its mail is now (queued, deferred, delivered, failed …), not a second mail.
+    return { status: 202, body: JSON.stringify(taken.status === 'duplicate' ? { status: 'duplicate', state: taken.state, id: event.id } : { status: 'queued', id: event.id }) };
   }
 
   #authorized(req: http.IncomingMessage): boolean {

@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Disposable, HostContext, HostLog, PbxEvent, PluginInstance } from '../host-api';
 import { previewPage, previewPageHeaders } from '../templates/preview-page';
-import { EventBus } from './event-bus';
+import { EventBus, type DispatchAnswer } from './event-bus';
 import { HttpIntake, type HttpRoute } from './http-intake';
 import type { HttpLimits } from './http-limits';
 import { checked, generatedToken } from './http-token';
@@ -133,7 +133,7 @@ export class ReferenceHost {
   }
 
   /** Hands an event to the plugin as the PBX would; false when no plugin subscribed to its type. */
-  dispatch(event: PbxEvent): Promise<boolean> {
+  dispatch(event: PbxEvent): Promise<false | DispatchAnswer> {
     return this.#bus.dispatch(event);
   }
 

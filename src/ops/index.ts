@@ -13,3 +13,5 @@ export {
   type TenantOpsStatus,
   type TestSendResult,
 } from './types';
+export { Operations, DISCARDED_REASON, type OperationsDeps } from './operations';
+export { opsState } from './queue-view';
