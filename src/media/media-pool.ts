@@ -130,6 +130,9 @@ export class MediaPool {
       const task = this.#take();
       if (!task) return;
       this.#start(slot, task);
+      // A warm spare: the next tenant's file does not wait for a worker to start (loading the encoder takes a moment).
+      const idle = [...this.#slots].some((s) => !s.task);
+      if (!idle && this.#slots.size < this.#size) this.#spawn();
     }
   }
 
