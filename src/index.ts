@@ -12,6 +12,7 @@ export type { Disposable, HostContext, HostLog, PbxEvent, PluginInstance } from 
 export type { HookName, HookStates, Hook } from './hooks';
 export {
   MESSAGE_STATES,
+  OfflineQueue,
   type AttemptRecord,
   type CodedReason,
   type LogEntry,

@@ -33,6 +33,8 @@ export interface CourierDeps {
   /** @default systemClock */
   clock?: Clock;
   send?: (smtp: EffectiveTenant['smtp'], mail: OutgoingMail, signal: AbortSignal, ctx?: SendContext) => Promise<SendResult>;
+  /** Converts the message's files for sending (recording to MP3, fax to PDF); resolves with the record to compose. Rejects only when `signal` aborts. */
+  prepare?(rec: SpoolRecord, tenant: EffectiveTenant, signal: AbortSignal): Promise<SpoolRecord>;
   /** What a send to this tenant needs besides its settings and the mail: OAuth2 tokens, DKIM key, a temp directory. */
   sendContext?(tenant: EffectiveTenant): SendContext;
   /** Sees every SMTP session and every recorded attempt (metrics). */
@@ -98,7 +100,8 @@ export class Courier {
     const signal = link.signal;
     let stage: Stage = 'compose';
     try {
-      const mail = await this.#compose(await this.#withoutVanishedFiles(rec), tenant);
+      const present = await this.#withoutVanishedFiles(rec);
+      const mail = await this.#compose(this.#d.prepare ? await this.#d.prepare(present, tenant, signal) : present, tenant);
       // The hook works on a copy: only the headers it adds are taken back, so recipients, sender,
       // subject, body and attachments stay as composed whatever it does.
       const forHook: OutgoingMail = { ...mail, to: mail.to.map((a) => ({ ...a })), envelopeTo: [...mail.envelopeTo], headers: { ...mail.headers }, attachments: mail.attachments.map((a) => ({ ...a })) };

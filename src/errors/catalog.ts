@@ -49,6 +49,9 @@ export const ERROR_CATALOG = {
   MESSAGE_NOT_RETRYABLE: 'Operations: retry of a message that is delivered, discarded or being sent right now.',
   MESSAGE_NOT_DISCARDABLE: 'Operations: discard of a message that is delivered, already discarded or being sent right now.',
   TENANT_UNKNOWN: 'Operations: the tenant is neither configured nor present in the spool.',
+  CONVERSION_UNSUPPORTED: 'Logged, not thrown: a recording or fax is of an encoding the plugin does not convert (a GSM WAV, say); it was attached as it came.',
+  CONVERSION_FAILED: 'Logged, not thrown: a recording or fax could not be converted to MP3 or PDF (a damaged file, or the media worker failed); it was attached as it came.',
+  CONVERSION_TIMEOUT: "Logged, not thrown: converting a recording or fax took longer than the tenant's attachments.conversionTimeoutMs; it was stopped and the file attached as it came.",
   QUERY_INVALID: 'Operations: a malformed argument (state, limit, time, address, event type); `field` names it.',
 } as const;
 

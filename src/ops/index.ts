@@ -15,3 +15,5 @@ export {
 } from './types';
 export { Operations, DISCARDED_REASON, type OperationsDeps } from './operations';
 export { opsState } from './queue-view';
+export { OfflineQueue } from './offline-queue';
+export { QueueReader } from './operations';

@@ -1,6 +1,6 @@
 import * as crypto from 'node:crypto';
 import type { TenantDirectory } from '../config';
-import type { Courier, Scheduler } from '../delivery';
+import type { Courier, LaneStatus, Scheduler } from '../delivery';
 import { isPluginError, PluginError } from '../errors';
 import type { HostLog } from '../host-api';
 import type { EventKind, KindEvent, KindRegistry } from '../kinds';
@@ -55,38 +55,23 @@ function limit(v: unknown, fallback: number): number {
  */
 export class Operations implements OpsApi {
   readonly #d: OperationsDeps;
+  readonly #reader: QueueReader;
 
   constructor(deps: OperationsDeps) {
     this.#d = deps;
+    this.#reader = new QueueReader(deps.spool, () => deps.scheduler.inFlight());
   }
 
-  async messages(q: MessagesQuery = {}): Promise<MessageSummary[]> {
-    const tenant = q.tenant === undefined ? undefined : text(q.tenant, 'tenant');
-    if (q.state !== undefined && !MESSAGE_STATES.includes(q.state)) throw invalid('state', `expected one of ${MESSAGE_STATES.join(', ')}, got ${JSON.stringify(q.state)?.slice(0, 80)}`);
-    const n = limit(q.limit, DEFAULT_LIMIT);
-    const before = q.before === undefined ? undefined : time(q.before, 'before');
-    const inFlight = this.#d.scheduler.inFlight();
-    const base = { ...(tenant !== undefined && { tenant }), ...(before !== undefined && { before }), limit: n };
-    const s = q.state;
-    const rows =
-      s === undefined
-        ? this.#d.spool.list(base)
-        : s === 'sending'
-          ? this.#d.spool.list({ ...base, states: ['queued'], seqs: [...inFlight] })
-          : s === 'queued' || s === 'deferred'
-            ? this.#d.spool.list({ ...base, states: ['queued'], attempted: s === 'deferred', excludeSeqs: inFlight })
-            : this.#d.spool.list({ ...base, states: [s as StoredState] });
-    return rows.map((r) => summary(r, inFlight));
+  messages(q?: MessagesQuery): Promise<MessageSummary[]> {
+    return this.#reader.messages(q);
   }
 
-  async message(eventId: string, tenant: string): Promise<MessageDetail | undefined> {
-    const rec = this.#d.spool.getByEventId(text(tenant, 'tenant'), text(eventId, 'eventId'));
-    return rec && detail(rec, this.#d.scheduler.inFlight(), this.#d.spool.log(rec.seq));
+  message(eventId: string, tenant: string): Promise<MessageDetail | undefined> {
+    return this.#reader.message(eventId, tenant);
   }
 
-  async refusals(q: { tenant?: string; limit?: number } = {}): Promise<RefusalRecord[]> {
-    const tenant = q.tenant === undefined ? undefined : text(q.tenant, 'tenant');
-    return this.#d.spool.refusals({ ...(tenant !== undefined && { tenant }), limit: limit(q.limit, DEFAULT_LIMIT) }).map(refusal);
+  refusals(q?: { tenant?: string; limit?: number }): Promise<RefusalRecord[]> {
+    return this.#reader.refusals(q);
   }
 
   async retry(eventId: string, tenant: string): Promise<MessageSummary> {
@@ -164,17 +149,8 @@ export class Operations implements OpsApi {
 
   /** Everything status() shows, from the spool and the scheduler. */
   status(): OpsStatus {
-    const inFlight = this.#d.scheduler.inFlight();
     const lanes = this.#d.scheduler.status();
-    const sending = inFlight.size === 0 ? [] : this.#d.spool.list({ states: ['queued'], seqs: [...inFlight], limit: inFlight.size });
-    const tenants = tenantStatuses({ now: Date.now(), configured: Object.keys(this.#d.tenants().config.tenants), depth: this.#d.spool.depth(), sending, totals: this.#d.spool.totals(), lanes: lanes.tenants });
-    const depth = totalDepth(tenants);
-    return {
-      counts: { queued: depth.queued + depth.deferred + depth.sending, delivered: depth.delivered + depth.partial, failed: depth.failed + depth.discarded },
-      depth,
-      active: lanes.active,
-      tenants,
-    };
+    return this.#reader.status(Object.keys(this.#d.tenants().config.tenants), lanes.tenants, lanes.active);
   }
 
   #find(eventId: string, tenant: string): SpoolRecord {
@@ -210,5 +186,62 @@ export class Operations implements OpsApi {
       if (isPluginError(e) && e.field?.startsWith('/data/recipient')) throw invalid('to', `expected a mail address, got ${JSON.stringify(to).slice(0, 80)}`);
       throw e;
     }
+  }
+}
+
+/**
+ * The read side of the operations: messages, their delivery log, refusals and status, from a
+ * spool and what is in flight. Also what reads a stopped host's spool (OfflineQueue).
+ */
+export class QueueReader {
+  readonly #spool: Spool;
+  readonly #inFlight: () => ReadonlySet<number>;
+
+  constructor(spool: Spool, inFlight: () => ReadonlySet<number> = () => new Set()) {
+    this.#spool = spool;
+    this.#inFlight = inFlight;
+  }
+
+  async messages(q: MessagesQuery = {}): Promise<MessageSummary[]> {
+    const tenant = q.tenant === undefined ? undefined : text(q.tenant, 'tenant');
+    if (q.state !== undefined && !MESSAGE_STATES.includes(q.state)) throw invalid('state', `expected one of ${MESSAGE_STATES.join(', ')}, got ${JSON.stringify(q.state)?.slice(0, 80)}`);
+    const n = limit(q.limit, DEFAULT_LIMIT);
+    const before = q.before === undefined ? undefined : time(q.before, 'before');
+    const inFlight = this.#inFlight();
+    const base = { ...(tenant !== undefined && { tenant }), ...(before !== undefined && { before }), limit: n };
+    const s = q.state;
+    const rows =
+      s === undefined
+        ? this.#spool.list(base)
+        : s === 'sending'
+          ? this.#spool.list({ ...base, states: ['queued'], seqs: [...inFlight] })
+          : s === 'queued' || s === 'deferred'
+            ? this.#spool.list({ ...base, states: ['queued'], attempted: s === 'deferred', excludeSeqs: inFlight })
+            : this.#spool.list({ ...base, states: [s as StoredState] });
+    return rows.map((r) => summary(r, inFlight));
+  }
+
+  async message(eventId: string, tenant: string): Promise<MessageDetail | undefined> {
+    const rec = this.#spool.getByEventId(text(tenant, 'tenant'), text(eventId, 'eventId'));
+    return rec && detail(rec, this.#inFlight(), this.#spool.log(rec.seq));
+  }
+
+  async refusals(q: { tenant?: string; limit?: number } = {}): Promise<RefusalRecord[]> {
+    const tenant = q.tenant === undefined ? undefined : text(q.tenant, 'tenant');
+    return this.#spool.refusals({ ...(tenant !== undefined && { tenant }), limit: limit(q.limit, DEFAULT_LIMIT) }).map(refusal);
+  }
+
+  /** Status from the spool, given the configured tenants and the scheduler's lanes (none for a stopped host). */
+  status(configured: readonly string[], lanes: LaneStatus[] = [], active = 0): OpsStatus {
+    const inFlight = this.#inFlight();
+    const sending = inFlight.size === 0 ? [] : this.#spool.list({ states: ['queued'], seqs: [...inFlight], limit: inFlight.size });
+    const tenants = tenantStatuses({ now: Date.now(), configured, depth: this.#spool.depth(), sending, totals: this.#spool.totals(), lanes });
+    const depth = totalDepth(tenants);
+    return {
+      counts: { queued: depth.queued + depth.deferred + depth.sending, delivered: depth.delivered + depth.partial, failed: depth.failed + depth.discarded },
+      depth,
+      active,
+      tenants,
+    };
   }
 }

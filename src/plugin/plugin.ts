@@ -6,6 +6,7 @@ import { Courier, OutcomeJournal, Scheduler, TlsContexts, type SchedulerSettings
 import type { OutgoingMail, SendResult } from '../delivery/smtp-transport';
 import { isPluginError, PluginError } from '../errors';
 import { Hooks, type Hook, type HookName } from '../hooks';
+import { AttachmentConverter, MediaPool } from '../media';
 import { PluginMetrics, type MetricsText } from '../metrics';
 import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-api';
 import { builtInKinds, type KindRegistry } from '../kinds';
@@ -25,6 +26,8 @@ export interface ActivateOptions {
   send?: (smtp: Parameters<typeof import('../delivery').sendOnce>[0], mail: OutgoingMail, signal: AbortSignal) => Promise<SendResult>;
   /** Replaces render budget caps other than the time limit (which is `delivery.renderTimeoutMs`). */
   renderLimits?: Partial<Omit<RenderLimits, 'timeMs'>>;
+  /** Makes every media conversion wait this long after writing its first bytes (crash tests kill the process there). */
+  mediaPauseMs?: number;
 }
 
 /** What status() returns: OpsStatus (src/ops/types.ts) and the event types handled. */
@@ -56,6 +59,9 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
   readonly #tls = new TlsContexts();
   /** Templates: defaults plus each tenant's config and watched directory, rendered on a budget (tenant templates in worker threads). */
   readonly #renderer: RenderService;
+  /** Recordings to MP3 and faxes to PDF, in media worker threads shared fairly by the tenants. */
+  readonly #media: MediaPool;
+  readonly #converter: AttachmentConverter;
   /** This instance's Prometheus metrics (a registry of its own). */
   readonly #metrics: PluginMetrics;
   #tenants: TenantDirectory;
@@ -79,6 +85,8 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     this.#reporter.subscribe((type, payload) => void this.#hooks.run('onOutcome', { type, payload }));
     this.#reporter.subscribe((type, payload) => metrics.reported(type, payload));
     this.#journal = new OutcomeJournal(spool, ctx.log);
+    this.#media = new MediaPool({ ...(opts.mediaPauseMs !== undefined && { pauseMs: opts.mediaPauseMs }) });
+    this.#converter = new AttachmentConverter(this.#media, ctx.log);
     const courier = new Courier({
       spool,
       kinds,
@@ -98,6 +106,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
       retry: () => this.#tenants.config.delivery.retry,
       messageTimeoutMs: () => this.#tenants.config.delivery.messageTimeoutMs,
       ...(opts.send && { send: opts.send }),
+      prepare: (rec, tenant, signal) => this.#converter.prepare(rec, tenant, signal),
       sendContext: (t) => ({
         tempDir: path.join(ctx.dataDir, 'tmp'),
         secureContext: this.#tls.get(t.smtp),
@@ -331,6 +340,11 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     return { ...this.#renderer.cacheSizes(), ...this.#renderer.pool };
   }
 
+  /** Conversions of recordings and faxes so far (converted, reused by a retry or restart, failed) and the media workers. */
+  mediaStats() {
+    return this.#converter.stats();
+  }
+
   /** The spool's record of an event, for inspection (dead letters included); event ids are per tenant, so name the tenant when ids may repeat across tenants. */
   lookup(eventId: string, tenant?: string) {
     return this.#spool.getByEventId(tenant, eventId);
@@ -398,6 +412,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
       this.#journal.close();
       this.#tokens.dispose();
       await this.#renderer.dispose();
+      await this.#media.dispose();
       this.#hooks.clear();
       try {
         await this.#spool.close();

@@ -197,8 +197,6 @@ export interface Spool {
   list(q: ListQuery): SpoolRecord[];
   /** A message's delivery log, oldest first. */
   log(seq: number): StoredLogEntry[];
-  /** Adds an operator's line to a message's log. */
-  note(seq: number, kind: 'operator', detail: string, code?: string): void;
   /**
    * An operator's retry: a queued message is made due at `now`; a failed or partial one gets its
    * failed recipients back as pending, attempts 0, ageFrom `now`. Returns the record as it is

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { PluginError } from '../errors';
 import type { AttachmentStore, AttemptWrite, ListQuery, LogLimits, NewRecord, Spool, SpoolRecord, StoredAttachment, StoredLogEntry, StoredRefusal, StoredState, TenantDepth, TenantDue, TenantTotals } from './spool';
-import { migrate } from './schema';
+import { migrate, SCHEMA_VERSION } from './schema';
 import { storageError } from './storage-error';
 import { FileStore } from './file-store';
 import type { SpoolObserver, StateStats } from './observer';
@@ -137,12 +137,28 @@ export class SqliteSpool implements Spool {
    * SPOOL_CORRUPT (`PRAGMA quick_check`, which reads every page once and stops at the first
    * problem), any other storage error with SPOOL_FAILURE. The caller holds the dataDir lock.
    */
-  constructor(dataDir: string, o: { observer?: SpoolObserver; limits?: LogLimits } = {}) {
+  constructor(dataDir: string, o: { observer?: SpoolObserver; limits?: LogLimits; readOnly?: boolean } = {}) {
     this.#dataDir = dataDir;
     this.#observer = o.observer;
     this.limits = o.limits ?? DEFAULT_LOG_LIMITS;
     const file = (this.#file = path.join(dataDir, 'spool.db'));
     const opened: Database.Database[] = [];
+    if (o.readOnly) {
+      try {
+        this.#accept = this.#db = new Database(file, { readonly: true, fileMustExist: true });
+        opened.push(this.#db);
+        this.#db.pragma('busy_timeout = 5000');
+        const v = (this.#version = this.#db.pragma('user_version', { simple: true }) as number);
+        if (v !== SCHEMA_VERSION) {
+          throw new PluginError('SPOOL_FAILURE', `${file} has spool layout ${v}; this version reads layout ${SCHEMA_VERSION} read-only. ${v < SCHEMA_VERSION ? 'Start the host of this version once to upgrade it' : 'Use the newer version that wrote it'}`);
+        }
+      } catch (e) {
+        for (const db of opened) db.close();
+        throw storageError(e, `cannot open the spool ${file} read-only`, file);
+      }
+      this.#stmt = this.#prepare();
+      return;
+    }
     try {
       this.#files = new FileStore(path.join(dataDir, 'files'));
       privateFile(file);
@@ -429,15 +445,6 @@ export class SqliteSpool implements Spool {
     );
   }
 
-  note(seq: number, kind: 'operator', detail: string, code?: string): void {
-    this.#guard('writing a delivery log line', () =>
-      this.#db.transaction(() => {
-        this.#stmt.logInsert.run(seq, Date.now(), kind, code ?? null, detail, null);
-        this.#trimLog(seq, kind);
-      })(),
-    );
-  }
-
   revive(seq: number, now: number): SpoolRecord | undefined {
     return this.#guard('retrying a message', () =>
       this.#db.transaction(() => {
@@ -562,6 +569,7 @@ export class SqliteSpool implements Spool {
   }
 
   get files(): AttachmentStore {
+    if (!this.#files) throw new PluginError('SPOOL_FAILURE', `the spool in ${this.#dataDir} is open read-only`);
     return this.#files;
   }
 
@@ -582,6 +590,14 @@ export class SqliteSpool implements Spool {
     }
     this.#closed = true;
     this.#db.close();
-    this.#accept.close();
+    if (this.#accept !== this.#db) this.#accept.close();
+  }
+
+  /**
+   * Opens a stopped (or running) host's spool for reading only: no lock, no migration, nothing
+   * written; refuses a layout other than the current one (SPOOL_FAILURE) and a missing spool.
+   */
+  static openReadOnly(dataDir: string): SqliteSpool {
+    return new SqliteSpool(dataDir, { readOnly: true });
   }
 }
