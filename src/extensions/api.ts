@@ -36,7 +36,7 @@ export interface ExtensionApi extends KindApi {
    * Registers a hook of the closed set (onAccepted, beforeRender, beforeSend, afterDelivery,
    * onOutcome), each called with one state object and on the budget `delivery.hookTimeoutMs`.
    * An unknown name or a non-function is refused with HOOK_INVALID.
-   * @example api.hook('beforeSend', ({ event, message }) => { if (event.type === 'call.missed') message.headers['X-CRM'] = 'https://crm.example'; })
+   * @example api.hook('beforeSend', ({ event, message }) => { if (event.type.startsWith('call.')) message.headers['X-CRM'] = 'https://crm.example'; })
    */
   hook<N extends HookName>(name: N, fn: Hook<N>): void;
   /**

@@ -34,7 +34,7 @@ export interface RenderedMail {
 /** A tenant template that failed and was replaced by the next level. */
 export interface TemplateProblem {
   tenant: string;
-  /** Where the template lives: a file path, or a config path such as `tenants/acme/templates/call.missed/subject`. */
+  /** Where the template lives: a file path, or a config path such as `tenants/acme/templates/<type>/subject`. */
   template: string;
   line?: number;
   column?: number;
