@@ -15,6 +15,7 @@ export type { AttachmentField, ContextTools, EventKindSpec, KindEvent, KindSampl
 export type { SafeHtml } from './templates/safe-string';
 export {
   MESSAGE_STATES,
+  OfflineQueue,
   type AttemptRecord,
   type CodedReason,
   type LogEntry,

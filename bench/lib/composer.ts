@@ -36,6 +36,8 @@ export class Composer {
       state: 'queued',
       attempts: 0,
       createdAt: Date.now(),
+      ageFrom: Date.now(),
+      updatedAt: Date.now(),
       nextAttemptAt: Date.now(),
       messageId: messageIdFor(this.tenantId, event.id, this.tenant.domain),
     };

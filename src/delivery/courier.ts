@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { EffectiveTenant } from '../config';
 import type { HookMessage, Hooks } from '../hooks';
 import type { Reporter, ReportPayloads, ReportType } from '../report';
-import { storageError, storageErrorCode, type AttemptOutcome, type Spool, type SpoolRecord } from '../spool';
+import { storageError, storageErrorCode, type AttemptOutcome, type Spool, type SpoolRecord, type StoredAttempt } from '../spool';
 import { isPluginError, PluginError, type ErrorCode } from '../errors';
 import { neutraliseLine } from '../events';
 import { safeFilename, type RenderService } from '../templates';
@@ -15,7 +15,7 @@ import type { OutcomeJournal } from './outcome-journal';
 import type { HostLog } from '../host-api';
 import type { KindRegistry } from '../kinds';
 import { markMissing, planAttachments } from '../attachments';
-import { sendOnce, type OutgoingMail, type SendContext, type SendResult } from './smtp-transport';
+import { sendOnce, sessionOf, type OutgoingMail, type SendContext, type SendResult, type SessionInfo } from './smtp-transport';
 
 export interface CourierDeps {
   spool: Spool;
@@ -34,6 +34,8 @@ export interface CourierDeps {
   /** @default systemClock */
   clock?: Clock;
   send?: (smtp: EffectiveTenant['smtp'], mail: OutgoingMail, signal: AbortSignal, ctx?: SendContext) => Promise<SendResult>;
+  /** Converts the message's files for sending (recording to MP3, fax to PDF); resolves with the record to compose. Rejects only when `signal` aborts. */
+  prepare?(rec: SpoolRecord, tenant: EffectiveTenant, signal: AbortSignal): Promise<SpoolRecord>;
   /** What a send to this tenant needs besides its settings and the mail: OAuth2 tokens, DKIM key, a temp directory. */
   sendContext?(tenant: EffectiveTenant): SendContext;
   /** Sees every SMTP session and every recorded attempt (metrics). */
@@ -90,7 +92,7 @@ export class Courier {
     const tenant = this.#d.tenant(rec.tenant);
     if (!tenant) {
       // Temporary, as classified: retried until maxAgeMs, so a tenant briefly missing from the configuration loses nothing.
-      this.#finish(rec, { kind: 'temporary', scope: 'server', code: 'TENANT_NOT_CONFIGURED', reason: 'TENANT_NOT_CONFIGURED: the tenant has no usable SMTP settings now' }, [], rec.pending);
+      this.#finish(rec, { kind: 'temporary', scope: 'server', code: 'TENANT_NOT_CONFIGURED', reason: 'TENANT_NOT_CONFIGURED: the tenant has no usable SMTP settings now' }, NO_SESSION, [], rec.pending);
       return NO_CONTACT;
     }
     const deadline = new AbortController();
@@ -110,7 +112,8 @@ export class Courier {
         view = plainView(view);
         stage = 'compose';
       }
-      const mail = await this.#compose(await this.#withoutVanishedFiles(rec), tenant, view);
+      const present = await this.#withoutVanishedFiles(rec);
+      const mail = await this.#compose(this.#d.prepare ? await this.#d.prepare(present, tenant, signal) : present, tenant, view);
       if (hooks.has('beforeSend')) {
         // The hook edits a copy; what it leaves is checked and taken back (see applyHookMessage).
         const message: HookMessage = { from: mail.from, to: [...mail.envelopeTo], subject: mail.subject, text: mail.text, html: mail.html, headers: { ...mail.headers }, attachments: mail.attachments.map((a) => ({ ...a })) };
@@ -130,10 +133,11 @@ export class Courier {
       if (shutdown.aborted) return NO_CONTACT; // abandoned (shutdown, or the tenant settings changed): stays queued, no attempt counted
       const c = failure(stage, e, deadline.signal.aborted, this.#d.messageTimeoutMs());
       const perRecipient = (e as { rejectedErrors?: { recipient?: string }[] }).rejectedErrors;
+      const session = stage === 'send' ? sessionOf(e) : undefined;
       if (perRecipient?.length) {
-        return this.#settle(rec, { accepted: [], rejected: perRecipient.map((err) => ({ address: err.recipient ?? '', error: err })), response: '' });
+        return this.#settle(rec, { accepted: [], rejected: perRecipient.map((err) => ({ address: err.recipient ?? '', error: err })), response: '', ...(session && { session }) });
       }
-      this.#finish(rec, c, c.kind === 'permanent' ? rec.pending : [], c.kind === 'permanent' ? [] : rec.pending);
+      this.#finish(rec, c, failedSession(rec.pending, e, session), c.kind === 'permanent' ? rec.pending : [], c.kind === 'permanent' ? [] : rec.pending);
       return c.scope === 'server' ? c : undefined;
     } finally {
       clearTimeout(timer);
@@ -155,6 +159,33 @@ export class Courier {
     }
   }
 
+  /**
+   * A test send: composes `rec` (a sample, not spooled) for `tenant` and sends it in one session
+   * to its pending addresses, within the per-message deadline. Records nothing, reports nothing,
+   * runs no hook; never throws.
+   */
+  async trial(rec: SpoolRecord, tenant: EffectiveTenant, shutdown: AbortSignal): Promise<{ delivered: boolean; code?: ErrorCode; reason?: string; session: Session }> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new Error('deadline')), this.#d.messageTimeoutMs());
+    const link = linkedSignal(shutdown, deadline.signal);
+    let stage: Stage = 'compose';
+    try {
+      const mail = await this.#compose(rec, tenant);
+      stage = 'send';
+      const r = await (this.#d.send ?? sendOnce)(tenant.smtp, mail, link.signal, this.#d.sendContext?.(tenant));
+      const session = settledSession(r);
+      if (r.rejected.length === 0) return { delivered: true, session };
+      const c = classify(r.rejected[0]!.error);
+      return { delivered: false, code: c.code, reason: c.reason, session };
+    } catch (e) {
+      const c = failure(stage, e, deadline.signal.aborted, this.#d.messageTimeoutMs());
+      return { delivered: false, code: c.code, reason: c.reason, session: failedSession(rec.pending, e, stage === 'send' ? sessionOf(e) : undefined) };
+    } finally {
+      clearTimeout(timer);
+      link.dispose();
+    }
+  }
+
   #settle(rec: SpoolRecord, r: SendResult): Classification | undefined {
     const failed: string[] = [];
     const deferred: string[] = [];
@@ -168,7 +199,7 @@ export class Courier {
       else temporary ??= reason;
     }
     // email.failed carries the permanent reason, email.deferred (and lastError) the temporary one.
-    this.#finish(rec, temporary ?? permanent, failed, deferred, r.accepted, permanent);
+    this.#finish(rec, temporary ?? permanent, settledSession(r), failed, deferred, r.accepted, permanent);
     return undefined;
   }
 
@@ -178,28 +209,41 @@ export class Courier {
    * MESSAGE_EXPIRED (expiry is only ever decided here, after an attempt, so a clock that jumped
    * forward costs each message one more try, never the message).
    */
-  #finish(rec: SpoolRecord, c: Classification | undefined, failed: string[], deferred: string[] = [], delivered: string[] = [], failedBecause = c): void {
+  #finish(rec: SpoolRecord, c: Classification | undefined, session: Session, failed: string[], deferred: string[] = [], delivered: string[] = [], failedBecause = c): void {
     const attempts = rec.attempts + 1;
     const now = this.#d.clock?.wall() ?? Date.now();
     const retry = this.#d.retry();
     let pending = rec.pending.filter((a) => deferred.includes(a) || (!failed.includes(a) && !delivered.includes(a)));
     let lastError = c?.reason;
-    if (pending.length > 0 && isExpired(rec.createdAt, now, retry)) {
+    let lastErrorCode: string | undefined = c?.code;
+    if (pending.length > 0 && isExpired(rec.ageFrom, now, retry)) {
       const expired: Classification = { kind: 'permanent', scope: 'message', code: 'MESSAGE_EXPIRED', reason: `MESSAGE_EXPIRED: undeliverable for longer than ${retry.maxAgeMs} ms; last: ${c?.reason ?? 'none'}` };
       failed = [...failed, ...pending];
       pending = [];
       failedBecause = expired;
       lastError = expired.reason;
+      lastErrorCode = expired.code;
     }
     const held = c?.code === 'SMTP_AUTH' ? retry.authFailureDelayMs : 0;
+    const anyDelivered = delivered.length > 0 || rec.delivered.length > 0;
+    const anyFailed = failed.length > 0 || rec.failed.length > 0;
+    const log: StoredAttempt = {
+      attempt: attempts,
+      at: now,
+      ...session,
+      outcome: delivered.length > 0 ? (delivered.length === rec.pending.length ? 'delivered' : 'partial') : pending.length > 0 ? 'deferred' : 'failed',
+      ...(delivered.length < rec.pending.length && (lastErrorCode ?? failedBecause?.code) !== undefined && { code: (lastErrorCode ?? failedBecause?.code)! }),
+    };
     const outcome: AttemptOutcome = {
-      state: pending.length > 0 ? 'queued' : failed.length > 0 && delivered.length === 0 && rec.delivered.length === 0 ? 'failed' : 'delivered',
+      state: pending.length > 0 ? 'queued' : !anyFailed ? 'delivered' : anyDelivered ? 'partial' : 'failed',
       pending,
       deliveredNow: delivered,
       failedNow: failed,
       attempts,
       nextAttemptAt: now + Math.max(backoffDelay(attempts, retry), held),
       ...(lastError !== undefined && { lastError }),
+      ...(lastErrorCode !== undefined && { lastErrorCode }),
+      log,
     };
     this.#d.observer?.attempt(rec.tenant, outcome.state);
     // Reports follow the write: what the host hears about is what the spool holds.
@@ -210,7 +254,7 @@ export class Courier {
         if (this.#d.hooks.has('afterDelivery')) void this.#d.hooks.run('afterDelivery', { event: rec.event, tenant: rec.tenant, type, payload });
       };
       if (delivered.length > 0) report('email.delivered', { ...base, to: delivered, messageId: rec.messageId });
-      if (failed.length > 0) report('email.failed', { ...base, reason: failedBecause?.reason ?? 'failed' });
+      if (failed.length > 0) report('email.failed', { ...base, to: failed, reason: failedBecause?.reason ?? 'failed' });
       if (pending.length > 0) {
         report('email.deferred', { ...base, nextAttemptAt: new Date(outcome.nextAttemptAt).toISOString(), reason: c?.reason ?? 'deferred' });
       }
@@ -235,7 +279,7 @@ export class Courier {
     return { ...rec, attachments: rec.attachments.map((a, i) => (present[i] ? a : markMissing(a))) };
   }
 
-  async #compose(rec: SpoolRecord, tenant: EffectiveTenant, view: Record<string, unknown>): Promise<OutgoingMail> {
+  async #compose(rec: SpoolRecord, tenant: EffectiveTenant, view: Record<string, unknown> = {}): Promise<OutgoingMail> {
     const r = await this.#d.renderer.render(rec, tenant, { view });
     const kind = this.#d.kinds.get(rec.type);
     const recipient = this.#d.kinds.recipientOf(rec.event);
@@ -259,6 +303,48 @@ export class Courier {
       attachments: planAttachments(rec, tenant, kind).attached.map((a) => ({ filename: safeFilename(rec, a, kind), contentType: a.contentType, path: a.path })),
     };
   }
+}
+
+/** What an attempt's log line says about its session: server, TLS, reply, per-recipient results. */
+type Session = Pick<StoredAttempt, 'host' | 'tlsVersion' | 'replyCode' | 'replyText' | 'recipients'>;
+
+/** An attempt that never opened a session (the tenant unconfigured). */
+const NO_SESSION: Session = { recipients: [] };
+
+/** The reply code and text of a nodemailer error or response, one line. */
+function reply(e: unknown): { replyCode?: number; replyText?: string } {
+  const x = (e ?? {}) as { responseCode?: unknown; response?: unknown };
+  const text = typeof x.response === 'string' && x.response !== '' ? oneLine(x.response) : undefined;
+  const code = typeof x.responseCode === 'number' ? x.responseCode : text && /^[2-5]\d\d\b/.test(text) ? Number(text.slice(0, 3)) : undefined;
+  return { ...(code !== undefined && { replyCode: code }), ...(text !== undefined && { replyText: text }) };
+}
+
+/** A session that ended with a result: the final reply, accepted recipients, and each refused one with its reply. */
+function settledSession(r: SendResult): Session {
+  const final = r.response !== '' ? reply({ response: r.response }) : reply(r.rejected[0]?.error);
+  return {
+    ...(r.session && { host: r.session.host, ...(r.session.tlsVersion !== undefined && { tlsVersion: r.session.tlsVersion }) }),
+    ...final,
+    recipients: [
+      ...r.accepted.map((address) => ({ address, status: 'accepted' as const })),
+      ...r.rejected.map(({ address, error }) => ({ address, status: 'rejected' as const, ...reply(error) })),
+    ],
+  };
+}
+
+/** Commands whose refusal is about the recipients (the envelope or the message), not the session. */
+const RECIPIENT_STAGE = /^(RCPT|DATA|\.|MESSAGE|STREAM)/i;
+
+/** A session that ended with an error: its reply, and the recipients as refused when the refusal came at or after RCPT TO. */
+function failedSession(pending: string[], e: unknown, session: SessionInfo | undefined): Session {
+  const r = session ? reply(e) : {};
+  const command = String((e as { command?: unknown } | null)?.command ?? '');
+  const perRecipient = session !== undefined && r.replyCode !== undefined && RECIPIENT_STAGE.test(command);
+  return {
+    ...(session && { host: session.host, ...(session.tlsVersion !== undefined && { tlsVersion: session.tlsVersion }) }),
+    ...r,
+    recipients: perRecipient ? pending.map((address) => ({ address, status: 'rejected' as const, ...r })) : [],
+  };
 }
 
 /** Where an attempt was when it failed: only a failure in `send` may have reached the server. */

@@ -7,6 +7,17 @@ import { linkedSignal } from './linked-signal';
 import { systemClock, type Clock } from './clock';
 import type { OutcomeJournal } from './outcome-journal';
 
+/** One tenant's lane as status() shows it. */
+export interface LaneStatus {
+  tenant: string;
+  active: number;
+  held: boolean;
+  failures: number;
+  /** Epoch ms when the held lane's next probe may start. */
+  nextProbeAt?: number;
+  holdReason?: { code: string; message: string };
+}
+
 export interface SchedulerSettings {
   perTenant: number;
   global: number;
@@ -31,6 +42,8 @@ interface Lane {
   failures: number;
   /** Half-open: one session at a time until one succeeds. Every lane starts so. */
   probing: boolean;
+  /** The failure that opened the breaker, while it is open. */
+  holdReason: { code: string; message: string } | undefined;
   /** Bumped when the tenant's settings change: outcomes of sessions started before say nothing about the new server. */
   generation: number;
   /** Aborts the lane's sessions when its settings change: they are retried at once with the new ones. */
@@ -147,6 +160,7 @@ export class Scheduler {
     lane.holdUntil = 0;
     lane.failures = 0;
     lane.probing = true;
+    lane.holdReason = undefined;
     lane.window = [];
     lane.generation++;
     lane.cancel.abort(new Error(SHUTDOWN));
@@ -160,6 +174,25 @@ export class Scheduler {
     this.notify(tenant);
   }
 
+  /**
+   * An operator's flush: ends the tenant's hold at once, so its next session, a probe, starts now,
+   * and makes all its queued mail due now. Sessions in flight go on. A spool error propagates.
+   */
+  flush(tenant: string): void {
+    if (this.#stopped) return;
+    const lane = this.#lane(tenant);
+    const now = this.#clock.wall();
+    this.#spool.reschedule(tenant, now);
+    lane.holdUntil = 0;
+    lane.stallUntil = 0;
+    lane.failures = 0;
+    lane.probing = true;
+    lane.holdReason = undefined;
+    lane.window = [];
+    this.#log.info('tenant flushed by an operator: hold ended, its queued mail due now', { tenant });
+    this.notify(tenant, now);
+  }
+
   /** New caps or retry settings (a config change); queued mail is left as it is. */
   update(settings: SchedulerSettings): void {
     this.#settings = settings;
@@ -171,12 +204,25 @@ export class Scheduler {
     return new Set([...[...this.#lanes.values()].flatMap((l) => [...l.active]), ...this.#journal.seqs()]);
   }
 
-  /** A snapshot for status queries. */
-  status(): { active: number; tenants: { tenant: string; active: number; held: boolean; failures: number }[] } {
+  /** A snapshot for status queries; `nextProbeAt` (wall clock, epoch ms) and `holdReason` while the breaker is open. */
+  status(): { active: number; tenants: LaneStatus[] } {
     const mono = this.#clock.mono();
+    const wall = this.#clock.wall();
     return {
       active: this.#active,
-      tenants: [...this.#lanes.values()].map((l) => ({ tenant: l.tenant, active: l.active.size, held: l.holdUntil > mono || l.stallUntil > mono || this.#journal.blocks(l.tenant), failures: l.failures })),
+      tenants: [...this.#lanes.values()].map((l) => {
+        const until = Math.max(l.holdUntil, l.stallUntil);
+        return {
+          tenant: l.tenant,
+          active: l.active.size,
+          held: until > mono || this.#journal.blocks(l.tenant),
+          failures: l.failures,
+          ...(until > mono && { nextProbeAt: wall + (until - mono) }),
+          ...(l.holdUntil > mono && l.holdReason && { holdReason: l.holdReason }),
+          ...(l.holdUntil <= mono && l.stallUntil > mono && { holdReason: { code: 'SPOOL_FAILURE', message: 'the spool could not be read; the lane backs off' } }),
+          ...(until <= mono && this.#journal.blocks(l.tenant) && { holdReason: { code: 'SPOOL_FAILURE', message: 'a delivery outcome waits to be stored; the tenant waits' } }),
+        };
+      }),
     };
   }
 
@@ -211,7 +257,7 @@ export class Scheduler {
   #lane(tenant: string): Lane {
     let lane = this.#lanes.get(tenant);
     if (!lane) {
-      lane = { tenant, active: new Set(), window: [], nextDue: undefined, holdUntil: 0, stallUntil: 0, spoolErrors: 0, failures: 0, probing: true, generation: 0, cancel: new AbortController() };
+      lane = { tenant, active: new Set(), window: [], nextDue: undefined, holdUntil: 0, stallUntil: 0, spoolErrors: 0, failures: 0, probing: true, holdReason: undefined, generation: 0, cancel: new AbortController() };
       this.#lanes.set(tenant, lane);
       this.#ring.push(lane);
     }
@@ -331,12 +377,14 @@ export class Scheduler {
       if (lane.failures > 0 || lane.probing) this.#log.debug('tenant server healthy', { tenant: lane.tenant });
       lane.failures = 0;
       lane.probing = false;
+      lane.holdReason = undefined;
       return;
     }
     if (lane.holdUntil > now) return; // already held by a sibling session's failure
     lane.failures++;
     const hold = trouble.kind === 'auth' ? this.#settings.retry.authFailureDelayMs : backoffDelay(lane.failures, this.#settings.retry);
     lane.holdUntil = now + hold;
+    lane.holdReason = { code: trouble.code, message: trouble.reason };
     lane.probing = true;
     lane.window = [];
     this.#log.warn('tenant server failing; holding its queue', { tenant: lane.tenant, failures: lane.failures, holdMs: hold, reason: trouble.reason });

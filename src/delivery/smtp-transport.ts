@@ -1,7 +1,7 @@
 import * as net from 'node:net';
 import * as os from 'node:os';
 import type { Readable } from 'node:stream';
-import type { SecureContext } from 'node:tls';
+import type { SecureContext, TLSSocket } from 'node:tls';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { TokenSource } from '../auth';
@@ -46,6 +46,21 @@ export interface SendResult {
   /** Recipients the server refused, each with nodemailer's error (responseCode, response). */
   rejected: { address: string; error: unknown }[];
   response: string;
+  /** What the session saw, for the delivery log; also on a thrown error as `session`. */
+  session?: SessionInfo;
+}
+
+/** What one SMTP session saw: where it went and how it was protected (the replies are in the result or the error). */
+export interface SessionInfo {
+  host: string;
+  /** The negotiated protocol (`TLSv1.3`), when the session was encrypted. */
+  tlsVersion?: string;
+}
+
+/** The session info a failed send carries (set by sendOnce on the error it rejects with). */
+export function sessionOf(e: unknown): SessionInfo | undefined {
+  const s = (e as { session?: unknown } | null | undefined)?.session;
+  return s && typeof s === 'object' && typeof (s as SessionInfo).host === 'string' ? (s as SessionInfo) : undefined;
 }
 
 type Smtp = EffectiveTenant['smtp'];
@@ -124,12 +139,13 @@ export async function sendOnce(smtp: Smtp, mail: OutgoingMail, signal: AbortSign
   const auth = smtp.auth;
   const redact = new Redactor([auth?.type === 'oauth2' ? auth.clientSecret : auth?.pass, ctx.dkim?.privateKey], auth?.user);
   if (auth?.type === 'oauth2') redact.add(auth.refreshToken, auth.user);
+  const seen: SessionInfo = { host: smtp.host };
   try {
-    const r = auth?.type === 'oauth2' ? await sendWithToken(smtp, mail, signal, ctx, redact) : await session(smtp, passwordAuth(smtp), mail, signal, ctx);
-    return { ...r, response: redact.text(r.response), rejected: r.rejected.map((x) => ({ address: x.address, error: redact.error(x.error) })) };
+    const r = auth?.type === 'oauth2' ? await sendWithToken(smtp, mail, signal, ctx, redact, seen) : await session(smtp, passwordAuth(smtp), mail, signal, ctx, seen);
+    return { ...r, response: redact.text(r.response), rejected: r.rejected.map((x) => ({ address: x.address, error: redact.error(x.error) })), session: { ...seen } };
   } catch (e) {
     for (const s of ctx.tokens?.secrets() ?? []) redact.add(s, auth?.user);
-    throw redact.error(e);
+    throw Object.assign(redact.error(e), { session: { ...seen } });
   }
 }
 
@@ -139,7 +155,7 @@ export async function sendOnce(smtp: Smtp, mail: OutgoingMail, signal: AbortSign
  * the server closed the exchange, in one more session with a fresh token. A token fetched for
  * this very send is not retried: the refusal is then the tenant's configuration (SMTP_AUTH).
  */
-async function sendWithToken(smtp: Smtp, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext, redact: Redactor): Promise<SendResult> {
+async function sendWithToken(smtp: Smtp, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext, redact: Redactor, seen: SessionInfo): Promise<SendResult> {
   const tokens = ctx.tokens;
   const user = smtp.auth!.user;
   if (!tokens) throw Object.assign(new Error('OAuth2 is configured but no token source was given'), { code: 'EAUTH', command: 'API' });
@@ -164,14 +180,14 @@ async function sendWithToken(smtp: Smtp, mail: OutgoingMail, signal: AbortSignal
     },
   });
   try {
-    return await session(smtp, auth(), mail, signal, ctx);
+    return await session(smtp, auth(), mail, signal, ctx, seen);
   } catch (e) {
     const err = e as { code?: string; responseCode?: number };
     const refused = err.code === 'EAUTH' && typeof err.responseCode === 'number' && err.responseCode >= 500;
     if (!refused || renewed || token.fetchedAt >= started || signal.aborted) throw e;
     token = await abortable(tokens.renew(token.value), signal);
     redact.add(token.value, user);
-    return await session(smtp, auth(), mail, signal, ctx);
+    return await session(smtp, auth(), mail, signal, ctx, seen);
   }
 }
 
@@ -231,13 +247,13 @@ function composeFailed(e: unknown): PluginError {
   return new PluginError('COMPOSE_FAILED', `COMPOSE_FAILED: the mail could not be built (${what.replace(/[\r\n]+/g, ' ').slice(0, 200)})`, { cause: e });
 }
 
-async function session(smtp: Smtp, auth: SessionAuth | undefined, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext): Promise<SendResult> {
+async function session(smtp: Smtp, auth: SessionAuth | undefined, mail: OutgoingMail, signal: AbortSignal, ctx: SendContext, seen: SessionInfo): Promise<SendResult> {
   const aborted = () => Object.assign(new Error('SMTP session aborted before connecting'), { code: 'EABORT' });
   if (signal.aborted) throw aborted();
   const message = await prepare(mail, ctx);
   try {
     if (signal.aborted) throw aborted();
-    return await converse(smtp, auth, { from: mail.envelopeFrom, to: mail.envelopeTo }, message, signal, ctx);
+    return await converse(smtp, auth, { from: mail.envelopeFrom, to: mail.envelopeTo }, message, signal, ctx, seen);
   } finally {
     await message.dispose();
   }
@@ -265,7 +281,7 @@ function xoauth2(a: OAuthAuth) {
  * delivery, a refused recipient, message or login. A session that broke (connection lost, a
  * timeout, a DATA stream that failed halfway, an abort) is closed without it.
  */
-function converse(smtp: Smtp, auth: SessionAuth | undefined, envelope: { from: string; to: string[] }, message: Prepared, signal: AbortSignal, ctx: SendContext): Promise<SendResult> {
+function converse(smtp: Smtp, auth: SessionAuth | undefined, envelope: { from: string; to: string[] }, message: Prepared, signal: AbortSignal, ctx: SendContext, seen: SessionInfo): Promise<SendResult> {
   let conn: SMTPConnection;
   try {
     conn = new SMTPConnection(transportOptions(smtp, ctx.secureContext, heloName(smtp, envelope.from)));
@@ -281,6 +297,8 @@ function converse(smtp: Smtp, auth: SessionAuth | undefined, envelope: { from: s
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', onAbort);
+      const protocol = conn.secure && conn._socket ? (conn._socket as TLSSocket).getProtocol?.() : undefined;
+      if (protocol) seen.tlsVersion = protocol;
       const done = () => (err ? reject(err) : resolve(result!));
       const orderly = !broken && !signal.aborted && !conn.destroyed && err?.code !== 'ESTREAM' && err?.code !== 'EABORT';
       if (orderly) quit(conn, signal).then(done);

@@ -16,6 +16,8 @@ export const ERROR_CATALOG = {
   HTTP_NOT_FOUND: 'Reference host: no such endpoint (HTTP 404), or a method the endpoint does not take (HTTP 405).',
   HTTP_OVERLOADED: 'Reference host: every allowed connection is busy with a request; retry later (HTTP 503).',
   HTTP_INTERNAL: 'Reference host: an unexpected failure while answering a request; logged with its cause (HTTP 500).',
+  CLI_USAGE: 'Queue CLI: an unknown command or option, a missing argument, or an option the command does not take (exit 2).',
+  HOST_UNREACHABLE: 'Queue CLI: no HTTP answer from the reference host at --url (not running, wrong address or port); read-only commands can read a stopped host\'s spool with --data DIR (exit 1).',
   EVENT_INVALID: 'The event does not match its schema; `field` names the offending JSON path.',
   EVENT_TYPE_UNKNOWN: 'The event type is not one this plugin handles (no built-in or extension kind of that type is registered).',
   KIND_INVALID: 'An extension (or built-in) event kind was refused by defineEvent: bad type name, already defined, a schema that does not compile, templates that do not parse or miss a part, or a sample that breaks the schema; `field` names the part of the description.',
@@ -47,6 +49,9 @@ export const ERROR_CATALOG = {
   MESSAGE_NOT_RETRYABLE: 'Operations: retry of a message that is delivered, discarded or being sent right now.',
   MESSAGE_NOT_DISCARDABLE: 'Operations: discard of a message that is delivered, already discarded or being sent right now.',
   TENANT_UNKNOWN: 'Operations: the tenant is neither configured nor present in the spool.',
+  CONVERSION_UNSUPPORTED: 'Logged, not thrown: a recording or fax is of an encoding the plugin does not convert (a GSM WAV, say); it was attached as it came.',
+  CONVERSION_FAILED: 'Logged, not thrown: a recording or fax could not be converted to MP3 or PDF (a damaged file, or the media worker failed); it was attached as it came.',
+  CONVERSION_TIMEOUT: "Logged, not thrown: converting a recording or fax took longer than the tenant's attachments.conversionTimeoutMs; it was stopped and the file attached as it came.",
   QUERY_INVALID: 'Operations: a malformed argument (state, limit, time, address, event type); `field` names it.',
 } as const;
 

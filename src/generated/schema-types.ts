@@ -95,9 +95,23 @@ export interface SpoolConfig {
    */
   retainDeliveredMs?: number;
   /**
-   * How long failed messages (dead letters) are kept for inspection, in milliseconds.
+   * How long failed, partially delivered and discarded messages (dead letters) are kept for inspection and retry, with their delivery log, in milliseconds; refused events are listed as long.
    */
   retainFailedMs?: number;
+  log?: DeliveryLogConfig;
+}
+/**
+ * Bounds of the delivery log kept in the spool (each message's attempts, and the refused events). Entries go with their message at its retention.
+ */
+export interface DeliveryLogConfig {
+  /**
+   * Attempts kept per message, the latest ones (older ones are dropped as new ones are written; the attempt count stays exact).
+   */
+  maxAttemptsPerMessage?: number;
+  /**
+   * Refused events kept in all (the oldest are dropped first), besides their spool.retainFailedMs retention.
+   */
+  maxRefusals?: number;
 }
 /**
  * Settings of one tenant, or under `defaults` of every tenant (a tenant overrides them key by key). Every key is optional here; after merging, `from` and `smtp.host` must be set.
@@ -281,6 +295,22 @@ export interface AttachmentPolicy {
    * URL template of a fax document, offered when it is not attached. Placeholders as for recordingUrl.
    */
   faxUrl?: string;
+  /**
+   * How a voicemail recording is attached: mp3 (default) converts a WAV (16-bit or 8-bit PCM, G.711 mu-law or A-law, 8 to 48 kHz, mono or stereo) to mono MP3; original attaches the file as the PBX wrote it. A file that cannot be converted is attached as it came, logged with a CONVERSION_* code.
+   */
+  audioFormat?: 'mp3' | 'original';
+  /**
+   * Constant bit rate of the MP3, in kbit/s (default 32: clear mono voice, about 240 kB a minute). The sample rate follows: LAME picks the best for the bit rate (8 kHz telephone audio stays 8 kHz).
+   */
+  mp3BitrateKbps?: 16 | 24 | 32 | 40 | 48 | 64 | 80 | 96 | 112 | 128 | 160 | 192 | 224 | 256 | 320;
+  /**
+   * How a fax document is attached: pdf (default) converts a TIFF (CCITT G3 or G4, uncompressed, LZW or PackBits; every page) to a PDF without re-encoding loss; original attaches the file as the PBX wrote it. A PDF is always attached as it is.
+   */
+  faxFormat?: 'pdf' | 'original';
+  /**
+   * Time one file's conversion may take in a media worker, in milliseconds (default 5000). A conversion over it is stopped and the original file is attached (logged as CONVERSION_TIMEOUT).
+   */
+  conversionTimeoutMs?: number;
 }
 /**
  * The look of the tenant's mail, used by the layout. Taken as a whole, like smtp.

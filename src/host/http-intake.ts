@@ -3,6 +3,7 @@ import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { isPluginError, type ErrorCode } from '../errors';
 import type { HostLog, PbxEvent } from '../host-api';
+import type { DispatchAnswer } from './event-bus';
 import { defaultHttpLimits, type HttpLimits } from './http-limits';
 import { tokenMatches } from './http-token';
 import { hostAllowed, hostName, type ListenAddress } from './listen-address';
@@ -44,7 +45,7 @@ export interface HttpIntakeOptions {
   limits?: Partial<HttpLimits>;
   log: HostLog;
   /** Hands an event to the plugin; resolves once it is durably queued. */
-  dispatch(event: PbxEvent): Promise<boolean>;
+  dispatch(event: PbxEvent): Promise<false | DispatchAnswer>;
   stopping(): boolean;
   /** GET /health answers 200 while this holds, else 503; no token, no detail. @default () => !stopping() */
   ready?(): boolean;
@@ -52,7 +53,7 @@ export interface HttpIntakeOptions {
 }
 
 // The plugin's storage failing is the server's problem (5xx, retry later), never a bad event (4xx, final).
-const STATUS_OF: Partial<Record<string, number>> = { PLUGIN_STOPPED: 503, SPOOL_FAILURE: 500, SPOOL_CORRUPT: 500, SPOOL_LOCKED: 503, MESSAGE_NOT_FOUND: 404, TENANT_UNKNOWN: 404, MESSAGE_NOT_RETRYABLE: 409 };
+const STATUS_OF: Partial<Record<ErrorCode, number>> = { PLUGIN_STOPPED: 503, SPOOL_FAILURE: 500, SPOOL_CORRUPT: 500, SPOOL_LOCKED: 503, MESSAGE_NOT_FOUND: 404, TENANT_UNKNOWN: 404, MESSAGE_NOT_RETRYABLE: 409, MESSAGE_NOT_DISCARDABLE: 409, HTTP_NOT_FOUND: 404 };
 
 const BASE_HEADERS = { 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' } as const;
 
@@ -215,7 +216,7 @@ export class HttpIntake {
       found = path === '/events' ? { route: { post: (_req, body) => this.#event(body) }, params: {} } : matchRoute(this.#o.routes ?? {}, path);
     } catch (e) {
       if (!(e instanceof TargetRefused)) throw e;
-      return { status: 400, code: 'HTTP_BAD_REQUEST', message: e.message, field: e.field };
+      return { status: 400, code: e.code, message: e.message, field: e.field };
     }
     const route = found?.route;
     if (!(route?.openGet && method === 'GET') && !this.#authorized(req)) {
@@ -233,7 +234,7 @@ export class HttpIntake {
       input = { params: found!.params, query: parseQuery(target.search, route.query ?? []) };
     } catch (e) {
       if (!(e instanceof TargetRefused)) throw e;
-      return { status: 400, code: 'HTTP_BAD_REQUEST', message: e.message, field: e.field };
+      return { status: 400, code: e.code, message: e.message, field: e.field };
     }
     const allowed = [...(route.get ? ['GET'] : []), ...(route.post ? ['POST'] : []), ...(route.delete ? ['DELETE'] : [])];
     if (method === 'GET' && route.get) return this.#coded(res, path, () => route.get!(req, input));
@@ -248,13 +249,15 @@ export class HttpIntake {
     const body = await readBody(req, this.#limits.maxBodyBytes);
     if (body === 'too-large') return { status: 413, code: 'HTTP_BODY_TOO_LARGE', message: `expected a body of at most ${this.#limits.maxBodyBytes} bytes`, field: '/' };
     let parsed: unknown;
+    // An event (or a preview's) that is no JSON object is an invalid event; an operation's body, an invalid argument.
+    const badBody: ErrorCode = path === '/events' || path === '/preview' ? 'EVENT_INVALID' : 'QUERY_INVALID';
     try {
       parsed = JSON.parse(body.toString('utf8'));
     } catch (e) {
-      return { status: 400, code: 'EVENT_INVALID', message: `expected a JSON object, got text that is not JSON: ${(e as Error).message}`, field: '/' };
+      return { status: 400, code: badBody, message: `expected a JSON object, got text that is not JSON: ${(e as Error).message}`, field: '/' };
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      return { status: 400, code: 'EVENT_INVALID', message: `expected a JSON object, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`, field: '/' };
+      return { status: 400, code: badBody, message: `expected a JSON object, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`, field: '/' };
     }
     if (this.#o.stopping()) return { status: 503, code: 'PLUGIN_STOPPED', message: 'the host is stopping', headers: { connection: 'close' } };
     return this.#coded(res, path, () => route.post!(req, parsed as Record<string, unknown>, input));
@@ -275,7 +278,8 @@ export class HttpIntake {
   async #event(event: Record<string, unknown>): Promise<HttpAnswer> {
     const taken = await this.#o.dispatch(event as unknown as PbxEvent);
     if (!taken) return { status: 400, body: JSON.stringify({ code: 'EVENT_TYPE_UNKNOWN', field: '/type', message: `no plugin subscribed to ${JSON.stringify(event.type)}` }) };
-    return { status: 202, body: JSON.stringify({ status: 'queued', id: event.id }) };
+    // A known id: where its mail is now (queued, deferred, delivered, failed …), not a second mail.
+    return { status: 202, body: JSON.stringify(taken.status === 'duplicate' ? { status: 'duplicate', state: taken.state, id: event.id } : { status: 'queued', id: event.id }) };
   }
 
   #authorized(req: http.IncomingMessage): boolean {

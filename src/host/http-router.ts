@@ -1,14 +1,20 @@
 /** Longest path segment or query value taken, in bytes as sent (percent-encoded); longer ones are refused before decoding. */
 export const MAX_SEGMENT_BYTES = 1024;
 
-/** Why a request target was refused: the answer is 400 HTTP_BAD_REQUEST naming `field`. */
+/**
+ * Why a request target was refused: the answer is 400 with `code` naming `field`. HTTP_BAD_REQUEST
+ * for a target that is not well formed (bad percent-encoding, an over-long or empty segment),
+ * QUERY_INVALID for a query parameter the endpoint does not take.
+ */
 export class TargetRefused extends Error {
   override readonly name = 'TargetRefused';
   readonly field: string;
+  readonly code: 'HTTP_BAD_REQUEST' | 'QUERY_INVALID';
 
-  constructor(field: string, message: string) {
+  constructor(field: string, message: string, code: TargetRefused['code'] = 'HTTP_BAD_REQUEST') {
     super(message);
     this.field = field;
+    this.code = code;
   }
 }
 
@@ -59,9 +65,9 @@ export function parseQuery(search: string, allowed: readonly string[]): Record<s
     const name = decode(eq < 0 ? pair : pair.slice(0, eq), 'query', true);
     const field = `query.${name.slice(0, 64)}`;
     if (!allowed.includes(name)) {
-      throw new TargetRefused(field, `unknown query parameter ${JSON.stringify(name.slice(0, 64))}: this endpoint takes ${allowed.length ? allowed.join(', ') : 'none'}`);
+      throw new TargetRefused(field, `unknown query parameter ${JSON.stringify(name.slice(0, 64))}: this endpoint takes ${allowed.length ? allowed.join(', ') : 'none'}`, 'QUERY_INVALID');
     }
-    if (Object.prototype.hasOwnProperty.call(out, name)) throw new TargetRefused(field, `query parameter ${name} given twice`);
+    if (Object.prototype.hasOwnProperty.call(out, name)) throw new TargetRefused(field, `query parameter ${name} given twice`, 'QUERY_INVALID');
     out[name] = decode(eq < 0 ? '' : pair.slice(eq + 1), field, true);
   }
   return out;

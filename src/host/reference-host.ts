@@ -2,12 +2,14 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Disposable, HostContext, HostLog, PbxEvent, PluginInstance } from '../host-api';
 import { previewPage, previewPageHeaders } from '../templates/preview-page';
-import { EventBus } from './event-bus';
+import { EventBus, type DispatchAnswer } from './event-bus';
 import { HttpIntake, type HttpRoute } from './http-intake';
 import type { HttpLimits } from './http-limits';
 import { checked, generatedToken } from './http-token';
 import { isLoopback, isWildcard } from './listen-address';
 import { HOST_API_VERSION, loadPlugin, readManifest } from './load-plugin';
+import { opsPage } from './ops-page';
+import { opsRoutes, type OpsPlugin } from './ops-routes';
 import { readEventsFromStdin } from './stdin-intake';
 
 export interface ReferenceHostOptions {
@@ -49,6 +51,7 @@ export class ReferenceHost {
   #stdin: { close(): void } | undefined;
   #stopping: Promise<void> | undefined;
   #config: unknown;
+  #eventTypes: readonly string[] = [];
   #token: string | undefined;
   httpPort: number | undefined;
 
@@ -60,6 +63,7 @@ export class ReferenceHost {
     const host = new ReferenceHost(o);
     host.#config = o.config;
     const loaded = readManifest(o.pluginDir);
+    host.#eventTypes = loaded.manifest.events;
     fs.mkdirSync(o.dataDir, { recursive: true, mode: 0o700 }); // private to the plugin (CONTRACT.md section 3)
     const ctx: Omit<HostContext, 'manifest'> = {
       hostApiVersion: HOST_API_VERSION,
@@ -129,7 +133,7 @@ export class ReferenceHost {
   }
 
   /** Hands an event to the plugin as the PBX would; false when no plugin subscribed to its type. */
-  dispatch(event: PbxEvent): Promise<boolean> {
+  dispatch(event: PbxEvent): Promise<false | DispatchAnswer> {
     return this.#bus.dispatch(event);
   }
 
@@ -148,14 +152,16 @@ export class ReferenceHost {
   }
 
   /**
-   * GET /status, and the live template preview: GET /preview (the page: a shell holding no data,
-   * served without the token so a browser can open it), GET /preview/tenants and POST /preview
-   * (render), which the page calls with the token.
+   * GET /status, GET /metrics, the operations API (ops-routes.ts) and its page GET /ops, and the
+   * live template preview: GET /preview, GET /preview/tenants and POST /preview (render). The two
+   * pages are shells holding no data, served without the token so a browser can open them; they
+   * call the API with the token.
    */
   #routes(): Record<string, HttpRoute> {
     const plugin = () => this.#plugin as PluginInstance & { status?: () => unknown; preview?: (req: unknown) => unknown; metrics?: () => Promise<{ contentType: string; text: string }> };
     const json = (body: unknown) => ({ status: 200, body: JSON.stringify(body ?? {}) });
     return {
+      ...opsRoutes(() => this.#plugin as OpsPlugin),
       '/status': { get: async () => json(plugin().status?.()) },
       '/metrics': {
         get: async () => {
@@ -175,6 +181,13 @@ export class ReferenceHost {
           const preview = plugin().preview;
           if (!preview) return { status: 404, body: JSON.stringify({ code: 'HTTP_NOT_FOUND', message: 'this plugin offers no preview()' }) };
           return json(await preview.call(plugin(), request));
+        },
+      },
+      '/ops': {
+        openGet: true,
+        get: async () => {
+          const nonce = crypto.randomBytes(16).toString('base64');
+          return { status: 200, type: 'text/html; charset=utf-8', headers: previewPageHeaders(nonce), body: opsPage({ nonce, eventTypes: this.#eventTypes }) };
         },
       },
       '/preview/tenants': { get: async () => json({ tenants: Object.keys((this.#config as { tenants?: object } | undefined)?.tenants ?? {}) }) },

@@ -1,12 +1,14 @@
 import * as readline from 'node:readline';
 import { isPluginError } from '../errors';
 import type { PbxEvent } from '../host-api';
+import type { DispatchAnswer } from './event-bus';
 
 /**
  * JSON lines on stdin, one event envelope per line. Each line gets one JSON line back on
- * stdout: `{"id":…,"status":"queued"}` or `{"id":…,"code":…,"field":…,"message":…}`.
+ * stdout: `{"id":…,"status":"queued"}`, `{"id":…,"status":"duplicate","state":…}` for a known id, or
+ * `{"id":…,"code":…,"field":…,"message":…}`.
  */
-export function readEventsFromStdin(input: NodeJS.ReadableStream, output: NodeJS.WritableStream, dispatch: (e: PbxEvent) => Promise<boolean>): { close(): void } {
+export function readEventsFromStdin(input: NodeJS.ReadableStream, output: NodeJS.WritableStream, dispatch: (e: PbxEvent) => Promise<false | DispatchAnswer>): { close(): void } {
   const rl = readline.createInterface({ input, crlfDelay: Infinity });
   rl.on('line', (line) => {
     if (!line.trim()) return;
@@ -23,7 +25,7 @@ export function readEventsFromStdin(input: NodeJS.ReadableStream, output: NodeJS
     }
     dispatch(event).then(
       (taken) =>
-        output.write(JSON.stringify(taken ? { id: event.id, status: 'queued' } : { id: event.id, code: 'EVENT_TYPE_UNKNOWN', field: '/type', message: 'no plugin subscribed' }) + '\n'),
+        output.write(JSON.stringify(taken ? { id: event.id, ...taken } : { id: event.id, code: 'EVENT_TYPE_UNKNOWN', field: '/type', message: 'no plugin subscribed' }) + '\n'),
       (e) => output.write(JSON.stringify({ id: event?.id, ...(isPluginError(e) ? e.toJSON() : { message: String(e) }) }) + '\n'),
     );
   });

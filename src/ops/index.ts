@@ -13,3 +13,7 @@ export {
   type TenantOpsStatus,
   type TestSendResult,
 } from './types';
+export { Operations, DISCARDED_REASON, type OperationsDeps } from './operations';
+export { opsState } from './queue-view';
+export { OfflineQueue } from './offline-queue';
+export { QueueReader } from './operations';

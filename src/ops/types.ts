@@ -69,7 +69,7 @@ export interface AttemptRecord {
   outcome: 'delivered' | 'partial' | 'deferred' | 'failed';
   /** The ERROR_CATALOG code of the failure, when the attempt did not deliver to everyone. */
   code?: string;
-  /** Each envelope recipient of this attempt: accepted by the server or rejected (with its RCPT/DATA reply). */
+  /** Each envelope recipient of this attempt: accepted by the server or rejected (with its RCPT/DATA reply); empty when the session ended before RCPT TO (connection, TLS, AUTH). */
   recipients: { address: string; status: 'accepted' | 'rejected'; replyCode?: number; replyText?: string }[];
 }
 
@@ -126,7 +126,7 @@ export interface TenantOpsStatus {
   lastSuccessAt?: string;
   /** The last attempt that failed or deferred, with its reason. */
   lastFailure?: { at: string; code: string; message: string };
-  /** Since the spool was created (not reduced by retention). */
+  /** Since the spool was created (not reduced by retention). Settlements: a message retried and settled again counts again; `failed` includes discarded ones. */
   totals: { accepted: number; delivered: number; failed: number; partial: number };
   /** Sessions running now (also in the pre-ops status). */
   active: number;
@@ -146,6 +146,7 @@ export interface TestSendResult {
   outcome: 'delivered' | 'failed';
   /** The ERROR_CATALOG code of the failure. */
   code?: string;
+  /** `replyText` is the server's last reply, or, when there was none (connection refused, timeout), the failure's reason. */
   transcript: { host?: string; tlsVersion?: string; replyCode?: number; replyText?: string; durationMs: number };
 }
 

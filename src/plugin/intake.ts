@@ -5,16 +5,20 @@ import { PluginError } from '../errors';
 import { openConfined, sniffContentType } from '../events';
 import type { HostLog } from '../host-api';
 import type { EventKind, KindEvent, KindRegistry } from '../kinds';
-import { storageError, type Spool, type StoredAttachment } from '../spool';
+import { storageError, type Spool, type SpoolRecord, type StoredAttachment } from '../spool';
+import type { MessageState } from '../ops';
 
 export interface IntakeDeps {
   kinds: KindRegistry;
   spool: Spool;
   tenants(): TenantDirectory;
   log: HostLog;
+  /** The operations state of a stored message (queued, deferred, sending, delivered …). */
+  stateOf(rec: SpoolRecord): MessageState;
 }
 
-export type IntakeResult = { status: 'queued' | 'duplicate' | 'disabled'; event: KindEvent };
+/** `duplicate`: the tenant's event id is known; `state` is where its mail is now. */
+export type IntakeResult = { status: 'queued' | 'disabled'; event: KindEvent } | { status: 'duplicate'; state: MessageState; event: KindEvent };
 
 /** The Message-ID of an event's mail: the same for every attempt, so a resend is recognisable. */
 export function messageIdFor(tenant: string, eventId: string, domain: string): string {
@@ -45,13 +49,17 @@ export async function accept(raw: unknown, d: IntakeDeps): Promise<IntakeResult>
     d.log.info('event type disabled for tenant; no mail', { tenant: tenant.id, type: event.type, eventId: event.id });
     return { status: 'disabled', event };
   }
-  let seen: boolean;
-  try {
-    seen = d.spool.has(tenant.id, event.id);
-  } catch (e) {
-    throw storageError(e, 'could not look the event up in the spool');
-  }
-  if (seen) return { status: 'duplicate', event };
+  const known = (): IntakeResult | undefined => {
+    let rec: SpoolRecord | undefined;
+    try {
+      rec = d.spool.getByEventId(tenant.id, event.id);
+    } catch (e) {
+      throw storageError(e, 'could not look the event up in the spool');
+    }
+    return rec && { status: 'duplicate', state: d.stateOf(rec), event };
+  };
+  const seen = known();
+  if (seen) return seen;
 
   const clean = event;
   const attachments = await stageAttachments(kind, clean, dir.config.attachmentRoots, d.spool, d.log);
@@ -65,8 +73,10 @@ export async function accept(raw: unknown, d: IntakeDeps): Promise<IntakeResult>
       pending: [...recipient.email],
       messageId: messageIdFor(tenant.id, event.id, tenant.domain),
     });
-    if (status === 'duplicate') await removeStaged(attachments, d.spool);
-    return { status, event: clean };
+    if (status === 'queued') return { status, event: clean };
+    await removeStaged(attachments, d.spool);
+    // Accepted by a concurrent post of the same id meanwhile (or purged in between: then it counts as queued).
+    return known() ?? { status: 'duplicate', state: 'queued', event: clean };
   } catch (e) {
     await removeStaged(attachments, d.spool);
     throw e;

@@ -7,11 +7,13 @@ import type { OutgoingMail, SendResult } from '../delivery/smtp-transport';
 import { isPluginError, PluginError } from '../errors';
 import { HelperRegistry, loadExtensions, type ExtensionStatus, type LoadedExtensions } from '../extensions';
 import { Hooks, type Hook, type HookName } from '../hooks';
+import { AttachmentConverter, MediaPool } from '../media';
 import { PluginMetrics, type MetricsText } from '../metrics';
 import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-api';
 import { builtInKinds, type KindRegistry } from '../kinds';
 import { Reporter } from '../report';
-import { DataDirLock, SCHEMA_VERSION, SqliteSpool, storageError, type MessageState, type Spool } from '../spool';
+import { DataDirLock, SCHEMA_VERSION, SqliteSpool, storageError, type LogLimits, type Spool } from '../spool';
+import { Operations, opsState, type MessageDetail, type MessagesQuery, type MessageSummary, type OpsApi, type OpsStatus, type RefusalRecord, type TestSendResult } from '../ops';
 import { DEFAULT_RENDER_LIMITS, RenderService, type RenderLimits } from '../templates';
 import { renderPreview, type PreviewRequest, type PreviewResult } from '../templates/preview';
 import { packageRoot } from '../util/package-root';
@@ -25,20 +27,20 @@ export interface ActivateOptions {
   send?: (smtp: Parameters<typeof import('../delivery').sendOnce>[0], mail: OutgoingMail, signal: AbortSignal) => Promise<SendResult>;
   /** Replaces render budget caps other than the time limit (which is `delivery.renderTimeoutMs`). */
   renderLimits?: Partial<Omit<RenderLimits, 'timeMs'>>;
+  /** Makes every media conversion wait this long after writing its first bytes (crash tests kill the process there). */
+  mediaPauseMs?: number;
 }
 
-export interface PluginStatus {
+/** What status() returns: OpsStatus (src/ops/types.ts) and the event types handled. */
+export type PluginStatus = OpsStatus & {
   /** Every event type this instance handles and subscribed to (built-in kinds, then extension kinds). */
   eventTypes: string[];
   /** Each configured extension: loaded or failed (EXTENSION_FAILED, with the reason), and what it registered. */
   extensions: ExtensionStatus[];
-  counts: Record<MessageState, number>;
-  active: number;
-  tenants: { tenant: string; active: number; held: boolean; failures: number }[];
-}
+};
 
 /** One active plugin instance. Everything it holds is released by deactivate(). */
-export class EmailNotifyPlugin implements PluginInstance {
+export class EmailNotifyPlugin implements PluginInstance, OpsApi {
   readonly #ctx: HostContext;
   readonly #schemas: SchemaRegistry;
   /** Every event kind this instance handles: the built-ins and what extensions defined. */
@@ -49,6 +51,11 @@ export class EmailNotifyPlugin implements PluginInstance {
   readonly #hooks: Hooks;
   readonly #reporter: Reporter;
   readonly #scheduler: Scheduler;
+  /** The queue operations and the delivery log. */
+  readonly #ops: Operations;
+  /** Aborts test sends at deactivate(). */
+  readonly #opsShutdown = new AbortController();
+  readonly #tests = new Set<Promise<unknown>>();
   /** Attempt outcomes the spool refused (disk full), retried until written. */
   readonly #journal: OutcomeJournal;
   /** OAuth2 access tokens per tenant, for this instance alone. */
@@ -57,6 +64,9 @@ export class EmailNotifyPlugin implements PluginInstance {
   readonly #tls = new TlsContexts();
   /** Templates: defaults plus each tenant's config and watched directory, rendered on a budget (tenant templates in worker threads). */
   readonly #renderer: RenderService;
+  /** Recordings to MP3 and faxes to PDF, in media worker threads shared fairly by the tenants. */
+  readonly #media: MediaPool;
+  readonly #converter: AttachmentConverter;
   /** This instance's Prometheus metrics (a registry of its own). */
   readonly #metrics: PluginMetrics;
   #tenants: TenantDirectory;
@@ -82,6 +92,8 @@ export class EmailNotifyPlugin implements PluginInstance {
     this.#reporter.subscribe((type, payload) => void this.#hooks.run('onOutcome', { type, payload }));
     this.#reporter.subscribe((type, payload) => metrics.reported(type, payload));
     this.#journal = new OutcomeJournal(spool, ctx.log);
+    this.#media = new MediaPool({ ...(opts.mediaPauseMs !== undefined && { pauseMs: opts.mediaPauseMs }) });
+    this.#converter = new AttachmentConverter(this.#media, ctx.log);
     const courier = new Courier({
       spool,
       kinds,
@@ -103,6 +115,7 @@ export class EmailNotifyPlugin implements PluginInstance {
       retry: () => this.#tenants.config.delivery.retry,
       messageTimeoutMs: () => this.#tenants.config.delivery.messageTimeoutMs,
       ...(opts.send && { send: opts.send }),
+      prepare: (rec, tenant, signal) => this.#converter.prepare(rec, tenant, signal),
       sendContext: (t) => ({
         tempDir: path.join(ctx.dataDir, 'tmp'),
         secureContext: this.#tls.get(t.smtp),
@@ -111,6 +124,16 @@ export class EmailNotifyPlugin implements PluginInstance {
       }),
     });
     this.#scheduler = new Scheduler(spool, courier, schedulerSettings(config), ctx.log, this.#journal);
+    this.#ops = new Operations({
+      spool,
+      scheduler: this.#scheduler,
+      courier,
+      reporter: this.#reporter,
+      kinds,
+      tenants: () => this.#tenants,
+      log: ctx.log,
+      shutdown: this.#opsShutdown.signal,
+    });
   }
 
   /** Validates the config, opens the spool, subscribes to the manifest's events; delivery starts after it resolves. */
@@ -142,7 +165,7 @@ export class EmailNotifyPlugin implements PluginInstance {
       // Where the DKIM signer spills a message over 1 MB while signing and sending it; leftovers of a crash go.
       fs.rmSync(path.join(ctx.dataDir, 'tmp'), { recursive: true, force: true });
       fs.mkdirSync(path.join(ctx.dataDir, 'tmp'), { mode: 0o700 });
-      spool = new SqliteSpool(ctx.dataDir, { observer: metrics.spool });
+      spool = new SqliteSpool(ctx.dataDir, { observer: metrics.spool, limits: logLimits(config) });
       if (spool.openedVersion < SCHEMA_VERSION) ctx.log.info('spool upgraded to the current layout', { from: spool.openedVersion, to: SCHEMA_VERSION });
       const swept = await spool.sweepOrphans();
       if (swept > 0) ctx.log.info('removed attachment copies of events a crash left unqueued', { count: swept });
@@ -185,7 +208,8 @@ export class EmailNotifyPlugin implements PluginInstance {
       if (!this.#kinds.has(type)) this.#ctx.log.warn('manifest names an event type this plugin does not handle', { type });
     }
     for (const type of this.#kinds.types()) {
-      this.#subscriptions.push(this.#ctx.on(type, (event) => this.handle(event).then(() => undefined)));
+      // Resolves with nothing for a host (CONTRACT.md), or `{ status: 'duplicate', state }` for a known id, which a host may answer with (the reference host does).
+      this.#subscriptions.push(this.#ctx.on(type, (event) => this.handle(event).then((r) => (r.status === 'duplicate' ? { status: r.status, state: r.state } : undefined)) as Promise<void>));
     }
     if (this.#ctx.onConfigChange) this.#subscriptions.push(this.#ctx.onConfigChange((c) => this.#applyConfig(c)));
   }
@@ -213,21 +237,48 @@ export class EmailNotifyPlugin implements PluginInstance {
    */
   handle(event: PbxEvent | unknown): Promise<IntakeResult> {
     if (this.#stopping) return Promise.reject(new PluginError('PLUGIN_STOPPED', 'the plugin is deactivated and takes no more events'));
-    const p = accept(event, { kinds: this.#kinds, spool: this.#spool, tenants: () => this.#tenants, log: this.#ctx.log }).then((r) => {
-      if (r.status === 'queued') {
-        this.#metrics.accepted(r.event.tenant);
-        this.#scheduler.notify(r.event.tenant);
-        void this.#hooks.run('onAccepted', { event: r.event, tenant: r.event.tenant });
-      }
-      return r;
-    }, (e: unknown) => {
-      this.#metrics.refused(isPluginError(e) ? e.code : 'OTHER', (event as { tenant?: unknown } | null)?.tenant);
-      throw e;
-    });
+    const p = accept(event, {
+      kinds: this.#kinds,
+      spool: this.#spool,
+      tenants: () => this.#tenants,
+      log: this.#ctx.log,
+      stateOf: (rec) => opsState(rec, this.#scheduler.inFlight()),
+    }).then(
+      (r) => {
+        if (r.status === 'queued') {
+          this.#metrics.accepted(r.event.tenant);
+          this.#scheduler.notify(r.event.tenant);
+          void this.#hooks.run('onAccepted', { event: r.event, tenant: r.event.tenant });
+        }
+        return r;
+      },
+      (e: unknown) => {
+        this.#metrics.refused(isPluginError(e) ? e.code : 'OTHER', (event as { tenant?: unknown } | null)?.tenant);
+        this.#refused(event, e);
+        throw e;
+      },
+    );
     this.#intake.add(p);
     const done = () => this.#intake.delete(p);
     p.then(done, done);
     return p;
+  }
+
+  /** Records a refusal in the delivery log: the envelope's ids and the coded reason, never the event. */
+  #refused(event: unknown, e: unknown): void {
+    const env = (event !== null && typeof event === 'object' ? event : {}) as Record<string, unknown>;
+    const id = (v: unknown) => (typeof v === 'string' && v !== '' ? v.slice(0, 200) : undefined);
+    const [tenant, eventId, eventType] = [id(env.tenant), id(env.id), id(env.type)];
+    const err = e as { code?: unknown; field?: unknown; message?: unknown };
+    this.#spool.refuse({
+      at: Date.now(),
+      ...(tenant !== undefined && { tenant }),
+      ...(eventId !== undefined && { eventId }),
+      ...(eventType !== undefined && { eventType }),
+      code: typeof err?.code === 'string' ? err.code : 'SPOOL_FAILURE',
+      ...(typeof err?.field === 'string' && { field: err.field }),
+      message: String(err?.message ?? e).slice(0, 500),
+    });
   }
 
   /** Registers an integrator hook (onAccepted, beforeSend, onOutcome). */
@@ -250,13 +301,67 @@ export class EmailNotifyPlugin implements PluginInstance {
     return this.#metrics.text();
   }
 
+  /** Per tenant: queue depth by state, oldest queued age, hold with reason and next probe, last success and failure, totals; idle configured tenants included. */
   status(): PluginStatus {
-    return { eventTypes: this.#kinds.types(), extensions: this.#extensions.statuses.map((x) => ({ ...x, kinds: [...x.kinds], hooks: [...x.hooks], helpers: [...x.helpers] })), counts: this.#spool.counts(), ...this.#scheduler.status() };
+    return { eventTypes: this.#kinds.types(), extensions: this.#extensions.statuses.map((x) => ({ ...x, kinds: [...x.kinds], hooks: [...x.hooks], helpers: [...x.helpers] })), ...this.#ops.status() };
+  }
+
+  messages(q?: MessagesQuery): Promise<MessageSummary[]> {
+    return this.#op(() => this.#ops.messages(q));
+  }
+
+  message(eventId: string, tenant: string): Promise<MessageDetail | undefined> {
+    return this.#op(() => this.#ops.message(eventId, tenant));
+  }
+
+  refusals(q?: { tenant?: string; limit?: number }): Promise<RefusalRecord[]> {
+    return this.#op(() => this.#ops.refusals(q));
+  }
+
+  retry(eventId: string, tenant: string): Promise<MessageSummary> {
+    return this.#op(() => this.#ops.retry(eventId, tenant));
+  }
+
+  discard(eventId: string, tenant: string): Promise<MessageSummary> {
+    return this.#op(() => this.#ops.discard(eventId, tenant));
+  }
+
+  flush(tenant: string): Promise<{ tenant: string; retried: number }> {
+    return this.#op(() => this.#ops.flush(tenant));
+  }
+
+  retryFailed(q: { tenant: string; since: string }): Promise<{ tenant: string; retried: number }> {
+    return this.#op(() => this.#ops.retryFailed(q));
+  }
+
+  testSend(q: { tenant: string; eventType: string; to: string }): Promise<TestSendResult> {
+    return this.#op(() => {
+      const p = this.#ops.testSend(q);
+      this.#tests.add(p);
+      const done = () => this.#tests.delete(p);
+      p.then(done, done);
+      return p;
+    });
+  }
+
+  /** Runs an operation: refused once deactivated; a spool error leaves as its coded PluginError. */
+  async #op<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#stopping) throw new PluginError('PLUGIN_STOPPED', 'the plugin is deactivated');
+    try {
+      return await fn();
+    } catch (e) {
+      throw e instanceof PluginError ? e : storageError(e, 'queue operation');
+    }
   }
 
   /** Sizes of the template caches and the render worker pool (every cache is bounded; for tests and troubleshooting). */
   templateStats() {
     return { ...this.#renderer.cacheSizes(), ...this.#renderer.pool };
+  }
+
+  /** Conversions of recordings and faxes so far (converted, reused by a retry or restart, failed) and the media workers. */
+  mediaStats() {
+    return this.#converter.stats();
   }
 
   /** The spool's record of an event, for inspection (dead letters included); event ids are per tenant, so name the tenant when ids may repeat across tenants. */
@@ -290,6 +395,7 @@ export class EmailNotifyPlugin implements PluginInstance {
     }
     const before = this.#tenants;
     this.#tenants = new TenantDirectory(config);
+    this.#spool.limits = logLimits(config);
     this.#metrics.tenants.reserve(Object.keys(config.tenants));
     this.#scheduler.update(schedulerSettings(config));
     this.#guard('rescheduling after a configuration change', () => {
@@ -322,10 +428,13 @@ export class EmailNotifyPlugin implements PluginInstance {
       for (const s of this.#subscriptions.splice(0)) s.dispose();
       clearInterval(this.#maintenance);
       await Promise.allSettled([...this.#intake]);
+      this.#opsShutdown.abort(new Error('shutdown'));
+      await Promise.allSettled([...this.#tests]);
       await this.#scheduler.stop();
       this.#journal.close();
       this.#tokens.dispose();
       await this.#renderer.dispose();
+      await this.#media.dispose();
       this.#hooks.clear();
       try {
         await this.#spool.close();
@@ -385,6 +494,10 @@ interface Extensions {
   hooks: Hooks;
   helpers: HelperRegistry;
   loaded: LoadedExtensions;
+}
+
+function logLimits(c: ResolvedConfig): LogLimits {
+  return { maxAttemptsPerMessage: c.spool.log.maxAttemptsPerMessage, maxRefusals: c.spool.log.maxRefusals };
 }
 
 function schedulerSettings(c: ResolvedConfig): SchedulerSettings {

@@ -1,10 +1,11 @@
 import type { HostContext } from '../host-api';
 
-/** The payloads of CONTRACT.md section 6, exactly. */
+/** The payloads of CONTRACT.md section 6 (email.failed with its added `to`). */
 export interface ReportPayloads {
   'email.delivered': { eventId: string; tenant: string; to: string[]; messageId: string; attempts: number };
   'email.deferred': { eventId: string; tenant: string; attempts: number; nextAttemptAt: string; reason: string };
-  'email.failed': { eventId: string; tenant: string; attempts: number; reason: string };
+  /** `to`: the recipients given up (CONTRACT.md section 6: added for a mail delivered to some and failed for others; always present here). */
+  'email.failed': { eventId: string; tenant: string; attempts: number; reason: string; to: string[] };
 }
 export type ReportType = keyof ReportPayloads;
 

@@ -1,7 +1,8 @@
-export type { AttachmentStore, AttemptOutcome, AttemptWrite, MessageState, NewRecord, Spool, SpoolRecord, StoredAttachment, TenantDue } from './spool';
+export type { AttachmentStore, AttemptOutcome, AttemptWrite, ListQuery, LogLimits, NewRecord, Spool, SpoolRecord, StoredAttachment, StoredAttempt, StoredLogEntry, StoredRefusal, StoredState, TenantDepth, TenantDue, TenantTotals } from './spool';
 export { SqliteSpool } from './sqlite-spool';
 export { FileStore, syncDir } from './file-store';
 export { DataDirLock } from './data-dir-lock';
 export { SCHEMA_VERSION } from './schema';
 export { isCorruption, storageError, storageErrorCode } from './storage-error';
+export { leadingCode } from './schema';
 export type { SpoolObserver, StateStats } from './observer';

@@ -24,7 +24,12 @@ export interface StoredAttachment {
   filename?: string;
 }
 
-export type MessageState = 'queued' | 'delivered' | 'failed';
+/**
+ * A message's state as stored. `queued` covers everything not settled (the operations API tells
+ * queued, deferred and sending apart by attempts and what is in flight); `partial`: delivered to
+ * some recipients, failed for the others; `discarded`: given up by an operator.
+ */
+export type StoredState = 'queued' | 'delivered' | 'partial' | 'failed' | 'discarded';
 
 /** One event's mail as the spool keeps it until it is delivered or failed. */
 export interface SpoolRecord {
@@ -40,27 +45,113 @@ export interface SpoolRecord {
   pending: string[];
   delivered: string[];
   failed: string[];
-  state: MessageState;
+  state: StoredState;
+  /** Attempts since the accept or since an operator's last retry of it. */
   attempts: number;
   /** Epoch ms when the event was accepted. */
   createdAt: number;
+  /** Epoch ms delivery.retry.maxAgeMs counts from: the accept, or an operator's retry of a settled message. */
+  ageFrom: number;
+  /** Epoch ms of the last change. */
+  updatedAt: number;
   /** Epoch ms of the next delivery attempt. */
   nextAttemptAt: number;
   lastError?: string;
+  /** The ERROR_CATALOG code lastError is about. */
+  lastErrorCode?: string;
   messageId: string;
+}
+
+/** One attempt as the delivery log stores it (times epoch ms; see AttemptRecord in src/ops). */
+export interface StoredAttempt {
+  attempt: number;
+  at: number;
+  host?: string;
+  tlsVersion?: string;
+  replyCode?: number;
+  replyText?: string;
+  outcome: 'delivered' | 'partial' | 'deferred' | 'failed';
+  code?: string;
+  recipients: { address: string; status: 'accepted' | 'rejected'; replyCode?: number; replyText?: string }[];
+}
+
+/** One row of a message's delivery log. */
+export interface StoredLogEntry {
+  at: number;
+  kind: 'attempt' | 'outcome' | 'operator';
+  code?: string;
+  detail?: string;
+  attempt?: StoredAttempt;
+}
+
+/** An event the handler refused. */
+export interface StoredRefusal {
+  at: number;
+  tenant?: string;
+  eventId?: string;
+  eventType?: string;
+  code: string;
+  field?: string;
+  message: string;
+}
+
+/** Per tenant: totals since the spool was created, and the last success and failure. */
+export interface TenantTotals {
+  tenant: string;
+  accepted: number;
+  delivered: number;
+  failed: number;
+  partial: number;
+  lastSuccessAt?: number;
+  lastFailure?: { at: number; code: string; message: string };
+}
+
+/** Per tenant and stored state, how many messages; for `queued`, how many were attempted and the oldest accept. */
+export interface TenantDepth {
+  tenant: string;
+  state: StoredState;
+  count: number;
+  /** Of the queued ones: attempted at least once (deferred). */
+  attempted: number;
+  /** Of the queued ones: the earliest createdAt. */
+  oldest: number | null;
+}
+
+/** A query over the messages, newest first. */
+export interface ListQuery {
+  tenant?: string;
+  states?: readonly StoredState[];
+  /** Queued ones only: attempted (true) or not (false). */
+  attempted?: boolean;
+  /** Only these seqs (those in flight). */
+  seqs?: readonly number[];
+  /** Leave these out (those in flight). */
+  excludeSeqs?: ReadonlySet<number>;
+  /** createdAt strictly before this (epoch ms). */
+  before?: number;
+  limit: number;
+}
+
+/** How much of the delivery log is kept. */
+export interface LogLimits {
+  maxAttemptsPerMessage: number;
+  maxRefusals: number;
 }
 
 export type NewRecord = Pick<SpoolRecord, 'eventId' | 'tenant' | 'type' | 'event' | 'attachments' | 'pending' | 'messageId'>;
 
 /** What an attempt changed; applied atomically. */
 export interface AttemptOutcome {
-  state: MessageState;
+  state: StoredState;
   pending: string[];
   deliveredNow: string[];
   failedNow: string[];
   attempts: number;
   nextAttemptAt: number;
   lastError?: string;
+  lastErrorCode?: string;
+  /** The attempt for the delivery log, written in the same transaction. */
+  log?: StoredAttempt;
 }
 
 /** One attempt's outcome for `recordAttempts`. */
@@ -99,9 +190,32 @@ export interface Spool {
   rebase(now: number, latest: number): { tenant: string; count: number }[];
   /** Records the outcomes of delivery attempts, all or none (one transaction). */
   recordAttempts(outcomes: readonly AttemptWrite[]): void;
-  /** Deletes delivered and failed records past their retention, with their files. */
+  /** Deletes delivered records past their retention, failed, partial and discarded ones past theirs, with their files and log; refusals older than `failedBefore` too. */
   purge(deliveredBefore: number, failedBefore: number): Promise<number>;
-  counts(): Record<MessageState, number>;
+  counts(): Record<StoredState, number>;
+  /** Messages matching `q`, newest first. */
+  list(q: ListQuery): SpoolRecord[];
+  /** A message's delivery log, oldest first. */
+  log(seq: number): StoredLogEntry[];
+  /**
+   * An operator's retry: a queued message is made due at `now`; a failed or partial one gets its
+   * failed recipients back as pending, attempts 0, ageFrom `now`. Returns the record as it is
+   * now, or undefined when it is in no state to retry (delivered, discarded).
+   */
+  revive(seq: number, now: number): SpoolRecord | undefined;
+  /** An operator's discard: pending recipients become failed, the state `discarded`. Returns the recipients given up, or undefined (delivered or already discarded). */
+  discard(seq: number, now: number, reason: string): string[] | undefined;
+  /** Failed and partial messages of a tenant settled at or after `since`. */
+  settledFailedSince(tenant: string, since: number): number[];
+  /** Queued mail by tenant and state. */
+  depth(): TenantDepth[];
+  totals(): TenantTotals[];
+  /** Records a refused event (best effort: never throws). */
+  refuse(r: StoredRefusal): void;
+  /** Refusals, newest first. */
+  refusals(q: { tenant?: string; limit: number }): StoredRefusal[];
+  /** Bounds of the delivery log (they may change with the configuration). */
+  limits: LogLimits;
   /** Per state: how many records, and when the oldest was accepted (metrics). */
   stateStats(): StateStats[];
   /** False once close() was called. */

@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { PluginError } from '../errors';
-import type { AttachmentStore, AttemptWrite, MessageState, NewRecord, Spool, SpoolRecord, StoredAttachment, TenantDue } from './spool';
-import { migrate } from './schema';
+import type { AttachmentStore, AttemptWrite, ListQuery, LogLimits, NewRecord, Spool, SpoolRecord, StoredAttachment, StoredLogEntry, StoredRefusal, StoredState, TenantDepth, TenantDue, TenantTotals } from './spool';
+import { migrate, SCHEMA_VERSION } from './schema';
 import { storageError } from './storage-error';
 import { FileStore } from './file-store';
 import type { SpoolObserver, StateStats } from './observer';
@@ -38,12 +38,48 @@ interface Row {
   pending: string;
   delivered: string;
   failed: string;
-  state: MessageState;
+  state: StoredState;
   attempts: number;
   created_at: number;
+  age_from: number;
   next_attempt_at: number;
+  updated_at: number;
   last_error: string | null;
+  last_error_code: string | null;
   message_id: string;
+}
+
+/** The defaults of spool.log (schemas/config.schema.json). */
+export const DEFAULT_LOG_LIMITS: LogLimits = { maxAttemptsPerMessage: 50, maxRefusals: 10_000 };
+
+interface LogRow {
+  at: number;
+  kind: StoredLogEntry['kind'];
+  code: string | null;
+  detail: string | null;
+  attempt: string | null;
+}
+
+interface RefusalRow {
+  at: number;
+  tenant: string | null;
+  event_id: string | null;
+  event_type: string | null;
+  code: string;
+  field: string | null;
+  message: string;
+}
+
+interface TotalsRow {
+  tenant: string;
+  accepted: number;
+  delivered: number;
+  failed: number;
+  partial: number;
+  last_success_at: number | null;
+  last_failure_at: number | null;
+  last_failure_code: string | null;
+  last_failure_message: string | null;
 }
 
 interface Waiting {
@@ -67,8 +103,11 @@ function fromRow(r: Row, dataDir: string): SpoolRecord {
     state: r.state,
     attempts: r.attempts,
     createdAt: r.created_at,
+    ageFrom: r.age_from,
+    updatedAt: r.updated_at,
     nextAttemptAt: r.next_attempt_at,
     ...(r.last_error !== null && { lastError: r.last_error }),
+    ...(r.last_error_code !== null && { lastErrorCode: r.last_error_code }),
     messageId: r.message_id,
   };
 }
@@ -91,17 +130,35 @@ export class SqliteSpool implements Spool {
   #closed = false;
   readonly #observer: SpoolObserver | undefined;
   readonly #stmt;
+  limits: LogLimits;
 
   /**
    * Opens (creating or upgrading) `dataDir/spool.db`. Refuses a damaged database up front with
    * SPOOL_CORRUPT (`PRAGMA quick_check`, which reads every page once and stops at the first
    * problem), any other storage error with SPOOL_FAILURE. The caller holds the dataDir lock.
    */
-  constructor(dataDir: string, o: { observer?: SpoolObserver } = {}) {
+  constructor(dataDir: string, o: { observer?: SpoolObserver; limits?: LogLimits; readOnly?: boolean } = {}) {
     this.#dataDir = dataDir;
     this.#observer = o.observer;
+    this.limits = o.limits ?? DEFAULT_LOG_LIMITS;
     const file = (this.#file = path.join(dataDir, 'spool.db'));
     const opened: Database.Database[] = [];
+    if (o.readOnly) {
+      try {
+        this.#accept = this.#db = new Database(file, { readonly: true, fileMustExist: true });
+        opened.push(this.#db);
+        this.#db.pragma('busy_timeout = 5000');
+        const v = (this.#version = this.#db.pragma('user_version', { simple: true }) as number);
+        if (v !== SCHEMA_VERSION) {
+          throw new PluginError('SPOOL_FAILURE', `${file} has spool layout ${v}; this version reads layout ${SCHEMA_VERSION} read-only. ${v < SCHEMA_VERSION ? 'Start the host of this version once to upgrade it' : 'Use the newer version that wrote it'}`);
+        }
+      } catch (e) {
+        for (const db of opened) db.close();
+        throw storageError(e, `cannot open the spool ${file} read-only`, file);
+      }
+      this.#stmt = this.#prepare();
+      return;
+    }
     try {
       this.#files = new FileStore(path.join(dataDir, 'files'));
       privateFile(file);
@@ -135,9 +192,10 @@ export class SqliteSpool implements Spool {
   #prepare() {
     return {
       insert: this.#accept.prepare(
-        `INSERT OR IGNORE INTO messages (event_id, tenant, type, event, attachments, files_dir, pending, state, created_at, next_attempt_at, updated_at, message_id)
-         VALUES (@eventId, @tenant, @type, @event, @attachments, @filesDir, @pending, 'queued', @now, @now, @now, @messageId)`,
+        `INSERT OR IGNORE INTO messages (event_id, tenant, type, event, attachments, files_dir, pending, state, created_at, age_from, next_attempt_at, updated_at, message_id)
+         VALUES (@eventId, @tenant, @type, @event, @attachments, @filesDir, @pending, 'queued', @now, @now, @now, @now, @messageId)`,
       ),
+      accepted: this.#accept.prepare('INSERT INTO tenant_totals (tenant, accepted) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET accepted = accepted + excluded.accepted'),
       has: this.#db.prepare('SELECT 1 FROM messages WHERE tenant = ? AND event_id = ?').pluck(),
       tenants: this.#db.prepare("SELECT tenant, MIN(next_attempt_at) AS nextDue FROM messages WHERE state = 'queued' GROUP BY tenant"),
       due: this.#db.prepare("SELECT seq FROM messages WHERE state = 'queued' AND tenant = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?").pluck(),
@@ -146,18 +204,52 @@ export class SqliteSpool implements Spool {
       farAhead: this.#db.prepare("SELECT tenant, COUNT(*) AS count FROM messages WHERE state = 'queued' AND next_attempt_at > ? GROUP BY tenant"),
       rebase: this.#db.prepare("UPDATE messages SET next_attempt_at = ? WHERE state = 'queued' AND next_attempt_at > ?"),
       get: this.#db.prepare('SELECT * FROM messages WHERE seq = ?'),
-      recipients: this.#db.prepare('SELECT delivered, failed FROM messages WHERE seq = ?'),
+      recipients: this.#db.prepare('SELECT tenant, delivered, failed FROM messages WHERE seq = ?'),
       getByEvent: this.#db.prepare('SELECT * FROM messages WHERE tenant = ? AND event_id = ?'),
       getByEventAnyTenant: this.#db.prepare('SELECT * FROM messages WHERE event_id = ? ORDER BY seq LIMIT 1'),
       update: this.#db.prepare(
         `UPDATE messages SET state = @state, pending = @pending, delivered = @delivered, failed = @failed, attempts = @attempts,
-         next_attempt_at = @nextAttemptAt, updated_at = @now, last_error = @lastError WHERE seq = @seq`,
+         next_attempt_at = @nextAttemptAt, updated_at = @now, last_error = @lastError, last_error_code = @lastErrorCode WHERE seq = @seq`,
+      ),
+      revive: this.#db.prepare(
+        "UPDATE messages SET state = 'queued', pending = @pending, failed = '[]', attempts = 0, age_from = @now, next_attempt_at = @now, updated_at = @now WHERE seq = @seq",
+      ),
+      dueNow: this.#db.prepare("UPDATE messages SET next_attempt_at = ? WHERE seq = ? AND state = 'queued'"),
+      discard: this.#db.prepare(
+        "UPDATE messages SET state = 'discarded', pending = '[]', failed = @failed, updated_at = @now, last_error = @reason, last_error_code = 'DISCARDED' WHERE seq = @seq",
       ),
       purgeable: this.#db.prepare(
-        "SELECT seq, files_dir FROM messages WHERE (state = 'delivered' AND updated_at < ?) OR (state = 'failed' AND updated_at < ?) LIMIT 1000",
+        "SELECT seq, files_dir FROM messages WHERE (state = 'delivered' AND updated_at < ?) OR (state IN ('failed', 'partial', 'discarded') AND updated_at < ?) LIMIT 1000",
       ),
       delete: this.#db.prepare('DELETE FROM messages WHERE seq = ?'),
+      deleteLog: this.#db.prepare('DELETE FROM delivery_log WHERE message_seq = ?'),
       counts: this.#db.prepare('SELECT state, COUNT(*) AS n FROM messages GROUP BY state'),
+      logInsert: this.#db.prepare('INSERT INTO delivery_log (message_seq, at, kind, code, detail, attempt) VALUES (?, ?, ?, ?, ?, ?)'),
+      logCount: this.#db.prepare('SELECT COUNT(*) FROM delivery_log WHERE message_seq = ? AND kind = ?').pluck(),
+      logTrim: this.#db.prepare(
+        'DELETE FROM delivery_log WHERE message_seq = @seq AND kind = @kind AND id NOT IN (SELECT id FROM delivery_log WHERE message_seq = @seq AND kind = @kind ORDER BY id DESC LIMIT @keep)',
+      ),
+      log: this.#db.prepare('SELECT at, kind, code, detail, attempt FROM delivery_log WHERE message_seq = ? ORDER BY id'),
+      settled: this.#db.prepare(
+        `INSERT INTO tenant_totals (tenant, delivered, failed, partial) VALUES (@tenant, @delivered, @failed, @partial)
+         ON CONFLICT (tenant) DO UPDATE SET delivered = delivered + excluded.delivered, failed = failed + excluded.failed, partial = partial + excluded.partial`,
+      ),
+      success: this.#db.prepare('INSERT INTO tenant_totals (tenant, last_success_at) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET last_success_at = excluded.last_success_at'),
+      failure: this.#db.prepare(
+        `INSERT INTO tenant_totals (tenant, last_failure_at, last_failure_code, last_failure_message) VALUES (?, ?, ?, ?)
+         ON CONFLICT (tenant) DO UPDATE SET last_failure_at = excluded.last_failure_at, last_failure_code = excluded.last_failure_code, last_failure_message = excluded.last_failure_message`,
+      ),
+      totals: this.#db.prepare('SELECT * FROM tenant_totals ORDER BY tenant'),
+      depth: this.#db.prepare(
+        "SELECT tenant, state, COUNT(*) AS count, SUM(attempts > 0) AS attempted, MIN(CASE WHEN state = 'queued' THEN created_at END) AS oldest FROM messages GROUP BY tenant, state",
+      ),
+      failedSince: this.#db.prepare("SELECT seq FROM messages WHERE state IN ('failed', 'partial') AND tenant = ? AND updated_at >= ? ORDER BY seq").pluck(),
+      refuse: this.#db.prepare('INSERT INTO refusals (at, tenant, event_id, event_type, code, field, message) VALUES (@at, @tenant, @eventId, @eventType, @code, @field, @message)'),
+      refusals: this.#db.prepare('SELECT * FROM refusals ORDER BY id DESC LIMIT ?'),
+      tenantRefusals: this.#db.prepare('SELECT * FROM refusals WHERE tenant = ? ORDER BY id DESC LIMIT ?'),
+      // Ids only grow and only the oldest rows are deleted, so the newest `max` are those above id - max.
+      trimRefusals: this.#db.prepare('DELETE FROM refusals WHERE id <= (SELECT MAX(id) FROM refusals) - ?'),
+      purgeRefusals: this.#db.prepare('DELETE FROM refusals WHERE at < ?'),
       stateStats: this.#db.prepare('SELECT state, COUNT(*) AS count, MIN(created_at) AS oldestCreatedAt FROM messages GROUP BY state'),
       fileOwner: this.#db.prepare('SELECT 1 FROM messages WHERE files_dir = ?').pluck(),
     };
@@ -201,8 +293,8 @@ export class SqliteSpool implements Spool {
     const started = performance.now();
     let results: ('queued' | 'duplicate')[];
     try {
-      results = this.#accept.transaction(() =>
-        batch.map(({ record: r }) => {
+      results = this.#accept.transaction(() => {
+        const out = batch.map(({ record: r }): 'queued' | 'duplicate' => {
           const filesDir = r.attachments.length > 0 ? this.#relative(path.dirname(r.attachments[0]!.path)) : null;
           const info = this.#stmt.insert.run({
             eventId: r.eventId,
@@ -216,8 +308,13 @@ export class SqliteSpool implements Spool {
             messageId: r.messageId,
           });
           return info.changes === 1 ? 'queued' : 'duplicate';
-        }),
-      )();
+        });
+        // In the accepts' transaction: the totals count exactly what was queued.
+        const per = new Map<string, number>();
+        batch.forEach((w, i) => out[i] === 'queued' && per.set(w.record.tenant, (per.get(w.record.tenant) ?? 0) + 1));
+        per.forEach((n, t) => this.#stmt.accepted.run(t, n));
+        return out;
+      })();
     } catch (e) {
       const err = storageError(e, 'could not store the event', this.#file);
       for (const w of batch) w.reject(err);
@@ -275,12 +372,12 @@ export class SqliteSpool implements Spool {
     this.#observer?.wrote('attempt', (performance.now() - started) / 1000);
   }
 
-  /** One transaction for the lot: one commit, so many attempts share one WAL write. */
+  /** One transaction for the lot: one commit, so many attempts share one WAL write. Each writes its log line, totals and outcome line with it. */
   readonly #recordAll = (outcomes: readonly AttemptWrite[]): void =>
     this.#db.transaction(() => {
       const now = Date.now();
       for (const { seq, outcome: o } of outcomes) {
-        const cur = this.#stmt.recipients.get(seq) as { delivered: string; failed: string } | undefined;
+        const cur = this.#stmt.recipients.get(seq) as { tenant: string; delivered: string; failed: string } | undefined;
         if (!cur) continue;
         this.#stmt.update.run({
           seq,
@@ -292,16 +389,158 @@ export class SqliteSpool implements Spool {
           nextAttemptAt: o.nextAttemptAt,
           now,
           lastError: o.lastError ?? null,
+          lastErrorCode: o.lastErrorCode ?? null,
         });
+        if (o.log) {
+          this.#stmt.logInsert.run(seq, o.log.at, 'attempt', o.log.code ?? null, o.lastError === undefined ? o.log.outcome : `${o.log.outcome}: ${o.lastError}`, JSON.stringify(o.log));
+          this.#trimLog(seq, 'attempt');
+        }
+        if (o.deliveredNow.length > 0) this.#stmt.success.run(cur.tenant, now);
+        if (o.lastError !== undefined && (o.failedNow.length > 0 || o.pending.length > 0)) this.#stmt.failure.run(cur.tenant, now, o.lastErrorCode ?? null, o.lastError);
+        if (o.state !== 'queued') this.#settle(seq, cur.tenant, o.state, now, o.lastErrorCode);
       }
     })();
 
+  /** The outcome line of a message that was just settled, and its tenant's totals. */
+  #settle(seq: number, tenant: string, state: StoredState, now: number, code: string | undefined): void {
+    this.#stmt.logInsert.run(seq, now, 'outcome', state === 'delivered' ? null : (code ?? null), state, null);
+    this.#trimLog(seq, 'outcome');
+    this.#stmt.settled.run({ tenant, delivered: state === 'delivered' ? 1 : 0, failed: state === 'failed' || state === 'discarded' ? 1 : 0, partial: state === 'partial' ? 1 : 0 });
+  }
+
+  /** Keeps the latest maxAttemptsPerMessage lines of a kind for a message. */
+  #trimLog(seq: number, kind: StoredLogEntry['kind']): void {
+    const keep = this.limits.maxAttemptsPerMessage;
+    if ((this.#stmt.logCount.get(seq, kind) as number) > keep) this.#stmt.logTrim.run({ seq, kind, keep });
+  }
+
+  list(q: ListQuery): SpoolRecord[] {
+    return this.#guard('listing messages', () => {
+      const where: string[] = [];
+      const args: unknown[] = [];
+      if (q.tenant !== undefined) (where.push('tenant = ?'), args.push(q.tenant));
+      if (q.states) where.push(`state IN (${q.states.map(() => '?').join(', ')})`), args.push(...q.states);
+      if (q.attempted !== undefined) where.push(q.attempted ? 'attempts > 0' : 'attempts = 0');
+      if (q.seqs) where.push(`seq IN (${q.seqs.map(() => '?').join(', ') || 'NULL'})`), args.push(...q.seqs);
+      if (q.before !== undefined) (where.push('created_at < ?'), args.push(q.before));
+      const skip = q.excludeSeqs ?? new Set<number>();
+      const sql = `SELECT * FROM messages${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, seq DESC LIMIT ?`;
+      const rows = this.#db.prepare(sql).all(...args, q.limit + skip.size) as Row[];
+      return rows.filter((r) => !skip.has(r.seq)).slice(0, q.limit).map((r) => fromRow(r, this.#dataDir));
+    });
+  }
+
+  log(seq: number): StoredLogEntry[] {
+    return this.#guard('reading a delivery log', () =>
+      (this.#stmt.log.all(seq) as LogRow[]).map((r) => ({
+        at: r.at,
+        kind: r.kind,
+        ...(r.code !== null && { code: r.code }),
+        ...(r.detail !== null && { detail: r.detail }),
+        ...(r.attempt !== null && { attempt: JSON.parse(r.attempt) }),
+      })),
+    );
+  }
+
+  revive(seq: number, now: number): SpoolRecord | undefined {
+    return this.#guard('retrying a message', () =>
+      this.#db.transaction(() => {
+        const cur = this.#stmt.get.get(seq) as Row | undefined;
+        if (!cur) return undefined;
+        if (cur.state === 'queued') {
+          this.#stmt.dueNow.run(now, seq);
+        } else if (cur.state === 'failed' || cur.state === 'partial') {
+          this.#stmt.revive.run({ seq, now, pending: JSON.stringify([...JSON.parse(cur.pending), ...JSON.parse(cur.failed)]) });
+        } else {
+          return undefined;
+        }
+        this.#stmt.logInsert.run(seq, now, 'operator', null, cur.state === 'queued' ? 'retry: due now' : `retry: revived from ${cur.state}`, null);
+        this.#trimLog(seq, 'operator');
+        return fromRow(this.#stmt.get.get(seq) as Row, this.#dataDir);
+      })(),
+    );
+  }
+
+  discard(seq: number, now: number, reason: string): string[] | undefined {
+    return this.#guard('discarding a message', () =>
+      this.#db.transaction(() => {
+        const cur = this.#stmt.get.get(seq) as Row | undefined;
+        if (!cur || cur.state === 'delivered' || cur.state === 'discarded') return undefined;
+        const pending = JSON.parse(cur.pending) as string[];
+        this.#stmt.discard.run({ seq, now, reason, failed: JSON.stringify([...JSON.parse(cur.failed), ...pending]) });
+        this.#stmt.logInsert.run(seq, now, 'operator', 'DISCARDED', 'discard', null);
+        this.#trimLog(seq, 'operator');
+        // A settled message (failed, partial) was counted when it settled; a queued one settles now.
+        if (cur.state === 'queued') this.#settle(seq, cur.tenant, 'discarded', now, 'DISCARDED');
+        else this.#stmt.logInsert.run(seq, now, 'outcome', 'DISCARDED', 'discarded', null);
+        return pending;
+      })(),
+    );
+  }
+
+  settledFailedSince(tenant: string, since: number): number[] {
+    return this.#guard('listing failed messages', () => this.#stmt.failedSince.all(tenant, since) as number[]);
+  }
+
+  depth(): TenantDepth[] {
+    return this.#guard('counting messages', () => this.#stmt.depth.all() as TenantDepth[]);
+  }
+
+  totals(): TenantTotals[] {
+    return this.#guard('reading totals', () =>
+      (this.#stmt.totals.all() as TotalsRow[]).map((r) => ({
+        tenant: r.tenant,
+        accepted: r.accepted,
+        delivered: r.delivered,
+        failed: r.failed,
+        partial: r.partial,
+        ...(r.last_success_at !== null && { lastSuccessAt: r.last_success_at }),
+        ...(r.last_failure_at !== null && { lastFailure: { at: r.last_failure_at, code: r.last_failure_code ?? 'UNKNOWN', message: r.last_failure_message ?? '' } }),
+      })),
+    );
+  }
+
+  refuse(r: StoredRefusal): void {
+    if (this.#closed) return;
+    try {
+      this.#db.transaction(() => {
+        this.#stmt.refuse.run({ at: r.at, tenant: r.tenant ?? null, eventId: r.eventId ?? null, eventType: r.eventType ?? null, code: r.code, field: r.field ?? null, message: r.message });
+        this.#stmt.trimRefusals.run(this.limits.maxRefusals);
+      })();
+    } catch {
+      // A refusal the disk cannot take (it is full, say) is still answered and logged by the host; the record is best effort.
+    }
+  }
+
+  refusals(q: { tenant?: string; limit: number }): StoredRefusal[] {
+    return this.#guard('reading refusals', () =>
+      ((q.tenant === undefined ? this.#stmt.refusals.all(q.limit) : this.#stmt.tenantRefusals.all(q.tenant, q.limit)) as RefusalRow[]).map((r) => ({
+        at: r.at,
+        ...(r.tenant !== null && { tenant: r.tenant }),
+        ...(r.event_id !== null && { eventId: r.event_id }),
+        ...(r.event_type !== null && { eventType: r.event_type }),
+        code: r.code,
+        ...(r.field !== null && { field: r.field }),
+        message: r.message,
+      })),
+    );
+  }
+
   async purge(deliveredBefore: number, failedBefore: number): Promise<number> {
+    this.#guard('purging old refusals', () => {
+      this.#stmt.purgeRefusals.run(failedBefore);
+      this.#stmt.trimRefusals.run(this.limits.maxRefusals);
+    });
     let total = 0;
     for (;;) {
       const rows = this.#guard('purging old records', () => {
         const found = this.#stmt.purgeable.all(deliveredBefore, failedBefore) as { seq: number; files_dir: string | null }[];
-        this.#db.transaction(() => found.forEach((r) => this.#stmt.delete.run(r.seq)))();
+        this.#db.transaction(() =>
+          found.forEach((r) => {
+            this.#stmt.delete.run(r.seq);
+            this.#stmt.deleteLog.run(r.seq);
+          }),
+        )();
         return found;
       });
       if (rows.length === 0) return total;
@@ -310,10 +549,10 @@ export class SqliteSpool implements Spool {
     }
   }
 
-  counts(): Record<MessageState, number> {
+  counts(): Record<StoredState, number> {
     return this.#guard('counting messages', () => {
-      const out: Record<MessageState, number> = { queued: 0, delivered: 0, failed: 0 };
-      for (const r of this.#stmt.counts.all() as { state: MessageState; n: number }[]) out[r.state] = r.n;
+      const out: Record<StoredState, number> = { queued: 0, delivered: 0, partial: 0, failed: 0, discarded: 0 };
+      for (const r of this.#stmt.counts.all() as { state: StoredState; n: number }[]) out[r.state] = r.n;
       return out;
     });
   }
@@ -327,6 +566,7 @@ export class SqliteSpool implements Spool {
   }
 
   get files(): AttachmentStore {
+    if (!this.#files) throw new PluginError('SPOOL_FAILURE', `the spool in ${this.#dataDir} is open read-only`);
     return this.#files;
   }
 
@@ -347,6 +587,14 @@ export class SqliteSpool implements Spool {
     }
     this.#closed = true;
     this.#db.close();
-    this.#accept.close();
+    if (this.#accept !== this.#db) this.#accept.close();
+  }
+
+  /**
+   * Opens a stopped (or running) host's spool for reading only: no lock, no migration, nothing
+   * written; refuses a layout other than the current one (SPOOL_FAILURE) and a missing spool.
+   */
+  static openReadOnly(dataDir: string): SqliteSpool {
+    return new SqliteSpool(dataDir, { readOnly: true });
   }
 }

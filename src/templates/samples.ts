@@ -25,6 +25,8 @@ export function previewRecord(event: KindEvent, tenant: string, attachmentBytes 
     state: 'queued',
     attempts: 0,
     createdAt: Date.parse(event.occurredAt) || 0,
+    ageFrom: Date.parse(event.occurredAt) || 0,
+    updatedAt: Date.parse(event.occurredAt) || 0,
     nextAttemptAt: 0,
     messageId: `<preview@${tenant}>`,
   };

@@ -55,7 +55,7 @@ describe('delivery outcomes: per recipient, auth failures, expiry', function () 
     expect(copies.filter((a) => a === later)).to.have.length(1);
     expect(copies).to.not.include(gone);
     expect(h.host.of('email.failed', ev.id)).to.have.length(1);
-    expect(h.plugin.lookup(ev.id)).to.deep.include({ state: 'delivered', pending: [], delivered: [good, later], failed: [gone] });
+    expect(h.plugin.lookup(ev.id)).to.deep.include({ state: 'partial', pending: [], delivered: [good, later], failed: [gone] });
   });
 
   it('535 on AUTH: SMTP_AUTH, the tenant is held for authFailureDelayMs, not retried hot', async () => {

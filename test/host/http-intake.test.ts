@@ -256,7 +256,7 @@ describe('host: HTTP intake security', function () {
       listen: { host: '127.0.0.1', port: 0 },
       token: TOKEN,
       log: r.log,
-      dispatch: async () => true,
+      dispatch: async () => ({ status: 'queued' as const }),
       stopping: () => false,
       routes: { '/boom': { get: async () => JSON.parse('{') } },
     });

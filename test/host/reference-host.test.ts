@@ -88,6 +88,25 @@ describe('reference host', () => {
       await smtp.waitFor(1);
     });
 
+    it('answers 202 duplicate with the current state when a known event id is posted again, and sends nothing more', async () => {
+      const ev = voicemail('a.example.com');
+      expect((await post(ev)).status).to.equal(202);
+      await smtp.waitFor(1);
+      // Until its outcome is written the mail may still be `sending`; each answer is a duplicate with the state of the moment.
+      const answers: unknown[] = [];
+      await waitFor(async () => {
+        const again = await post(ev);
+        answers.push([again.status, await again.json()]);
+        return (answers.at(-1) as [number, { state: string }])[1].state === 'delivered';
+      }, { what: 'a duplicate answer with state delivered', detail: () => answers });
+      for (const [status, body] of answers as [number, Record<string, unknown>][]) {
+        expect(status).to.equal(202);
+        expect(body).to.deep.include({ status: 'duplicate', id: ev.id });
+      }
+      expect(answers.at(-1)).to.deep.equal([202, { status: 'duplicate', state: 'delivered', id: ev.id }]);
+      expect(smtp.mails).to.have.length(1);
+    });
+
     it('answers 400 with the code and field of a refusal', async () => {
       const bad = voicemail('a.example.com', {}, { durationSeconds: -1 });
       const res = await post(bad);

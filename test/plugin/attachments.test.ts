@@ -9,6 +9,8 @@ import { TestSmtp, testCa } from '../helpers/smtp';
 import { waitFor } from '../helpers/wait';
 
 const T = 'a.example.com';
+// These tests are about the spooled copy itself: conversion to MP3/PDF is off (tested in test/media/).
+const ORIGINAL = { attachments: { audioFormat: 'original', faxFormat: 'original' } };
 
 function pdf(): Buffer {
   return Buffer.from('%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n' + crypto.randomBytes(2048).toString('base64'));
@@ -22,7 +24,7 @@ describe('attachments: copied into the spool, attached with their content type a
   beforeEach(async () => {
     server = await h.smtp();
     root = h.tmpdir('pbx-att-');
-    await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [root] }));
+    await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [root], defaults: ORIGINAL }));
   });
 
   afterEach(() => h.dispose());
@@ -88,7 +90,7 @@ describe('attachments: copied into the spool, attached with their content type a
     const linked = `${root}-link`;
     fs.symlinkSync(real, linked);
     try {
-      await h.replaceHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [linked] }));
+      await h.replaceHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [linked], defaults: ORIGINAL }));
       const bytes = toneWav(1);
       fs.writeFileSync(path.join(real, 'a.wav'), bytes);
       await h.host.send(voicemail(T, {}, { recording: { path: path.join(linked, 'a.wav'), contentType: 'audio/wav' } }));

@@ -11,7 +11,7 @@ const T = 'a.example.com';
 const KEYS = {
   'email.delivered': ['attempts', 'eventId', 'messageId', 'tenant', 'to'],
   'email.deferred': ['attempts', 'eventId', 'nextAttemptAt', 'reason', 'tenant'],
-  'email.failed': ['attempts', 'eventId', 'reason', 'tenant'],
+  'email.failed': ['attempts', 'eventId', 'reason', 'tenant', 'to'],
 } as const;
 
 function assertShape(e: Emitted): void {

@@ -42,7 +42,7 @@ describe('spool: a moved or restored dataDir delivers everything, attachments in
     fs.rmSync(root, { recursive: true, force: true });
 
     const server = await h.smtp({ ca });
-    const host = new FakeHost(tenantConfig(ca.cert, { [T]: { port: server.port } }, { attachmentRoots: [root] }), newDir);
+    const host = new FakeHost(tenantConfig(ca.cert, { [T]: { port: server.port } }, { attachmentRoots: [root], defaults: { attachments: { audioFormat: 'original', faxFormat: 'original' } } }), newDir); // This test is about the spooled copy itself: conversion to MP3/PDF is off (tested in test/media/).
     h.defer(() => host.cleanup());
     const { activate } = await import('../../src');
     const plugin = await activate(host.context());

@@ -29,7 +29,7 @@ describe('spool: a spool written by the first layout (test/fixtures/spool-v0) up
     const b = await h.smtp({ ca });
     const tenant = (id: string, port: number) => ({ from: `PBX <pbx@${id}>`, smtp: { host: '127.0.0.1', port, security: 'starttls', tls: { ca: ca.cert, servername: 'localhost' }, connectionTimeoutMs: 2000, greetingTimeoutMs: 2000, socketTimeoutMs: 3000 } });
     // maxAgeMs far beyond the fixture's age, whenever this runs.
-    const config = { delivery: { retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAgeMs: 100 * 365 * 86_400_000 } }, tenants: { [A]: tenant(A, a.port), [B]: tenant(B, b.port) } };
+    const config = { delivery: { retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAgeMs: 100 * 365 * 86_400_000 } }, defaults: { attachments: { audioFormat: 'original' } }, tenants: { [A]: tenant(A, a.port), [B]: tenant(B, b.port) } }; // This test is about the spooled copy itself: conversion to MP3/PDF is off (tested in test/media/).
     const host = new FakeHost(config, dataDir);
     const { activate } = await import('../../src');
     const plugin = await activate(host.context());

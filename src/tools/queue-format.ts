@@ -1,0 +1,98 @@
+import type { MessageDetail, MessageSummary, OpsStatus, RefusalRecord, TestSendResult } from '../ops';
+
+/** An ISO time without its milliseconds: `2026-12-03T08:40:01Z`. */
+const time = (iso: string | undefined) => (iso ? iso.replace(/\.\d{3}Z$/, 'Z') : '-');
+
+/** One line, control characters out, at most `max` characters (with … when cut). */
+function cell(v: unknown, max = 60): string {
+  const s = v === undefined || v === null || v === '' ? '-' : String(v).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ');
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+/** Left-aligned columns two spaces apart, a header row first. */
+export function table(header: string[], rows: unknown[][]): string {
+  const cells = [header, ...rows.map((r) => r.map((v) => cell(v)))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
+  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+const reason = (r: { code: string; message: string } | undefined) => (r ? r.message.startsWith(r.code) ? r.message : `${r.code}: ${r.message}` : undefined);
+
+export function formatMessages(list: MessageSummary[]): string {
+  if (list.length === 0) return 'no messages';
+  return table(
+    ['TENANT', 'EVENT ID', 'TYPE', 'STATE', 'ATTEMPTS', 'ACCEPTED', 'NEXT ATTEMPT', 'LAST ERROR'],
+    list.map((m) => [m.tenant, m.eventId, m.eventType, m.state, m.attempts, time(m.acceptedAt), time(m.nextAttemptAt), reason(m.lastError)]),
+  );
+}
+
+export function formatMessage(m: MessageDetail): string {
+  const head = [
+    ['tenant', m.tenant],
+    ['event id', m.eventId],
+    ['type', m.eventType],
+    ['state', m.state],
+    ['recipients', m.recipients.join(', ')],
+    ['attempts', m.attempts],
+    ['accepted', time(m.acceptedAt)],
+    ['updated', time(m.updatedAt)],
+    ...(m.nextAttemptAt ? [['next attempt', time(m.nextAttemptAt)]] : []),
+    ...(m.lastError ? [['last error', reason(m.lastError)]] : []),
+  ].map(([k, v]) => `${String(k).padEnd(13)}${cell(v, 200)}`);
+  const attempts = m.attemptsLog.length
+    ? table(
+        ['#', 'AT', 'SERVER', 'TLS', 'REPLY', 'OUTCOME', 'CODE'],
+        m.attemptsLog.map((a) => [a.attempt, time(a.at), a.host, a.tlsVersion, [a.replyCode, a.replyText].filter((x) => x !== undefined).join(' '), a.outcome, a.code]),
+      )
+    : 'no attempts yet';
+  const recipients = m.attemptsLog.flatMap((a) => a.recipients.map((r) => [a.attempt, r.address, r.status, [r.replyCode, r.replyText].filter((x) => x !== undefined).join(' ')]));
+  const log = m.log.map((e) => [time(e.at), e.kind, e.code, e.field, e.detail]);
+  return [
+    ...head,
+    '',
+    'attempts:',
+    attempts,
+    ...(recipients.length ? ['', 'recipients per attempt:', table(['#', 'ADDRESS', 'STATUS', 'REPLY'], recipients)] : []),
+    '',
+    'delivery log:',
+    log.length ? table(['AT', 'KIND', 'CODE', 'FIELD', 'DETAIL'], log) : 'empty',
+  ].join('\n');
+}
+
+export function formatRefusals(list: RefusalRecord[]): string {
+  if (list.length === 0) return 'no refusals';
+  return table(
+    ['AT', 'TENANT', 'EVENT ID', 'TYPE', 'CODE', 'FIELD', 'MESSAGE'],
+    list.map((r) => [time(r.at), r.tenant, r.eventId, r.eventType, r.code, r.field, r.message]),
+  );
+}
+
+export function formatStatus(s: OpsStatus): string {
+  const states = Object.keys(s.depth) as (keyof OpsStatus['depth'])[];
+  return table(
+    ['TENANT', 'HELD', ...states.map((x) => x.toUpperCase()), 'OLDEST QUEUED', 'LAST SUCCESS', 'LAST FAILURE'],
+    s.tenants.map((t) => [
+      t.tenant,
+      t.held ? `yes${t.holdReason ? ` (${t.holdReason.code}, next probe ${time(t.nextProbeAt)})` : ''}` : 'no',
+      ...states.map((x) => t.depth[x] ?? 0),
+      t.oldestQueuedAgeMs === undefined ? '-' : `${Math.round(t.oldestQueuedAgeMs / 1000)} s`,
+      time(t.lastSuccessAt),
+      t.lastFailure ? `${time(t.lastFailure.at)} ${t.lastFailure.code}` : '-',
+    ]),
+  );
+}
+
+export function formatSummary(verb: string, m: MessageSummary): string {
+  return `${verb} ${m.tenant} ${m.eventId}: now ${m.state}${m.nextAttemptAt ? `, next attempt ${time(m.nextAttemptAt)}` : ''}`;
+}
+
+export function formatTestSend(r: TestSendResult): string {
+  const t = r.transcript;
+  return [
+    `test-send ${r.eventType} for ${r.tenant} to ${r.to}: ${r.outcome}${r.code ? ` (${r.code})` : ''}`,
+    `server       ${cell(t.host)}`,
+    `tls          ${cell(t.tlsVersion)}`,
+    `reply        ${cell([t.replyCode, t.replyText].filter((x) => x !== undefined).join(' '), 200)}`,
+    `duration     ${t.durationMs} ms`,
+  ].join('\n');
+}
