@@ -3,8 +3,11 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { PluginError } from '../errors';
 
+/** One conversion: `input` (a spooled file) converted to `output`. */
+export type MediaJobInput = { input: string; output: string } & ({ kind: 'mp3'; bitrateKbps: number } | { kind: 'pdf' });
+
 /** One conversion, as sent to a worker. */
-export type MediaJob = { id: number; input: string; output: string } & ({ kind: 'mp3'; bitrateKbps: number } | { kind: 'pdf' });
+export type MediaJob = MediaJobInput & { id: number };
 
 export type MediaReply = { id: number; bytes: number; detail: string; ms: number } | { id: number; error: { message: string; code?: string; errno?: string } };
 
@@ -26,7 +29,7 @@ export interface MediaPoolOptions {
 
 interface Task {
   tenant: string;
-  job: Omit<MediaJob, 'id'>;
+  job: MediaJobInput;
   budgetMs: number;
   resolve: (r: MediaResult) => void;
   reject: (e: Error) => void;
@@ -81,7 +84,7 @@ export class MediaPool {
    * `signal` aborts, a conversion still waiting is dropped and the promise rejects with its reason;
    * one already running finishes and keeps its result on disk.
    */
-  run(tenant: string, job: Omit<MediaJob, 'id'>, budgetMs: number, signal?: AbortSignal): Promise<MediaResult> {
+  run(tenant: string, job: MediaJobInput, budgetMs: number, signal?: AbortSignal): Promise<MediaResult> {
     if (this.#disposed) return Promise.reject(new PluginError('CONVERSION_FAILED', 'the media pool is disposed'));
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
@@ -130,6 +133,9 @@ export class MediaPool {
       const task = this.#take();
       if (!task) return;
       this.#start(slot, task);
+      // A warm spare: the next tenant's file does not wait for a worker to start (loading the encoder takes a moment).
+      const idle = [...this.#slots].some((s) => !s.task);
+      if (!idle && this.#slots.size < this.#size) this.#spawn();
     }
   }
 

@@ -18,12 +18,12 @@ const USAGE = `usage: npm run queue -- COMMAND [ARGS] [--json] [--url URL | --da
   status                                                     every tenant: held or not, depth by state, last success and failure
 
 --url URL         a running host (default ${DEFAULT_URL}); the token from --token-file FILE, else $${TOKEN_ENV}
---data DIR        a stopped host's data directory, read directly and read-only (list, show, refusals)
+--data DIR        a stopped host's data directory, read directly and read-only (list, show, refusals, status)
 --json            JSON on stdout instead of a table (errors as JSON on stderr)
 Exit status: 0 done, 1 refused or failed (the error's code on stderr), 2 usage (CLI_USAGE).`;
 
 /** Commands that change nothing, and so may read a stopped host's spool. */
-const READ_ONLY = new Set(['list', 'show', 'refusals']);
+const READ_ONLY = new Set(['list', 'show', 'refusals', 'status']);
 
 interface Command {
   positional: string[];
