@@ -13,7 +13,7 @@ const USAGE = `usage: npm run queue -- COMMAND [ARGS] [--json] [--url URL | --da
   discard T ID                                               give up: reported email.failed with DISCARDED, kept as a dead letter
   flush T                                                    end T's hold, probe its server at once, retry all its deferred mail
   retry-failed T --since ISO                                 retry every failed message of T settled since ISO
-  test T --to ADDR [--event TYPE]                            send a sample mail through T's real settings (default voicemail.received)
+  test T --to ADDR [--event TYPE]                            send a sample mail through T's real settings (default: a voicemail)
   refusals [--tenant T] [--limit N]                          events refused at intake, with code and field
   status                                                     every tenant: held or not, depth by state, last success and failure
 
