@@ -9,7 +9,10 @@ export function activate(ctx: HostContext): Promise<EmailNotifyPlugin> {
 export { EmailNotifyPlugin, type PluginStatus } from './plugin';
 export { PluginError, ERROR_CATALOG, type ErrorCode, type Problem } from './errors';
 export type { Disposable, HostContext, HostLog, PbxEvent, PluginInstance } from './host-api';
-export type { HookName, HookStates, Hook } from './hooks';
+export type { HookName, HookStates, Hook, HookMessage } from './hooks';
+export type { ExtensionApi, ExtensionModule, ExtensionStatus } from './extensions';
+export type { AttachmentField, ContextTools, EventKindSpec, KindEvent, KindSample, KindTemplates, PartSources, Recipient as KindRecipient } from './kinds';
+export type { SafeHtml } from './templates/safe-string';
 export {
   MESSAGE_STATES,
   OfflineQueue,

@@ -9,7 +9,7 @@ import { mergeTenant, usabilityProblems } from './tenant-settings';
 type DeepRequired<T> = T extends readonly unknown[] ? T : T extends object ? { readonly [K in keyof T]-?: DeepRequired<T[K]> } : T;
 
 /** The validated configuration, with every schema default filled in, deep-frozen. */
-export type ResolvedConfig = DeepRequired<Pick<PluginConfig, 'attachmentRoots' | 'delivery' | 'spool'>> &
+export type ResolvedConfig = DeepRequired<Pick<PluginConfig, 'attachmentRoots' | 'delivery' | 'spool' | 'extensions'>> &
   Readonly<Pick<Required<PluginConfig>, 'defaults' | 'tenants'>>;
 
 /**

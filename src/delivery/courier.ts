@@ -1,10 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EffectiveTenant } from '../config';
-import type { Hooks } from '../hooks';
-import type { Reporter } from '../report';
+import type { HookMessage, Hooks } from '../hooks';
+import type { Reporter, ReportPayloads, ReportType } from '../report';
 import { storageError, storageErrorCode, type AttemptOutcome, type Spool, type SpoolRecord, type StoredAttempt } from '../spool';
-import { isPluginError, type ErrorCode } from '../errors';
+import { isPluginError, PluginError, type ErrorCode } from '../errors';
+import { neutraliseLine } from '../events';
 import { safeFilename, type RenderService } from '../templates';
 import { classify, type Classification } from './classify';
 import { linkedSignal } from './linked-signal';
@@ -99,19 +100,36 @@ export class Courier {
     const link = linkedSignal(shutdown, deadline.signal);
     const signal = link.signal;
     let stage: Stage = 'compose';
+    const hooks = this.#d.hooks;
+    const attempt = rec.attempts + 1;
+    /** The record as this attempt sends it: a beforeSend hook may have re-routed it. */
+    let target = rec;
     try {
+      let view: Record<string, unknown> = {};
+      if (hooks.has('beforeRender')) {
+        stage = 'beforeRender';
+        await untilAborted(hooks.runOrThrow('beforeRender', { event: rec.event, tenant: rec.tenant, attempt, view }), signal);
+        view = plainView(view);
+        stage = 'compose';
+      }
       const present = await this.#withoutVanishedFiles(rec);
-      const mail = await this.#compose(this.#d.prepare ? await this.#d.prepare(present, tenant, signal) : present, tenant);
-      // The hook works on a copy: only the headers it adds are taken back, so recipients, sender,
-      // subject, body and attachments stay as composed whatever it does.
-      const forHook: OutgoingMail = { ...mail, to: mail.to.map((a) => ({ ...a })), envelopeTo: [...mail.envelopeTo], headers: { ...mail.headers }, attachments: mail.attachments.map((a) => ({ ...a })) };
-      stage = 'hook';
-      await untilAborted(this.#d.hooks.runOrThrow('beforeSend', { event: rec.event, tenant: rec.tenant, attempt: rec.attempts + 1, mail: forHook }), signal);
-      mail.headers = { ...addedHeaders(mail.headers, forHook.headers), ...mail.headers };
+      const mail = await this.#compose(this.#d.prepare ? await this.#d.prepare(present, tenant, signal) : present, tenant, view);
+      if (hooks.has('beforeSend')) {
+        // The hook edits a copy; what it leaves is checked and taken back (see applyHookMessage).
+        const message: HookMessage = { from: mail.from, to: [...mail.envelopeTo], subject: mail.subject, text: mail.text, html: mail.html, headers: { ...mail.headers }, attachments: mail.attachments.map((a) => ({ ...a })) };
+        stage = 'beforeSend';
+        await untilAborted(hooks.runOrThrow('beforeSend', { event: rec.event, tenant: rec.tenant, attempt, message }), signal);
+        const rerouted = applyHookMessage(mail, message);
+        if (rerouted) {
+          this.#d.log.info('a beforeSend hook changed the recipients of a message', { tenant: rec.tenant, eventId: rec.eventId, from: rec.pending, to: mail.envelopeTo });
+          target = { ...rec, pending: mail.envelopeTo };
+        }
+      }
       stage = 'send';
       const result = await this.#timed(() => (this.#d.send ?? sendOnce)(tenant.smtp, mail, signal, this.#d.sendContext?.(tenant)));
-      return this.#settle(rec, result);
+      return this.#settle(target, result);
     } catch (e) {
+      rec = target;
       if (shutdown.aborted) return NO_CONTACT; // abandoned (shutdown, or the tenant settings changed): stays queued, no attempt counted
       const c = failure(stage, e, deadline.signal.aborted, this.#d.messageTimeoutMs());
       const perRecipient = (e as { rejectedErrors?: { recipient?: string }[] }).rejectedErrors;
@@ -231,10 +249,14 @@ export class Courier {
     // Reports follow the write: what the host hears about is what the spool holds.
     this.#d.journal.record(rec.seq, rec.tenant, outcome, () => {
       const base = { eventId: rec.eventId, tenant: rec.tenant, attempts };
-      if (delivered.length > 0) this.#d.reporter.report('email.delivered', { ...base, to: delivered, messageId: rec.messageId });
-      if (failed.length > 0) this.#d.reporter.report('email.failed', { ...base, to: failed, reason: failedBecause?.reason ?? 'failed' });
+      const report = <T extends ReportType>(type: T, payload: ReportPayloads[T]) => {
+        this.#d.reporter.report(type, payload);
+        if (this.#d.hooks.has('afterDelivery')) void this.#d.hooks.run('afterDelivery', { event: rec.event, tenant: rec.tenant, type, payload });
+      };
+      if (delivered.length > 0) report('email.delivered', { ...base, to: delivered, messageId: rec.messageId });
+      if (failed.length > 0) report('email.failed', { ...base, to: failed, reason: failedBecause?.reason ?? 'failed' });
       if (pending.length > 0) {
-        this.#d.reporter.report('email.deferred', { ...base, nextAttemptAt: new Date(outcome.nextAttemptAt).toISOString(), reason: c?.reason ?? 'deferred' });
+        report('email.deferred', { ...base, nextAttemptAt: new Date(outcome.nextAttemptAt).toISOString(), reason: c?.reason ?? 'deferred' });
       }
       if (outcome.state === 'delivered' && rec.attachments.length > 0) {
         void this.#d.spool.files.remove(path.dirname(rec.attachments[0]!.path)).catch(() => undefined);
@@ -257,8 +279,8 @@ export class Courier {
     return { ...rec, attachments: rec.attachments.map((a, i) => (present[i] ? a : markMissing(a))) };
   }
 
-  async #compose(rec: SpoolRecord, tenant: EffectiveTenant): Promise<OutgoingMail> {
-    const r = await this.#d.renderer.render(rec, tenant);
+  async #compose(rec: SpoolRecord, tenant: EffectiveTenant, view: Record<string, unknown> = {}): Promise<OutgoingMail> {
+    const r = await this.#d.renderer.render(rec, tenant, { view });
     const kind = this.#d.kinds.get(rec.type);
     const recipient = this.#d.kinds.recipientOf(rec.event);
     return {
@@ -326,7 +348,7 @@ function failedSession(pending: string[], e: unknown, session: SessionInfo | und
 }
 
 /** Where an attempt was when it failed: only a failure in `send` may have reached the server. */
-type Stage = 'compose' | 'hook' | 'send';
+type Stage = 'compose' | 'beforeRender' | 'beforeSend' | 'send';
 
 /**
  * What a failed attempt means. Only transport errors go through classify(): a failure while
@@ -337,7 +359,15 @@ type Stage = 'compose' | 'hook' | 'send';
 function failure(stage: Stage, e: unknown, timedOut: boolean, timeoutMs: number): Classification {
   const own = (code: ErrorCode, reason: string): Classification => ({ kind: 'temporary', scope: 'message', code, reason: `${code}: ${reason}` });
   const what = () => oneLine(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
-  if (stage === 'hook') return timedOut ? own('HOOK_TIMEOUT', `a beforeSend hook did not settle within ${timeoutMs} ms`) : own('HOOK_FAILED', `a beforeSend hook threw (${what()})`);
+  // A hook's failure is the message's alone, and final: retrying would run the same integrator code again.
+  const hook = (code: ErrorCode, reason: string): Classification => ({ kind: 'permanent', scope: 'message', code, reason: reason.startsWith(`${code}:`) ? oneLine(reason) : `${code}: ${oneLine(reason)}` });
+  if (stage === 'beforeRender' || stage === 'beforeSend') {
+    const name = stage;
+    // The message deadline (not the hook's own budget) ran out: a session-time problem, retried like one.
+    if (timedOut) return own('HOOK_TIMEOUT', `a ${name} hook did not settle within ${timeoutMs} ms`);
+    if (isPluginError(e) && (e.code === 'HOOK_FAILED' || e.code === 'HOOK_TIMEOUT')) return hook(e.code, e.message);
+    return hook('HOOK_FAILED', `a ${name} hook threw (${what()})`);
+  }
   if (isPluginError(e)) return { kind: 'temporary', scope: 'message', code: e.code, reason: e.message.startsWith(`${e.code}:`) ? oneLine(e.message) : `${e.code}: ${oneLine(e.message)}` };
   if (stage === 'compose') return own('COMPOSE_FAILED', `the mail could not be built (${what()})`);
   if (timedOut) return { ...classify({ code: 'ETIMEDOUT' }), reason: `SMTP_TIMEOUT: no final reply within ${timeoutMs} ms` };
@@ -354,6 +384,48 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true });
     p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+/** What a beforeRender hook put in `view`, as plain data (it crosses to a render worker); anything else fails the message. */
+function plainView(view: unknown): Record<string, unknown> {
+  if (!view || typeof view !== 'object' || Array.isArray(view)) throw new PluginError('HOOK_FAILED', 'HOOK_FAILED: a beforeRender hook left state.view that is not an object');
+  try {
+    return structuredClone(view) as Record<string, unknown>;
+  } catch (e) {
+    throw new PluginError('HOOK_FAILED', `HOOK_FAILED: a beforeRender hook put a value in state.view that is not plain data (${(e as Error).message})`, { cause: e });
+  }
+}
+
+const ADDRESS = /^[^\s@<>(),;:"\\[\]]{1,64}@[A-Za-z0-9.-]{1,253}$/;
+
+/**
+ * Takes back what a beforeSend hook left in its message: subject, text and HTML (strings; the
+ * subject as one neutralised line), the headers it added (see addedHeaders), attachments it kept
+ * or renamed (only files that were composed), and recipients. Returns true when the recipients
+ * changed. Throws HOOK_FAILED for what cannot be sent (a body that is not a string, a file that
+ * was not composed, recipients that are not 1 to 10 mail addresses). `from` stays as composed.
+ */
+function applyHookMessage(mail: OutgoingMail, m: HookMessage): boolean {
+  const bad = (what: string) => new PluginError('HOOK_FAILED', `HOOK_FAILED: a beforeSend hook left message.${what}`);
+  for (const k of ['subject', 'text', 'html'] as const) if (typeof m[k] !== 'string') throw bad(`${k} that is not a string`);
+  mail.subject = neutraliseLine(m.subject, 250);
+  mail.text = m.text;
+  mail.html = m.html;
+  mail.headers = { ...addedHeaders(mail.headers, m.headers), ...mail.headers };
+  if (!Array.isArray(m.attachments)) throw bad('attachments that is not an array');
+  const composed = new Map(mail.attachments.map((a) => [a.path, a]));
+  mail.attachments = m.attachments.map((a) => {
+    const own = a && typeof a === 'object' ? composed.get(a.path) : undefined;
+    if (!own) throw bad(`attachments with a file that was not composed (${JSON.stringify((a as { path?: unknown })?.path)?.slice(0, 100)}): a hook may only drop or rename attachments`);
+    return { ...own, filename: typeof a.filename === 'string' && a.filename.trim() ? neutraliseLine(a.filename, 128) : own.filename };
+  });
+  const to = m.to;
+  if (!Array.isArray(to) || to.length < 1 || to.length > 10 || !to.every((a) => typeof a === 'string' && ADDRESS.test(a))) throw bad('to that is not 1 to 10 mail addresses');
+  const same = to.length === mail.envelopeTo.length && to.every((a, i) => a === mail.envelopeTo[i]);
+  if (same) return false;
+  mail.to = [...new Set(to)].map((address) => ({ name: '', address }));
+  mail.envelopeTo = [...new Set(to)];
+  return true;
 }
 
 /** Headers a beforeSend hook may add: new names only, none that addresses, dates, identifies or structures the message, one-line values. */

@@ -11,6 +11,14 @@ export interface PluginConfig {
    * Items: An absolute directory path.
    */
   attachmentRoots?: string[];
+  /**
+   * Extension modules loaded at activation, each exporting register(api): an absolute path, or a package name resolved from the plugin's directory. One that fails to load or register is logged (EXTENSION_FAILED) and shown in status().extensions; the plugin runs without it. Read at activation only: a change applies at the next start.
+   *
+   * @maxItems 64
+   *
+   * Items: An absolute path of a module, or a package name.
+   */
+  extensions?: string[];
   delivery?: DeliveryConfig;
   spool?: SpoolConfig;
   defaults?: TenantSettings;
@@ -35,6 +43,10 @@ export interface DeliveryConfig {
    * How long deactivate() lets in-flight sessions finish before abandoning them (they stay spooled), in milliseconds.
    */
   shutdownTimeoutMs?: number;
+  /**
+   * Budget of one extension hook call (beforeRender, beforeSend, afterDelivery, onAccepted, onOutcome) and of one extension's register() at activation, in milliseconds. A beforeRender or beforeSend hook still running then fails its message alone (email.failed, HOOK_TIMEOUT); the tenant is not held and no other mail waits for it.
+   */
+  hookTimeoutMs?: number;
   /**
    * Time limit for rendering one mail's tenant templates (subject, text, HTML, layout, partials), in milliseconds. A template over it is treated as broken: that part falls back to the next level, logged once as TEMPLATE_INVALID. The same limit applies to preview() and `templates check`.
    */
@@ -288,7 +300,7 @@ export interface AttachmentPolicy {
    */
   audioFormat?: 'mp3' | 'original';
   /**
-   * Constant bit rate of the MP3, in kbit/s (default 32: clear mono voice, about 240 kB a minute). The sample rate follows: LAME picks the best for the bit rate (8 kHz telephone audio stays 8 kHz).
+   * Constant bit rate of the MP3, in kbit/s (default 32: clear mono voice, about 240 kB a minute). The sample rate follows: LAME picks the best for the bit rate (8 kHz telephone audio stays 8 kHz), and caps a bit rate the recording's rate cannot carry (8 kHz at most 64 kbit/s).
    */
   mp3BitrateKbps?: 16 | 24 | 32 | 40 | 48 | 64 | 80 | 96 | 112 | 128 | 160 | 192 | 224 | 256 | 320;
   /**

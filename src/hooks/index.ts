@@ -1,1 +1,1 @@
-export { Hooks, type Hook, type HookName, type HookStates } from './hooks';
+export { HOOK_NAMES, Hooks, type Hook, type HookMessage, type HookName, type HookStates } from './hooks';

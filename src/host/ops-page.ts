@@ -43,12 +43,13 @@ button { background: #1d4ed8; color: #fff; border-color: #1d4ed8; cursor: pointe
 button.quiet { background: #fff; color: #1d4ed8; }
 button.danger { background: #b91c1c; border-color: #b91c1c; }
 main { padding: 8px 20px 40px; }
-#notice { padding: 8px 20px; min-height: 1.5em; overflow-wrap: anywhere; }
+#notice { margin: 0; padding: 8px 20px; min-height: 2.2em; overflow-wrap: anywhere; }
 #notice.error { color: #b91c1c; }
 .scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; background: #fff; width: 100%; }
-th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #e5e7eb; vertical-align: top; overflow-wrap: anywhere; }
-th { font-weight: 600; font-size: 12px; color: #374151; background: #f3f4f6; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #e5e7eb; vertical-align: top; overflow-wrap: break-word; }
+th { font-weight: 600; font-size: 12px; color: #374151; background: #f3f4f6; white-space: nowrap; }
+td.nowrap { white-space: nowrap; }
 td.actions { white-space: nowrap; }
 td.actions button { padding: 2px 8px; margin-right: 4px; }
 .state { font-weight: 600; }
@@ -102,6 +103,8 @@ form.test { display: flex; gap: 8px; flex-wrap: wrap; align-items: end; margin: 
   };
   const time = (iso) => iso ? String(iso).replace(/\\.\\d{3}Z$/, 'Z').replace('T', ' ') : '-';
   const age = (ms) => ms == null ? '-' : ms < 60000 ? Math.round(ms / 1000) + ' s' : ms < 3600000 ? Math.round(ms / 60000) + ' min' : Math.round(ms / 3600000) + ' h';
+  const reason = (r) => r ? (r.message.includes(r.code) ? r.message : r.code + ': ' + r.message) : '-';
+  const reply = (code, text) => text != null && code != null && String(text).startsWith(String(code)) ? String(text) : [code, text].filter((x) => x != null).join(' ');
   const say = (text, error) => { $('notice').textContent = text; $('notice').className = error ? 'error' : ''; };
   class Refused extends Error { constructor(status, body) { super((body && body.code ? body.code + ': ' : '') + ((body && body.message) || 'HTTP ' + status)); this.status = status; this.body = body || {}; } }
   async function api(method, path, body) {
@@ -137,20 +140,20 @@ form.test { display: flex; gap: 8px; flex-wrap: wrap; align-items: end; margin: 
   function tenantRow(t) {
     const d = t.depth || {};
     const state = t.held ? el('span', { class: 'held', text: 'held' + (t.holdReason ? ' (' + t.holdReason.code + ')' : '') + (t.nextProbeAt ? ', next probe ' + time(t.nextProbeAt) : '') }) : el('span', { text: t.active ? 'sending' : 'ok' });
-    const failure = t.lastFailure ? time(t.lastFailure.at) + ' ' + t.lastFailure.code + ': ' + t.lastFailure.message : '-';
+    const failure = t.lastFailure ? time(t.lastFailure.at) + ' ' + reason(t.lastFailure) : '-';
     return el('tr', { data: { tenant: t.tenant } },
       el('td', { text: t.tenant }), el('td', {}, state),
       ...['queued', 'deferred', 'delivered', 'partial', 'failed', 'discarded'].map((s) => el('td', { text: d[s] || 0 })),
-      el('td', { text: age(t.oldestQueuedAgeMs) }), el('td', { text: time(t.lastSuccessAt) }), el('td', { text: failure }),
+      el('td', { class: 'nowrap', text: age(t.oldestQueuedAgeMs) }), el('td', { class: 'nowrap', text: time(t.lastSuccessAt) }), el('td', { text: failure }),
       el('td', { class: 'actions' }, el('button', { type: 'button', data: { action: 'flush' }, text: 'Flush', title: 'End the hold, probe the server now, retry all deferred mail', onclick: () => act('flush', 'POST', '/tenants/' + seg(t.tenant) + '/flush', {}) })));
   }
 
   function logTable(m) {
     const attempts = el('table', {}, el('thead', {}, el('tr', {}, ...['#', 'At', 'Server', 'TLS', 'Reply', 'Outcome', 'Recipients'].map((h) => el('th', { text: h })))),
       el('tbody', {}, ...(m.attemptsLog || []).map((a) => el('tr', { data: { attempt: String(a.attempt) } },
-        el('td', { text: a.attempt }), el('td', { text: time(a.at) }), el('td', { text: a.host || '-' }), el('td', { text: a.tlsVersion || '-' }),
-        el('td', { text: [a.replyCode, a.replyText].filter((x) => x != null).join(' ') || '-' }), el('td', { text: a.outcome + (a.code ? ' (' + a.code + ')' : '') }),
-        el('td', { text: (a.recipients || []).map((r) => r.address + ' ' + r.status + (r.replyCode ? ' ' + r.replyCode : '') + (r.replyText ? ' ' + r.replyText : '')).join('; ') || '-' })))));
+        el('td', { text: a.attempt }), el('td', { class: 'nowrap', text: time(a.at) }), el('td', { text: a.host || '-' }), el('td', { class: 'nowrap', text: a.tlsVersion || '-' }),
+        el('td', { text: reply(a.replyCode, a.replyText) || '-' }), el('td', { text: a.outcome + (a.code ? ' (' + a.code + ')' : '') }),
+        el('td', { text: (a.recipients || []).map((r) => r.address + ' ' + r.status + (r.replyCode != null || r.replyText != null ? ' ' + reply(r.replyCode, r.replyText) : '')).join('; ') || '-' })))));
     const log = el('table', {}, el('thead', {}, el('tr', {}, ...['At', 'Kind', 'Code', 'Detail'].map((h) => el('th', { text: h })))),
       el('tbody', {}, ...(m.log || []).map((e) => el('tr', {}, el('td', { text: time(e.at) }), el('td', { text: e.kind }), el('td', { text: e.code || '-' }), el('td', { text: [e.field, e.detail].filter(Boolean).join(' ') || '-' })))));
     return el('div', { class: 'log-body' }, el('strong', { text: 'Attempts' }), attempts, el('strong', { text: 'Delivery log' }), log);
@@ -159,8 +162,8 @@ form.test { display: flex; gap: 8px; flex-wrap: wrap; align-items: end; margin: 
   async function messageRows(m) {
     const k = key(m);
     const row = el('tr', { data: { tenant: m.tenant, eventId: m.eventId, state: m.state } },
-      el('td', { text: m.eventId }), el('td', { text: m.eventType }), el('td', { class: 'state state-' + m.state, text: m.state }), el('td', { text: m.attempts }),
-      el('td', { text: time(m.acceptedAt) }), el('td', { text: m.lastError ? m.lastError.code + ': ' + m.lastError.message : '-' }),
+      el('td', { text: m.eventId }), el('td', { class: 'nowrap', text: m.eventType }), el('td', { class: 'state nowrap state-' + m.state, text: m.state }), el('td', { text: m.attempts }),
+      el('td', { class: 'nowrap', text: time(m.acceptedAt) }), el('td', { text: reason(m.lastError) }),
       el('td', { class: 'actions' },
         el('button', { type: 'button', class: 'quiet', data: { action: 'log' }, 'aria-expanded': String(open.has(k)), text: open.has(k) ? 'Hide log' : 'Log', onclick: () => { open.has(k) ? open.delete(k) : open.add(k); refresh(); } }),
         el('button', { type: 'button', data: { action: 'retry' }, text: 'Retry', onclick: () => act('retry', 'POST', '/messages/' + seg(m.tenant) + '/' + seg(m.eventId) + '/retry', {}) }),
@@ -205,7 +208,7 @@ form.test { display: flex; gap: 8px; flex-wrap: wrap; align-items: end; margin: 
       const t = r.transcript || {};
       say('test-send ' + r.outcome + (r.code ? ' (' + r.code + ')' : ''), r.outcome !== 'delivered');
       $('test-result').replaceChildren(el('table', { id: 'test-transcript' }, el('tbody', {},
-        ...[['Outcome', r.outcome + (r.code ? ' (' + r.code + ')' : '')], ['Server', t.host || '-'], ['TLS', t.tlsVersion || '-'], ['Reply', [t.replyCode, t.replyText].filter((x) => x != null).join(' ') || '-'], ['Duration', t.durationMs + ' ms']]
+        ...[['Outcome', r.outcome + (r.code ? ' (' + r.code + ')' : '')], ['Server', t.host || '-'], ['TLS', t.tlsVersion || '-'], ['Reply', reply(t.replyCode, t.replyText) || '-'], ['Duration', t.durationMs + ' ms']]
           .map(([k, v]) => el('tr', {}, el('th', { text: k }), el('td', { text: v }))))));
     } catch (e) { failed(e); }
   });

@@ -1,13 +1,14 @@
 import { PluginError } from '../errors';
 import type { PluginInstance } from '../host-api';
+import { BUILT_IN_TYPES } from '../kinds';
 import type { MessageState, MessagesQuery, OpsApi } from '../ops';
 import type { HttpAnswer, HttpRoute } from './http-intake';
 
 /** The plugin as the operations routes see it: any of the operations may be missing (another plugin, an older version). */
 export type OpsPlugin = PluginInstance & Partial<OpsApi>;
 
-/** The event type a test-send uses when the request names none. */
-export const DEFAULT_TEST_EVENT = 'voicemail.received';
+/** The event type a test-send uses when the request names none: the first built-in kind (a voicemail). */
+export const DEFAULT_TEST_EVENT = BUILT_IN_TYPES[0]!;
 
 const ok = (body: unknown): HttpAnswer => ({ status: 200, body: JSON.stringify(body) + '\n' });
 

@@ -3,7 +3,7 @@ import type { TemplateSet } from '../templates/template-set';
 /**
  * Terminology:
  * - an **event kind** is everything the plugin knows about one PBX event type
- *   (`voicemail.received`, `call.recording.ready`): its schema, which fields are untrusted,
+ *   (`call.recording.ready`, say): its schema, which fields are untrusted,
  *   which carry files, who gets the mail, what the templates see, a sample and the default
  *   templates. The built-in kinds and an extension's kinds are defined the same way.
  * - the **envelope** is what the PBX sends: `{ id, type, tenant, occurredAt, data }`; a kind's

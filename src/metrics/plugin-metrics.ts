@@ -64,7 +64,7 @@ export class PluginMetrics {
     this.#delivered = new Counter({ name: `${PREFIX}delivered_total`, help: 'email.delivered reports: SMTP sessions that delivered a message to some or all of its recipients, by tenant.', labelNames: ['tenant'] as const, registers });
     this.#deferred = new Counter({ name: `${PREFIX}deferred_total`, help: 'email.deferred reports, by tenant and error code.', labelNames: ['tenant', 'code'] as const, registers });
     this.#failed = new Counter({ name: `${PREFIX}failed_total`, help: 'email.failed reports (permanent), by tenant and error code.', labelNames: ['tenant', 'code'] as const, registers });
-    this.#attempts = new Counter({ name: `${PREFIX}attempts_total`, help: "Delivery attempts, by tenant and the message's state after it (queued: deferred).", labelNames: ['tenant', 'state'] as const, registers });
+    this.#attempts = new Counter({ name: `${PREFIX}attempts_total`, help: "Delivery attempts, by tenant and the message's state after it (deferred, delivered, partial, failed).", labelNames: ['tenant', 'state'] as const, registers });
     this.#session = new Histogram({
       name: `${PREFIX}smtp_session_seconds`,
       help: 'Duration of each SMTP session (connect, TLS, envelope, data, quit), by result: sent, refused (some recipients refused), error.',
@@ -138,7 +138,8 @@ export class PluginMetrics {
 
   readonly delivery: DeliveryObserver = {
     session: (seconds, result) => this.#session.observe({ result }, seconds),
-    attempt: (tenant, state) => this.#attempts.inc({ tenant: this.tenants.label(tenant), state }),
+    // Mail still queued after an attempt is what the operations API calls deferred.
+    attempt: (tenant, state) => this.#attempts.inc({ tenant: this.tenants.label(tenant), state: state === 'queued' ? 'deferred' : state }),
   };
 
   readonly render: RenderObserver = {

@@ -5,6 +5,7 @@ import { resolveConfig, SchemaRegistry, TenantDirectory, type ResolvedConfig } f
 import { Courier, OutcomeJournal, Scheduler, TlsContexts, type SchedulerSettings } from '../delivery';
 import type { OutgoingMail, SendResult } from '../delivery/smtp-transport';
 import { isPluginError, PluginError } from '../errors';
+import { HelperRegistry, loadExtensions, type ExtensionStatus, type LoadedExtensions } from '../extensions';
 import { Hooks, type Hook, type HookName } from '../hooks';
 import { AttachmentConverter, MediaPool } from '../media';
 import { PluginMetrics, type MetricsText } from '../metrics';
@@ -34,6 +35,8 @@ export interface ActivateOptions {
 export type PluginStatus = OpsStatus & {
   /** Every event type this instance handles and subscribed to (built-in kinds, then extension kinds). */
   eventTypes: string[];
+  /** Each configured extension: loaded or failed (EXTENSION_FAILED, with the reason), and what it registered. */
+  extensions: ExtensionStatus[];
 };
 
 /** One active plugin instance. Everything it holds is released by deactivate(). */
@@ -42,6 +45,8 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
   readonly #schemas: SchemaRegistry;
   /** Every event kind this instance handles: the built-ins and what extensions defined. */
   readonly #kinds: KindRegistry;
+  /** The configured extensions, as loaded at activation. */
+  readonly #extensions: LoadedExtensions;
   readonly #spool: Spool;
   readonly #hooks: Hooks;
   readonly #reporter: Reporter;
@@ -72,15 +77,17 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
   #lock: DataDirLock | undefined;
   #stopping: Promise<void> | undefined;
 
-  private constructor(ctx: HostContext, config: ResolvedConfig, schemas: SchemaRegistry, kinds: KindRegistry, spool: Spool, metrics: PluginMetrics, opts: ActivateOptions) {
+  private constructor(ctx: HostContext, config: ResolvedConfig, schemas: SchemaRegistry, ext: Extensions, spool: Spool, metrics: PluginMetrics, opts: ActivateOptions) {
+    const { kinds } = ext;
     this.#ctx = ctx;
+    this.#extensions = ext.loaded;
     this.#metrics = metrics;
     metrics.tenants.reserve(Object.keys(config.tenants));
     this.#schemas = schemas;
     this.#kinds = kinds;
     this.#spool = spool;
     this.#tenants = new TenantDirectory(config);
-    this.#hooks = new Hooks((name, e) => ctx.log.error('hook threw', { hook: name, error: (e as Error).message }));
+    this.#hooks = ext.hooks;
     this.#reporter = new Reporter(ctx);
     this.#reporter.subscribe((type, payload) => void this.#hooks.run('onOutcome', { type, payload }));
     this.#reporter.subscribe((type, payload) => metrics.reported(type, payload));
@@ -95,6 +102,8 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
       renderer: (this.#renderer = new RenderService({
         root: path.join(packageRoot(), 'templates'),
         kinds,
+        helpers: ext.helpers.map(),
+        extensions: ext.loaded.paths,
         log: ctx.log,
         limits: () => ({ ...DEFAULT_RENDER_LIMITS, ...opts.renderLimits, timeMs: this.#tenants.config.delivery.renderTimeoutMs }),
         observer: metrics.render,
@@ -165,7 +174,14 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
       throw storageError(e, `cannot open the spool in ${ctx.dataDir}`);
     }
     try {
-      plugin = new EmailNotifyPlugin(ctx, config, schemas, kinds, spool, metrics, opts);
+      // Extensions load once the spool is open (nothing of theirs runs for an instance that cannot start).
+      const hooks = new Hooks(
+        (name, e, origin) => ctx.log.error(isPluginError(e) && e.code === 'HOOK_TIMEOUT' ? 'hook ran over its budget' : 'hook threw', { code: isPluginError(e) ? e.code : 'HOOK_FAILED', hook: name, origin, error: (e as Error)?.message ?? String(e) }),
+        () => (plugin ? plugin.#tenants.config : config).delivery.hookTimeoutMs,
+      );
+      const helpers = new HelperRegistry();
+      const loaded = await loadExtensions(config.extensions, { kinds, helpers, hook: (name, fn, origin) => hooks.add(name, fn, origin), log: ctx.log, timeoutMs: config.delivery.hookTimeoutMs, baseDir: packageRoot() });
+      plugin = new EmailNotifyPlugin(ctx, config, schemas, { kinds, hooks, helpers, loaded }, spool, metrics, opts);
     } catch (e) {
       await release();
       throw e;
@@ -178,7 +194,10 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
       version: typeof ctx.manifest.version === 'string' ? ctx.manifest.version : undefined,
       tenants: Object.keys(config.tenants).length,
       spool: path.join(ctx.dataDir, 'spool.db'),
+      eventTypes: plugin.#kinds.types(),
     });
+    // From here on an extension can register nothing more (a register() that kept a callback).
+    plugin.#extensions.close();
     return plugin;
   }
 
@@ -251,11 +270,12 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     const id = (v: unknown) => (typeof v === 'string' && v !== '' ? v.slice(0, 200) : undefined);
     const [tenant, eventId, eventType] = [id(env.tenant), id(env.id), id(env.type)];
     const err = e as { code?: unknown; field?: unknown; message?: unknown };
+    // One log line per refusal too, with the same ids and reason (never the event).
+    const ids = { ...(tenant !== undefined && { tenant }), ...(eventId !== undefined && { eventId }), ...(eventType !== undefined && { eventType }) };
+    this.#ctx.log.warn('event refused', { code: typeof err?.code === 'string' ? err.code : 'SPOOL_FAILURE', ...(typeof err?.field === 'string' && { field: err.field }), ...ids });
     this.#spool.refuse({
       at: Date.now(),
-      ...(tenant !== undefined && { tenant }),
-      ...(eventId !== undefined && { eventId }),
-      ...(eventType !== undefined && { eventType }),
+      ...ids,
       code: typeof err?.code === 'string' ? err.code : 'SPOOL_FAILURE',
       ...(typeof err?.field === 'string' && { field: err.field }),
       message: String(err?.message ?? e).slice(0, 500),
@@ -284,7 +304,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
 
   /** Per tenant: queue depth by state, oldest queued age, hold with reason and next probe, last success and failure, totals; idle configured tenants included. */
   status(): PluginStatus {
-    return { eventTypes: this.#kinds.types(), ...this.#ops.status() };
+    return { eventTypes: this.#kinds.types(), extensions: this.#extensions.statuses.map((x) => ({ ...x, kinds: [...x.kinds], hooks: [...x.hooks], helpers: [...x.helpers] })), ...this.#ops.status() };
   }
 
   messages(q?: MessagesQuery): Promise<MessageSummary[]> {
@@ -371,6 +391,9 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     }
     warnInsecureTls(config, this.#ctx.log);
     warnPlaintextAuth(config, this.#ctx.log);
+    if (JSON.stringify(config.extensions) !== JSON.stringify(this.#tenants.config.extensions)) {
+      this.#ctx.log.warn('extensions are loaded at activation: the changed list applies at the next start', { extensions: config.extensions });
+    }
     const before = this.#tenants;
     this.#tenants = new TenantDirectory(config);
     this.#spool.limits = logLimits(config);
@@ -464,6 +487,14 @@ function warnPlaintextAuth(c: ResolvedConfig, log: HostContext['log']): void {
       log.warn('SMTP credentials are sent in clear: security is "none" and auth is set; use starttls or tls', { path: at, ...(tenant !== undefined && { tenant }) });
     }
   }
+}
+
+/** What extensions may add to an instance, gathered before it is built. */
+interface Extensions {
+  kinds: KindRegistry;
+  hooks: Hooks;
+  helpers: HelperRegistry;
+  loaded: LoadedExtensions;
 }
 
 function logLimits(c: ResolvedConfig): LogLimits {

@@ -7,7 +7,7 @@ export interface SpoolObserver {
   wrote(op: 'accept' | 'attempt', seconds: number): void;
 }
 
-/** How many records the spool holds in one state, and since when the oldest of them was accepted. */
+/** How many records the spool holds in one state (queued ones already attempted as `deferred`), and since when the oldest of them was accepted. */
 export interface StateStats {
   state: string;
   count: number;

@@ -250,7 +250,10 @@ export class SqliteSpool implements Spool {
       // Ids only grow and only the oldest rows are deleted, so the newest `max` are those above id - max.
       trimRefusals: this.#db.prepare('DELETE FROM refusals WHERE id <= (SELECT MAX(id) FROM refusals) - ?'),
       purgeRefusals: this.#db.prepare('DELETE FROM refusals WHERE at < ?'),
-      stateStats: this.#db.prepare('SELECT state, COUNT(*) AS count, MIN(created_at) AS oldestCreatedAt FROM messages GROUP BY state'),
+      // Queued mail already attempted is `deferred`, as the operations API names it (those in flight are counted where they were).
+      stateStats: this.#db.prepare(
+        "SELECT CASE WHEN state = 'queued' AND attempts > 0 THEN 'deferred' ELSE state END AS state, COUNT(*) AS count, MIN(created_at) AS oldestCreatedAt FROM messages GROUP BY 1",
+      ),
       fileOwner: this.#db.prepare('SELECT 1 FROM messages WHERE files_dir = ?').pluck(),
     };
   }

@@ -14,7 +14,7 @@ import { partKey, TEMPLATE_PARTS, type TemplateSet, type TemplateSource } from '
 /** One thing `templates check` found. Errors fail the check; warnings do not. */
 export interface Finding {
   level: 'error' | 'warning';
-  /** File path, or config path such as `tenants/acme.example.com/templates/call.missed/subject`. */
+  /** File path, or config path such as `tenants/acme.example.com/templates/<type>/subject`. */
   template: string;
   line?: number;
   column?: number;

@@ -1,11 +1,16 @@
 import type Handlebars from 'handlebars';
 import type { Formats, Locale } from './format';
 import { budgetOf } from './render-budget';
+import { escapeHtml, SafeHtml } from './safe-string';
+import { safeUrl, URL_HELPER } from './url-attributes';
 
-type HelperOptions = { hash?: Record<string, unknown>; data?: { fmt?: Locale } };
+type HelperOptions = { hash?: Record<string, unknown>; data?: { fmt?: Locale; html?: boolean }; fn?: unknown };
+
+/** A Handlebars helper an extension adds (`api.helper(name, fn)`). */
+export type ExtensionHelper = (...args: any[]) => unknown;
 
 const BUILT_IN = ['if', 'unless', 'each', 'with', 'lookup'] as const;
-const OWN_NAMES = ['datetime', 'date', 'time', 'duration', 'phone', 'filesize', 'plural', 'number', 'default', 'eq'] as const;
+const OWN_NAMES = ['datetime', 'date', 'time', 'duration', 'phone', 'filesize', 'plural', 'number', 'default', 'eq', 'urlencode', 'tel'] as const;
 type OwnName = (typeof OWN_NAMES)[number];
 
 /**
@@ -36,6 +41,14 @@ function ownHelpers(formats: Formats) {
     default: (v: unknown, fallback: unknown) => (v === undefined || v === null || v === '' ? text(fallback) : text(v)),
     /** `{{#if (eq fax.status "partial")}}…{{/if}}` */
     eq: (a: unknown, b: unknown) => a === b,
+    /** `https://crm.example/lookup?phone={{urlencode caller.number}}`: the value as one URL component */
+    urlencode: (v: unknown) => encodeURIComponent(text(v)),
+    /** `<a href="{{tel caller.number}}">`: a click-to-call `tel:` URI of the number's digits (and a leading +); empty without digits */
+    tel: (v: unknown) => {
+      const raw = text(v).trim();
+      const digits = raw.replace(/[^0-9]/g, '').slice(0, 32);
+      return digits ? `tel:${raw.startsWith('+') ? '+' : ''}${digits}` : '';
+    },
   } satisfies Record<OwnName, (...args: any[]) => unknown>;
 }
 
@@ -44,11 +57,16 @@ export type HelperName = (typeof BUILT_IN)[number] | OwnName;
 /** Every helper name a template may use. */
 export const ALLOWED_HELPERS: ReadonlySet<string> = new Set<string>([...BUILT_IN, ...OWN_NAMES]);
 
+/** Names no extension helper may take: the built-in ones, Handlebars' own and the internal URL guard. */
+export const RESERVED_HELPERS: ReadonlySet<string> = new Set<string>([...ALLOWED_HELPERS, 'log', 'helperMissing', 'blockHelperMissing', URL_HELPER, 'constructor', '__proto__']);
+
+/** Compile options that make Handlebars itself refuse any helper outside the allowed set (plus `extra`, an instance's extension helpers). */
+export function knownHelpers(extra: Iterable<string> = []): Record<string, boolean> {
+  return { ...Object.fromEntries([...ALLOWED_HELPERS, ...extra, URL_HELPER].map((h) => [h, true])), log: false };
+}
+
 /** Compile options that make Handlebars itself refuse any helper outside the allowed set. */
-export const KNOWN_HELPERS: Record<string, boolean> = {
-  ...Object.fromEntries([...ALLOWED_HELPERS].map((h) => [h, true])),
-  log: false,
-};
+export const KNOWN_HELPERS: Record<string, boolean> = knownHelpers();
 
 function fmt(o: HelperOptions): Locale {
   return o?.data?.fmt ?? { locale: 'en', timeZone: 'UTC' };
@@ -63,10 +81,12 @@ function text(v: unknown): string {
  * globally), formatting with `formats`. Every helper call, `#each` iteration and partial call
  * (inline partials too) is counted against the render's Budget when its data frame has one.
  */
-export function createEnvironment(hb: typeof Handlebars, formats: Formats): typeof Handlebars {
+export function createEnvironment(hb: typeof Handlebars, formats: Formats, extensions: ReadonlyMap<string, ExtensionHelper> = new Map()): typeof Handlebars {
   const env = hb.create();
   env.unregisterHelper('log');
   for (const [name, fn] of Object.entries(ownHelpers(formats))) env.registerHelper(name, fn as Handlebars.HelperDelegate);
+  env.registerHelper(URL_HELPER, (v: unknown) => safeUrl(v instanceof SafeHtml ? v.toString() : v));
+  for (const [name, fn] of extensions) env.registerHelper(name, escaped(fn, env) as Handlebars.HelperDelegate);
   const helpers = env.helpers as Record<string, (...args: unknown[]) => unknown>;
   for (const [name, fn] of Object.entries(helpers)) helpers[name] = counted(name, fn);
   // Only this environment's VM is replaced: templates it compiles call partials through it.
@@ -88,6 +108,22 @@ export function createEnvironment(hb: typeof Handlebars, formats: Formats): type
     },
   };
   return env;
+}
+
+/**
+ * An extension helper whose output is escaped unless it was made with safeString: a value that
+ * merely looks like Handlebars' SafeString (anything with toHTML) is turned into text, and a
+ * block helper's result (which Handlebars would emit as it is) is escaped in HTML parts.
+ */
+function escaped(fn: ExtensionHelper, env: typeof Handlebars): ExtensionHelper {
+  return function (this: unknown, ...args: unknown[]) {
+    const options = args[args.length - 1] as HelperOptions | undefined;
+    const out = fn.apply(this, args);
+    if (out instanceof SafeHtml) return new env.SafeString(out.toHTML());
+    const value = out !== null && typeof out === 'object' && typeof (out as { toHTML?: unknown }).toHTML === 'function' ? String(out) : out;
+    if (typeof options?.fn === 'function' && options.data?.html) return escapeHtml(value);
+    return value;
+  };
 }
 
 function counted(name: string, fn: (...args: unknown[]) => unknown): (...args: unknown[]) => unknown {

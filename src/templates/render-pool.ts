@@ -15,6 +15,8 @@ export interface RenderJob {
   tenant: TemplateTenant;
   own: TemplateSet;
   sources?: UnsavedSources;
+  /** What beforeRender hooks added. */
+  view?: Record<string, unknown>;
   limits: RenderLimits;
   avoid: RenderStage[];
 }
@@ -25,6 +27,8 @@ export type WorkerReply =
 
 export interface WorkerData {
   root: string;
+  /** Extension modules to load (their kinds and helpers), by resolved path. */
+  extensions: readonly string[];
   /** One Int32: 0 idle, else 1 + the index in RENDER_STAGES of the stage running. */
   progress: SharedArrayBuffer;
 }
@@ -46,6 +50,8 @@ export type RenderLane = 'mail' | 'preview';
 export interface RenderPoolOptions {
   /** The package templates/ folder. */
   root: string;
+  /** Extension modules every worker loads, by resolved path. @default none */
+  extensions?: readonly string[];
   /** Worker threads at most. @default between 2 and 4, from the CPU count */
   size?: number;
   /** Heap of one worker, in MB; a worker over it is ended like one over time. @default 384 */
@@ -83,6 +89,7 @@ require(workerData.entry);`;
  */
 export class RenderPool {
   readonly #root: string;
+  readonly #extensions: readonly string[];
   readonly #size: number;
   readonly #maxHeapMb: number;
   readonly #slots = new Set<Slot>();
@@ -94,6 +101,7 @@ export class RenderPool {
 
   constructor(o: RenderPoolOptions) {
     this.#root = o.root;
+    this.#extensions = o.extensions ?? [];
     this.#size = Math.max(1, o.size ?? Math.min(4, Math.max(2, os.availableParallelism())));
     this.#maxHeapMb = o.maxHeapMb ?? 384;
   }
@@ -171,7 +179,7 @@ export class RenderPool {
     const ext = path.extname(__filename);
     const worker = new Worker(BOOTSTRAP, {
       eval: true,
-      workerData: { root: this.#root, progress, entry: path.join(__dirname, `render-worker${ext}`), tsNode: ext === '.ts' } satisfies WorkerData & Record<string, unknown>,
+      workerData: { root: this.#root, extensions: this.#extensions, progress, entry: path.join(__dirname, `render-worker${ext}`), tsNode: ext === '.ts' } satisfies WorkerData & Record<string, unknown>,
       resourceLimits: { maxOldGenerationSizeMb: this.#maxHeapMb },
       stdout: false,
       stderr: false,

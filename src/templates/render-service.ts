@@ -2,6 +2,7 @@ import * as crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { HostLog } from '../host-api';
 import type { KindRegistry } from '../kinds';
+import type { ExtensionHelper } from './helpers';
 import type { SpoolRecord } from '../spool';
 import type { TemplateTenant } from './context';
 import { DEFAULT_RENDER_LIMITS, describeLimit, type RenderLimits } from './render-budget';
@@ -19,6 +20,10 @@ export interface RenderServiceOptions {
   workers?: number;
   /** The event kinds (the built-in ones when omitted). */
   kinds?: KindRegistry;
+  /** Helpers extensions added (for the main-thread renderer). */
+  helpers?: ReadonlyMap<string, ExtensionHelper>;
+  /** Resolved paths of the extension modules loaded, which every render worker loads too (their kinds and helpers). */
+  extensions?: readonly string[];
   /** Sees how long each mail render took (metrics). */
   observer?: RenderObserver;
 }
@@ -36,6 +41,8 @@ export interface ServiceRenderOptions {
   problems?: TemplateProblem[];
   /** `preview` renders never take the last free worker. @default 'mail' */
   lane?: RenderLane;
+  /** What beforeRender hooks added (plain data), seen by templates as `view`. */
+  view?: Record<string, unknown>;
 }
 
 /** Problems remembered as logged, and tenants remembered as having a stage that had to be stopped. */
@@ -69,8 +76,8 @@ export class RenderService {
     this.#log = o.log;
     this.#limits = o.limits ?? (() => DEFAULT_RENDER_LIMITS);
     this.#observer = o.observer;
-    this.renderer = new Renderer(o.root, o.log, this.#limits(), ...(o.kinds ? [o.kinds] : []));
-    this.#pool = new RenderPool({ root: o.root, ...(o.workers !== undefined && { size: o.workers }) });
+    this.renderer = new Renderer(o.root, o.log, this.#limits(), o.kinds, o.helpers);
+    this.#pool = new RenderPool({ root: o.root, ...(o.extensions && { extensions: o.extensions }), ...(o.workers !== undefined && { size: o.workers }) });
   }
 
   /** The worker pool's counts, for tests and status. */
@@ -83,8 +90,10 @@ export class RenderService {
     const observe = (where: 'inline' | 'worker') => opts.lane !== 'preview' && this.#observer?.rendered((performance.now() - started) / 1000, where);
     const limits = this.#limits();
     const own = this.renderer.tenantTemplates(tenant);
-    if (!opts.sources && own.parts.size === 0 && own.partials.size === 0 && !own.layout) {
-      const mail = await this.renderer.render(rec, tenant, { own, limits, ...(opts.problems && { problems: opts.problems }) });
+    // An extension kind's templates run extension code (its helpers): like tenant code, off the main thread.
+    const trustedOnly = this.renderer.kinds.get(rec.type)?.builtIn !== false;
+    if (trustedOnly && !opts.sources && own.parts.size === 0 && own.partials.size === 0 && !own.layout) {
+      const mail = await this.renderer.render(rec, tenant, { own, limits, ...(opts.problems && { problems: opts.problems }), ...(opts.view && { view: opts.view }) });
       observe('inline');
       return mail;
     }
@@ -95,7 +104,7 @@ export class RenderService {
     const hardMs = Math.max(1_000, 4 * limits.timeMs);
     for (;;) {
       try {
-        const r = await this.#pool.run({ rec, tenant: slim, own, ...(opts.sources && { sources: opts.sources }), limits, avoid: [...avoid] }, hardMs, opts.lane ?? 'mail');
+        const r = await this.#pool.run({ rec, tenant: slim, own, ...(opts.sources && { sources: opts.sources }), ...(opts.view && { view: opts.view }), limits, avoid: [...avoid] }, hardMs, opts.lane ?? 'mail');
         r.problems.forEach((p, i) => this.#report(p, r.problemKeys[i]!, opts.problems));
         for (const stage of avoid) this.#report(this.#stopProblem(tenant.id, rec.type, own, stage, limits), `${key()}\0${stage}`, opts.problems);
         observe('worker');

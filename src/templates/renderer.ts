@@ -12,7 +12,8 @@ import { builtInKinds, type EventKind, type KindRegistry } from '../kinds';
 import type { SpoolRecord } from '../spool';
 import { buildContext, readerLocale, type TemplateContext, type TemplateTenant } from './context';
 import { Formats, type Locale } from './format';
-import { createEnvironment, KNOWN_HELPERS } from './helpers';
+import { ALLOWED_HELPERS, createEnvironment, knownHelpers, type ExtensionHelper } from './helpers';
+import { guardUrlAttributes } from './url-attributes';
 import { resolveLanguage } from './language';
 import { Budget, BudgetExceeded, DEFAULT_RENDER_LIMITS, type BudgetLimit, type RenderLimits } from './render-budget';
 import { TemplateDirectory } from './template-directory';
@@ -33,7 +34,7 @@ export interface RenderedMail {
 /** A tenant template that failed and was replaced by the next level. */
 export interface TemplateProblem {
   tenant: string;
-  /** Where the template lives: a file path, or a config path such as `tenants/acme/templates/call.missed/subject`. */
+  /** Where the template lives: a file path, or a config path such as `tenants/acme/templates/<type>/subject`. */
   template: string;
   line?: number;
   column?: number;
@@ -74,7 +75,7 @@ export interface RenderOptions {
 export const RENDER_STAGES = ['subject', 'html', 'layout', 'css', 'derive', 'text'] as const;
 export type RenderStage = (typeof RENDER_STAGES)[number];
 
-type Compiled = (ctx: unknown, opts: { data: { fmt: Locale; budget?: Budget }; partials: Partials }) => string;
+type Compiled = (ctx: unknown, opts: { data: { fmt: Locale; budget?: Budget; html?: boolean }; partials: Partials }) => string;
 type Partials = Readonly<Record<string, Compiled>>;
 
 interface Candidate extends TemplateSource {
@@ -109,7 +110,10 @@ const WRAPPER = '{{#> layout}}{{{__body}}}{{/layout}}';
 export class Renderer {
   /** Formatting with this instance's own Intl cache, shared by the context builder and the helpers. */
   readonly #formats = new Formats();
-  readonly #hb = createEnvironment(Handlebars, this.#formats);
+  readonly #hb: typeof Handlebars;
+  /** Every helper a template may call: the built-in ones and this instance's extension helpers. */
+  readonly #allowed: ReadonlySet<string>;
+  readonly #known: Record<string, boolean>;
   readonly #log: HostLog;
   readonly #kinds: KindRegistry;
   /** The package templates/ folder: the layout and the partials every kind's mail shares. */
@@ -125,7 +129,10 @@ export class Renderer {
   readonly #defaultPartials: { html: Partials; text: Partials };
   readonly #defaultLayout: Compiled;
 
-  constructor(root: string, log: HostLog, limits: RenderLimits = DEFAULT_RENDER_LIMITS, kinds: KindRegistry = builtInKinds(new SchemaRegistry())) {
+  constructor(root: string, log: HostLog, limits: RenderLimits = DEFAULT_RENDER_LIMITS, kinds: KindRegistry = builtInKinds(new SchemaRegistry()), helpers: ReadonlyMap<string, ExtensionHelper> = new Map()) {
+    this.#hb = createEnvironment(Handlebars, this.#formats, helpers);
+    this.#allowed = new Set([...ALLOWED_HELPERS, ...helpers.keys()]);
+    this.#known = knownHelpers(helpers.keys());
     this.#log = log;
     this.#limits = limits;
     this.#kinds = kinds;
@@ -140,6 +147,11 @@ export class Renderer {
     this.#defaultPartials = { html: Object.freeze(html), text: Object.freeze(text) };
     if (!this.#shared.layout) throw new PluginError('TEMPLATE_INVALID', `no layout.html.hbs in ${root}`);
     this.#defaultLayout = this.#compile(this.#shared.layout.source, 'layout', true, false);
+  }
+
+  /** Every helper name a template may use here (built-in and extension helpers). */
+  get helpers(): ReadonlySet<string> {
+    return this.#allowed;
   }
 
   /** The event kinds this renderer knows. */
@@ -374,11 +386,15 @@ export class Renderer {
     const key = `${trusted ? 't' : 'u'}${noEscape ? 'n' : 'e'}${kind}\0${source}`;
     let fn = cache ? this.#compiled.get(key) : undefined;
     if (!fn) {
-      if (!trusted) assertSafe(source, kind);
-      const t = this.#hb.compile(source, { noEscape, strict: false, knownHelpers: KNOWN_HELPERS, knownHelpersOnly: true });
+      const ast = trusted ? this.#hb.parse(source) : assertSafe(source, kind, this.#allowed);
+      // In HTML, a value that starts a URL attribute goes through the URL guard (javascript: becomes #).
+      const t = this.#hb.compile(noEscape ? ast : guardUrlAttributes(ast), { noEscape, strict: false, knownHelpers: this.#known, knownHelpersOnly: true });
       // Compile now rather than on first call, so compiling is never counted as render time. (_setup is redone by every call.)
       (t as unknown as { _setup(o: object): unknown })._setup({});
-      fn = t as unknown as Compiled;
+      const raw = t as unknown as Compiled;
+      const html = !noEscape;
+      // Extension block helpers read whether they write HTML (their result is escaped there).
+      fn = (ctx, opts) => raw(ctx, { ...opts, data: { ...opts.data, html } });
       if (cache) this.#compiled.set(key, fn);
     }
     return fn;

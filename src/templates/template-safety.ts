@@ -117,19 +117,21 @@ const HELPER_EXAMPLES: Record<string, string> = {
   plural: '{{plural fax.pages one="# page" other="# pages"}}',
   default: '{{default caller.name "unknown caller"}}',
   eq: '{{#if (eq fax.status "partial")}}…{{/if}}',
+  urlencode: '{{urlencode caller.number}}',
+  tel: '<a href="{{tel caller.number}}">',
 };
 
 /**
  * Every construct a tenant template may not use, in source order, each with line and column:
  * - unescaped output: `{{{x}}}` and `{{& x}}`;
- * - any helper outside the documented set (so nothing can emit unescaped event data);
+ * - any helper outside the documented set and the instance's extension helpers (`allowed`), so nothing can emit unescaped event data;
  * - a helper written as a variable (`{{duration}}`, `{{date}}`): helpers and variables never share a name;
  * - dynamic partials, partial names outside [A-Za-z0-9_-] (no `constructor`, no `__proto__`);
  * - decorators other than `{{#*inline "name"}}`;
  * - sources over the size limit of their kind (located where the limit is crossed).
  * Throws TEMPLATE_INVALID (with line and column) only for a syntax error, after which nothing more can be read.
  */
-export function findUnsafe(source: string, kind: TemplateKind = 'html'): { ast: hbs.AST.Program; problems: UnsafeConstruct[] } {
+export function findUnsafe(source: string, kind: TemplateKind = 'html', allowed: ReadonlySet<string> = ALLOWED_HELPERS): { ast: hbs.AST.Program; problems: UnsafeConstruct[] } {
   if (typeof source !== 'string') throw new PluginError('TEMPLATE_INVALID', `a template source must be a string, received ${source === null ? 'null' : typeof source}`);
   const problems: UnsafeConstruct[] = [];
   const add = (message: string, n: Node | undefined) => problems.push({ message, line: n?.loc?.start.line ?? 1, column: (n?.loc?.start.column ?? 0) + 1 });
@@ -144,12 +146,12 @@ export function findUnsafe(source: string, kind: TemplateKind = 'html'): { ast: 
     const p = n.path as { type?: string; parts?: string[]; data?: boolean; original?: unknown; depth?: number } | undefined;
     const name = p?.type === 'PathExpression' && !p.data && p.parts?.length === 1 && !p.depth ? p.parts[0]! : undefined;
     if (!hasArgs) {
-      if (n.type !== 'BlockStatement' && name !== undefined && ALLOWED_HELPERS.has(name) && String(p?.original) === name) {
+      if (n.type !== 'BlockStatement' && name !== undefined && allowed.has(name) && String(p?.original) === name) {
         add(`"${name}" is a helper, not a variable: give it a value, e.g. ${HELPER_EXAMPLES[name] ?? `{{#${name} …}}`}`, n);
       }
       return;
     }
-    if (name === undefined || !ALLOWED_HELPERS.has(name)) add(`"${String(p?.original ?? '?')}" is not an allowed helper`, n);
+    if (name === undefined || !allowed.has(name)) add(`"${String(p?.original ?? '?')}" is not an allowed helper`, n);
   };
   const visit = (node: unknown): void => {
     if (!node || typeof node !== 'object') return;
@@ -189,8 +191,8 @@ export function findUnsafe(source: string, kind: TemplateKind = 'html'): { ast: 
 }
 
 /** Refuses a tenant template with its first forbidden construct (see findUnsafe), as TEMPLATE_INVALID with line and column. Returns the parsed template. */
-export function assertSafe(source: string, kind: TemplateKind = 'html'): hbs.AST.Program {
-  const { ast, problems } = findUnsafe(source, kind);
+export function assertSafe(source: string, kind: TemplateKind = 'html', allowed: ReadonlySet<string> = ALLOWED_HELPERS): hbs.AST.Program {
+  const { ast, problems } = findUnsafe(source, kind, allowed);
   const first = problems[0];
   if (first) throw new PluginError('TEMPLATE_INVALID', `${first.message} (line ${first.line}, column ${first.column})`);
   return ast;

@@ -13,17 +13,17 @@ const USAGE = `usage: npm run queue -- COMMAND [ARGS] [--json] [--url URL | --da
   discard T ID                                               give up: reported email.failed with DISCARDED, kept as a dead letter
   flush T                                                    end T's hold, probe its server at once, retry all its deferred mail
   retry-failed T --since ISO                                 retry every failed message of T settled since ISO
-  test T --to ADDR [--event TYPE]                            send a sample mail through T's real settings (default voicemail.received)
+  test T --to ADDR [--event TYPE]                            send a sample mail through T's real settings (default: a voicemail)
   refusals [--tenant T] [--limit N]                          events refused at intake, with code and field
   status                                                     every tenant: held or not, depth by state, last success and failure
 
 --url URL         a running host (default ${DEFAULT_URL}); the token from --token-file FILE, else $${TOKEN_ENV}
---data DIR        a stopped host's data directory, read directly and read-only (list, show, refusals)
+--data DIR        a stopped host's data directory, read directly and read-only (list, show, refusals, status)
 --json            JSON on stdout instead of a table (errors as JSON on stderr)
 Exit status: 0 done, 1 refused or failed (the error's code on stderr), 2 usage (CLI_USAGE).`;
 
 /** Commands that change nothing, and so may read a stopped host's spool. */
-const READ_ONLY = new Set(['list', 'show', 'refusals']);
+const READ_ONLY = new Set(['list', 'show', 'refusals', 'status']);
 
 interface Command {
   positional: string[];

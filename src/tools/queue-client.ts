@@ -152,7 +152,7 @@ export class HttpQueueSource implements QueueSource {
       );
       req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${this.#o.timeoutMs ?? 30_000} ms`), { code: 'ETIMEDOUT' })));
       req.on('error', (e: NodeJS.ErrnoException) =>
-        reject(new CommandError('HOST_UNREACHABLE', `no answer from ${this.where} (${e.code ?? e.message}): is the host running? Read-only commands (list, show) can read a stopped host's spool with --data DIR`)),
+        reject(new CommandError('HOST_UNREACHABLE', `no answer from ${this.where} (${e.code ?? e.message}): is the host running? Read-only commands (list, show, refusals, status) can read a stopped host's spool with --data DIR`)),
       );
       req.end(payload);
     });

@@ -10,13 +10,17 @@ function cell(v: unknown, max = 60): string {
 }
 
 /** Left-aligned columns two spaces apart, a header row first. */
-export function table(header: string[], rows: unknown[][]): string {
-  const cells = [header, ...rows.map((r) => r.map((v) => cell(v)))];
+export function table(header: string[], rows: unknown[][], max = 60): string {
+  const cells = [header, ...rows.map((r) => r.map((v) => cell(v, max)))];
   const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
   return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }
 
-const reason = (r: { code: string; message: string } | undefined) => (r ? r.message.startsWith(r.code) ? r.message : `${r.code}: ${r.message}` : undefined);
+/** A coded reason as one text: its message, which names the code in the plugin's reasons, else `CODE: message`. */
+const reason = (r: { code: string; message: string } | undefined) => (r ? (r.message.includes(r.code) ? r.message : `${r.code}: ${r.message}`) : undefined);
+
+/** An SMTP reply: its text when that starts with the code (as servers' texts do), else `code text`. */
+const reply = (code: number | undefined, text: string | undefined) => (text !== undefined && code !== undefined && text.startsWith(String(code)) ? text : [code, text].filter((x) => x !== undefined).join(' '));
 
 export function formatMessages(list: MessageSummary[]): string {
   if (list.length === 0) return 'no messages';
@@ -42,20 +46,21 @@ export function formatMessage(m: MessageDetail): string {
   const attempts = m.attemptsLog.length
     ? table(
         ['#', 'AT', 'SERVER', 'TLS', 'REPLY', 'OUTCOME', 'CODE'],
-        m.attemptsLog.map((a) => [a.attempt, time(a.at), a.host, a.tlsVersion, [a.replyCode, a.replyText].filter((x) => x !== undefined).join(' '), a.outcome, a.code]),
+        m.attemptsLog.map((a) => [a.attempt, time(a.at), a.host, a.tlsVersion, reply(a.replyCode, a.replyText), a.outcome, a.code]),
+        120,
       )
     : 'no attempts yet';
-  const recipients = m.attemptsLog.flatMap((a) => a.recipients.map((r) => [a.attempt, r.address, r.status, [r.replyCode, r.replyText].filter((x) => x !== undefined).join(' ')]));
+  const recipients = m.attemptsLog.flatMap((a) => a.recipients.map((r) => [a.attempt, r.address, r.status, reply(r.replyCode, r.replyText)]));
   const log = m.log.map((e) => [time(e.at), e.kind, e.code, e.field, e.detail]);
   return [
     ...head,
     '',
     'attempts:',
     attempts,
-    ...(recipients.length ? ['', 'recipients per attempt:', table(['#', 'ADDRESS', 'STATUS', 'REPLY'], recipients)] : []),
+    ...(recipients.length ? ['', 'recipients per attempt:', table(['#', 'ADDRESS', 'STATUS', 'REPLY'], recipients, 120)] : []),
     '',
     'delivery log:',
-    log.length ? table(['AT', 'KIND', 'CODE', 'FIELD', 'DETAIL'], log) : 'empty',
+    log.length ? table(['AT', 'KIND', 'CODE', 'FIELD', 'DETAIL'], log, 120) : 'empty',
   ].join('\n');
 }
 
@@ -92,7 +97,7 @@ export function formatTestSend(r: TestSendResult): string {
     `test-send ${r.eventType} for ${r.tenant} to ${r.to}: ${r.outcome}${r.code ? ` (${r.code})` : ''}`,
     `server       ${cell(t.host)}`,
     `tls          ${cell(t.tlsVersion)}`,
-    `reply        ${cell([t.replyCode, t.replyText].filter((x) => x !== undefined).join(' '), 200)}`,
+    `reply        ${cell(reply(t.replyCode, t.replyText), 200)}`,
     `duration     ${t.durationMs} ms`,
   ].join('\n');
 }

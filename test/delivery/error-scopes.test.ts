@@ -41,7 +41,7 @@ describe('delivery: errors before the first byte to the server are message-scope
     expect(h.plugin.lookup(first.id)).to.deep.include({ state: 'queued', attempts: 1 });
   });
 
-  it('a beforeSend hook that throws: HOOK_FAILED for that message (logged, never sent without the hook); the next mail is delivered right after', async () => {
+  it('a beforeSend hook that throws: that message alone fails, email.failed HOOK_FAILED with the reason (logged, never sent without the hook); the next mail is delivered right after', async () => {
     const smtp = await h.smtp();
     await h.start(config(smtp.port));
     const first = voicemail(T);
@@ -49,8 +49,10 @@ describe('delivery: errors before the first byte to the server are message-scope
       if (event.id === first.id) throw new TypeError('integrator bug: cannot read properties of undefined');
     });
     await h.host.send(first);
-    await h.host.until((em) => em.some((e) => e.type === 'email.deferred' && e.payload.eventId === first.id));
-    expect(h.host.of('email.deferred', first.id)[0]!.payload.reason).to.equal('HOOK_FAILED: a beforeSend hook threw (TypeError: integrator bug: cannot read properties of undefined)');
+    await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === first.id));
+    expect(h.host.of('email.failed', first.id)[0]!.payload.reason).to.equal('HOOK_FAILED: the beforeSend hook of host threw (TypeError: integrator bug: cannot read properties of undefined)');
+    expect(h.host.of('email.deferred', first.id)).to.have.length(0);
+    expect(h.plugin.lookup(first.id)).to.deep.include({ state: 'failed', attempts: 1 });
     expect(h.host.logs.filter((l) => l.level === 'error' && l.fields?.hook === 'beforeSend')).to.have.length(1);
     expect(held()).to.equal(false);
     const second = voicemail(T);

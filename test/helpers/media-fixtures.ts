@@ -167,16 +167,18 @@ export interface TiffPage {
   bitmap: Bitmap;
   xDpi: number;
   yDpi: number;
+  /** Store the page as BlackIsZero (photometric 1, every bit inverted): the same picture. */
+  minIsBlack?: boolean;
 }
 
-/** An uncompressed, WhiteIsZero, bilevel, multi-page TIFF (little-endian), one strip per page. */
+/** An uncompressed, WhiteIsZero (or BlackIsZero), bilevel, multi-page TIFF (little-endian), one strip per page. */
 export function makeTiff(pages: TiffPage[]): Buffer {
   const parts: Buffer[] = [Buffer.from([0x49, 0x49, 42, 0, 0, 0, 0, 0])];
   let offset = 8;
   const ifdAt: number[] = [];
   for (const p of pages) {
     const dataAt = offset;
-    parts.push(p.bitmap.bits);
+    parts.push(p.minIsBlack ? Buffer.from(p.bitmap.bits.map((b) => ~b & 0xff)) : p.bitmap.bits);
     offset += p.bitmap.bits.length + (p.bitmap.bits.length & 1);
     if (p.bitmap.bits.length & 1) parts.push(Buffer.alloc(1));
     const ratAt = offset;
@@ -192,7 +194,7 @@ export function makeTiff(pages: TiffPage[]): Buffer {
       [257, 4, 1, p.bitmap.height],
       [258, 3, 1, 1],
       [259, 3, 1, 1],
-      [262, 3, 1, 0],
+      [262, 3, 1, p.minIsBlack ? 1 : 0],
       [273, 4, 1, dataAt],
       [277, 3, 1, 1],
       [278, 4, 1, p.bitmap.height],

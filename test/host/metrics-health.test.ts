@@ -75,10 +75,14 @@ describe('host: GET /metrics and GET /health', function () {
     expect(sampleValue(f, 'pbx_email_failed_total', { tenant: B, code: 'SMTP_PERMANENT' })).to.equal(1);
     expect(sampleValue(f, 'pbx_email_deferred_total', { tenant: C, code: 'SMTP_CONNECT' })).to.equal(1);
     expect(sampleSum(f, 'pbx_email_attempts_total')).to.equal(5);
-    expect(sampleSum(f, 'pbx_email_attempts_total', { tenant: C, state: 'queued' })).to.equal(1);
+    expect(sampleSum(f, 'pbx_email_attempts_total', { tenant: C, state: 'deferred' })).to.equal(1);
+    expect(sampleSum(f, 'pbx_email_attempts_total', { tenant: B, state: 'partial' })).to.equal(1);
     expect(sampleSum(f, 'pbx_email_queue_messages')).to.equal(5);
-    expect(sampleValue(f, 'pbx_email_queue_messages', { state: 'queued' })).to.equal(1);
-    expect(sampleValue(f, 'pbx_email_queue_oldest_age_seconds', { state: 'queued' })).to.be.at.least(0);
+    expect(sampleValue(f, 'pbx_email_queue_messages', { state: 'deferred' })).to.equal(1);
+    expect(sampleValue(f, 'pbx_email_queue_messages', { state: 'partial' })).to.equal(1);
+    expect(sampleValue(f, 'pbx_email_queue_messages', { state: 'delivered' })).to.equal(3);
+    expect(sampleValue(f, 'pbx_email_queue_messages', { state: 'queued' })).to.equal(undefined);
+    expect(sampleValue(f, 'pbx_email_queue_oldest_age_seconds', { state: 'deferred' })).to.be.at.least(0);
     expect(sampleValue(f, 'pbx_email_tenants_held')).to.equal(1);
     // Four sessions took mail (one with a refused recipient); C's never connected.
     expect(sampleValue(f, 'pbx_email_smtp_session_seconds_count', { result: 'sent' })).to.equal(3);

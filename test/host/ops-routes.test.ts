@@ -3,9 +3,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ReferenceHost } from '../../src/host/reference-host';
-import { tenantConfig } from '../helpers/events';
+import { missed, tenantConfig } from '../helpers/events';
 import { raw, parseRaw, request } from '../helpers/http';
 import { testCa } from '../helpers/smtp';
+import { waitFor } from '../helpers/wait';
 
 const root = path.join(__dirname, '../..');
 const TOKEN = 'ops-routes-token-0123456789';
@@ -90,7 +91,35 @@ describe('host: the operations routes refuse hostile input with codes', function
     const cross = await send('DELETE', '/messages/a.example.com/x', { headers: { origin: 'https://evil.example' } });
     expect([cross.status, cross.json.code, cross.json.field]).to.deep.equal([403, 'HTTP_ORIGIN_REFUSED', 'Origin']);
     const smuggled = parseRaw(await raw(port, `GET /messages/a.example.com/x%00y HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`));
-    expect(smuggled.status, JSON.stringify(smuggled.json)).to.be.oneOf([400, 404]);
-    expect(smuggled.json.code).to.be.oneOf(['QUERY_INVALID', 'MESSAGE_NOT_FOUND', 'HTTP_NOT_FOUND']);
+    expect([smuggled.status, smuggled.json.code, smuggled.json.field]).to.deep.equal([404, 'MESSAGE_NOT_FOUND', 'eventId']);
+  });
+
+  it("the plugin's refusals keep their codes and get their statuses: 404, 409, 400", async () => {
+    const ev = missed('a.example.com', { id: 'ops/routes-1' });
+    await host.dispatch(ev as never);
+    const enc = encodeURIComponent(ev.id);
+    expect(enc).to.equal('ops%2Froutes-1');
+    // Its server is dead: once deferred (not in a session), it can be discarded.
+    const got = await waitFor(async () => {
+      const r = await send('GET', `/messages/a.example.com/${enc}`);
+      return r.json?.state === 'deferred' ? r : undefined;
+    }, { what: 'the message deferred' });
+    expect([got.status, got.json.eventId, got.json.tenant]).to.deep.equal([200, ev.id, 'a.example.com']);
+    const cases: [string, string, string | undefined, number, string | undefined, string | undefined][] = [
+      ['GET', '/messages/a.example.com/nope', undefined, 404, 'MESSAGE_NOT_FOUND', 'eventId'],
+      ['POST', '/messages/a.example.com/nope/retry', '{}', 404, 'MESSAGE_NOT_FOUND', 'eventId'],
+      ['POST', '/tenants/nobody.example.com/flush', '{}', 404, 'TENANT_UNKNOWN', 'tenant'],
+      ['GET', '/messages?state=lost', undefined, 400, 'QUERY_INVALID', 'state'],
+      ['GET', '/messages?limit=0', undefined, 400, 'QUERY_INVALID', 'limit'],
+      ['POST', '/tenants/a.example.com/retry-failed', '{"since":"soon"}', 400, 'QUERY_INVALID', 'since'],
+      ['POST', '/tenants/a.example.com/test', '{"to":"x@y.example","eventType":"fax.lost"}', 400, 'EVENT_TYPE_UNKNOWN', 'eventType'],
+      ['DELETE', `/messages/a.example.com/${enc}`, undefined, 200, undefined, undefined],
+      ['DELETE', `/messages/a.example.com/${enc}`, undefined, 409, 'MESSAGE_NOT_DISCARDABLE', 'eventId'],
+      ['POST', `/messages/a.example.com/${enc}/retry`, '{}', 409, 'MESSAGE_NOT_RETRYABLE', 'eventId'],
+    ];
+    for (const [method, p, body, status, code, field] of cases) {
+      const r = await send(method, p, { ...(body !== undefined && { body }) });
+      expect([r.status, r.json?.code, r.json?.field], `${method} ${p}: ${r.text.slice(0, 200)}`).to.deep.equal([status, code, field]);
+    }
   });
 });

@@ -28,24 +28,28 @@ describe('media: fax TIFF to PDF, checked with an independent reader and rendere
   after(() => h.dispose());
 
   /** Pages at fax width (1728 px), short to keep the test quick; `res` per page. */
-  const pages = (res: { xDpi: number; yDpi: number }[], seed: number): TiffPage[] => res.map((r, i) => ({ bitmap: makeBitmap(1728, 160 + 40 * i, seed + i), ...r }));
+  const pages = (res: { xDpi: number; yDpi: number }[], seed: number, minIsBlack = false): TiffPage[] => res.map((r, i) => ({ bitmap: makeBitmap(1728, 160 + 40 * i, seed + i), ...r, minIsBlack }));
 
-  const cases: { name: string; compression: string; res: { xDpi: number; yDpi: number }[]; rowsPerStrip?: number; fillOrder?: 'lsb2msb'; passThrough: boolean }[] = [
+  const cases: { name: string; compression: string; res: { xDpi: number; yDpi: number }[]; rowsPerStrip?: number; fillOrder?: 'lsb2msb'; minIsBlack?: boolean; passThrough: boolean }[] = [
     { name: 'G4, 3 pages, fine', compression: 'g4', res: [FINE, FINE, FINE], passThrough: true },
     { name: 'G4, 1 page, standard', compression: 'g4', res: [STANDARD], passThrough: true },
     { name: 'G4, 2 pages fine and standard, LSB-first fill order', compression: 'g4', res: [FINE, STANDARD], fillOrder: 'lsb2msb', passThrough: true },
     { name: 'G3 1-D, 3 pages, standard', compression: 'g3', res: [STANDARD, STANDARD, STANDARD], passThrough: true },
     { name: 'G3 2-D with EOL fill, 2 pages, fine', compression: 'g3:2d:fill', res: [FINE, FINE], passThrough: true },
     { name: 'G3 1-D, 1 page, fine', compression: 'g3', res: [FINE], passThrough: true },
+    { name: 'G4, 2 pages, BlackIsZero', compression: 'g4', res: [FINE, STANDARD], minIsBlack: true, passThrough: true },
+    { name: 'G3 2-D, 1 page, BlackIsZero', compression: 'g3:2d', res: [STANDARD], minIsBlack: true, passThrough: true },
     { name: 'G4 in strips of 37 rows, 2 pages', compression: 'g4', res: [FINE, STANDARD], rowsPerStrip: 37, passThrough: false },
+    { name: 'G3 1-D in strips of 37 rows, 2 pages', compression: 'g3', res: [FINE, STANDARD], rowsPerStrip: 37, passThrough: true },
+    { name: 'G3 2-D with EOL fill in strips of 50 rows, LSB-first, 1 page', compression: 'g3:2d:fill', res: [FINE], rowsPerStrip: 50, fillOrder: 'lsb2msb', passThrough: true },
     { name: 'LZW, 2 pages', compression: 'lzw', res: [FINE, STANDARD], passThrough: false },
     { name: 'PackBits, 1 page', compression: 'packbits', res: [FINE], passThrough: false },
     { name: 'uncompressed, 2 pages', compression: 'none', res: [STANDARD, FINE], passThrough: false },
   ];
 
-  it(`converts ${cases.length} TIFFs (G3 1-D and 2-D, G4, LZW, PackBits, uncompressed; fine and standard) to PDFs with the same pages, page sizes and pixels`, async () => {
+  it(`converts ${cases.length} TIFFs (G3 1-D and 2-D, G4, LZW, PackBits, uncompressed; fine and standard; WhiteIsZero and BlackIsZero) to PDFs with the same pages, page sizes and pixels`, async () => {
     const sent = cases.map((c, i) => {
-      const src = pages(c.res, 10 * i + 1);
+      const src = pages(c.res, 10 * i + 1, c.minIsBlack);
       const raw = path.join(tmp, `src-${i}.tif`);
       fs.writeFileSync(raw, makeTiff(src));
       const file = path.join(root, `fax-${i}.tif`);

@@ -51,21 +51,19 @@ describe('hooks: the closed set (onAccepted, beforeSend, onOutcome)', () => {
     expect(logged[0]!.fields!.error).to.equal('integrator bug');
   });
 
-  it('beforeSend may add an X- header; it cannot change recipients, sender, subject, body or attachments', async () => {
-    h.plugin.addHook('beforeSend', ({ mail }) => {
-      const m = mail as any;
+  it('beforeSend may add headers and change the subject and body; addressing headers, line breaks in values, the sender and the envelope stay as composed', async () => {
+    h.plugin.addHook('beforeSend', ({ message }) => {
+      const m = message as any;
       m.headers['X-Ticket'] = 'T-42';
       m.headers['Bcc'] = 'evil@x.example';
       m.headers['X-Bad'] = 'a\r\nBcc: evil@x.example';
       m.headers['Content-Type'] = 'text/html';
-      m.to = [{ name: 'Evil', address: 'evil@x.example' }];
       m.envelopeTo = ['evil@x.example'];
       m.envelopeFrom = 'ceo@x.example';
       m.from = 'CEO <ceo@x.example>';
-      m.subject = 'Reset your password';
-      m.html = '<a href="https://phish.example">login</a>';
-      m.text = 'phish';
-      m.attachments = [{ filename: 'passwd', contentType: 'text/plain', path: '/etc/passwd' }];
+      m.subject = 'Missed call\r\nBcc: evil@x.example';
+      m.text += 'CRM: https://crm.example/c/1\n';
+      m.html = m.html.replace('</body>', '<p>CRM link</p></body>');
     });
     const e = missed(T);
     const m = await deliver(e);
@@ -73,10 +71,10 @@ describe('hooks: the closed set (onAccepted, beforeSend, onOutcome)', () => {
     expect(m.from).to.equal(`pbx@${T}`);
     expect((m.parsed.to as { value: { address: string }[] }).value.map((a) => a.address)).to.deep.equal(['bob@a.example.com']);
     expect(m.parsed.from!.value[0]!.address).to.equal(`pbx@${T}`);
-    expect(m.parsed.subject).to.not.contain('password');
-    expect(m.parsed.text).to.not.equal('phish');
-    expect(String(m.parsed.html)).to.not.contain('phish.example');
-    expect(m.parsed.attachments).to.deep.equal([]);
+    // The subject is one neutralised line: the line break became a space, no header was added.
+    expect(m.parsed.subject).to.equal('Missed call Bcc: evil@x.example');
+    expect(m.parsed.text).to.match(/CRM: https:\/\/crm\.example\/c\/1\n$/);
+    expect(String(m.parsed.html)).to.contain('<p>CRM link</p>');
     expect(m.parsed.bcc).to.equal(undefined);
     expect(m.parsed.headers.get('x-ticket')).to.equal('T-42');
     // A value with a line break is dropped whole: no X-Bad header at all, and no line it could have smuggled in.
@@ -84,7 +82,28 @@ describe('hooks: the closed set (onAccepted, beforeSend, onOutcome)', () => {
     const head = m.raw.toString('latin1').split('\r\n\r\n')[0]!;
     expect(head).to.not.match(/^x-bad:/im);
     expect(head).to.not.match(/^bcc:/im);
-    expect(head).to.not.include('evil@x.example');
     expect((m.parsed.headers.get('content-type') as { value: string }).value, 'Content-Type as composed').to.equal('multipart/alternative');
+  });
+
+  it('beforeSend may change the recipients (logged); a file that was not composed or an address that is not one fails the message (HOOK_FAILED)', async () => {
+    h.plugin.addHook('beforeSend', ({ event, message }) => {
+      if (event.data.ringSeconds === 1) message.to = ['desk@a.example.com'];
+      if (event.data.ringSeconds === 2) message.attachments.push({ filename: 'passwd', contentType: 'text/plain', path: '/etc/passwd' });
+      if (event.data.ringSeconds === 3) message.to = ['not an address\r\nBcc: x@y'];
+    });
+    const rerouted = missed(T, {}, { ringSeconds: 1 });
+    const m = await deliver(rerouted);
+    expect(m.to).to.deep.equal(['desk@a.example.com']);
+    expect(h.host.of('email.delivered', rerouted.id)[0]!.payload.to).to.deep.equal(['desk@a.example.com']);
+    const logged = h.host.logs.filter((l) => l.msg === 'a beforeSend hook changed the recipients of a message');
+    expect(logged).to.have.length(1);
+    expect(logged[0]!.fields).to.deep.include({ eventId: rerouted.id, from: ['bob@a.example.com'], to: ['desk@a.example.com'] });
+    for (const [ring, why] of [[2, 'attachments with a file that was not composed'], [3, 'to that is not 1 to 10 mail addresses']] as const) {
+      const e = missed(T, {}, { ringSeconds: ring });
+      await h.host.send(e);
+      await h.host.until((em) => em.some((x) => x.payload.eventId === e.id && x.type === 'email.failed'));
+      expect(h.host.of('email.failed', e.id)[0]!.payload.reason).to.contain(`HOOK_FAILED: a beforeSend hook left message.${why}`);
+    }
+    expect(server.mails).to.have.length(1);
   });
 });

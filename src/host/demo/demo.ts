@@ -7,6 +7,7 @@ import { ReferenceHost } from '../reference-host';
 import { startBlackhole, startCaptureServer, type CapturedMail } from './capture-smtp';
 import { writeFaxPdf, writeToneWav } from './samples';
 import { TestCa } from './test-ca';
+import { packageRoot } from '../../util/package-root';
 
 export interface DemoOptions {
   pluginDir: string;
@@ -117,18 +118,17 @@ export async function runDemo(o: DemoOptions): Promise<DemoRun> {
   };
 }
 
+/** The demo's events (examples/demo-events.json), for the two tenants, their files under `files`. */
 function sampleEvents(files: string) {
   const at = new Date().toISOString();
-  const id = () => crypto.randomUUID();
-  const alice = { extension: '201', name: 'Alice Martin', email: ['alice@acme.example.com'], timeZone: 'Europe/Berlin' };
-  const bob = { extension: '310', name: 'Bob Stone', email: ['bob@globex.example.com'] };
-  return [
-    { id: id(), type: 'voicemail.received', tenant: LIVE, occurredAt: at, data: { recipient: alice, caller: { number: '+4930901820', name: 'Dr. Erika Mustermann' }, durationSeconds: 47, messageNumber: 3, folder: 'INBOX', transcript: 'Hi Alice, it is Erika. Could you call me back about the <contract> before Friday?', recording: { path: path.join(files, 'vm-0001.wav'), contentType: 'audio/wav' } } },
-    { id: id(), type: 'fax.received', tenant: LIVE, occurredAt: at, data: { recipient: { ...alice, email: ['fax@acme.example.com'] }, caller: { number: '+15550142', stationId: 'HQ LEGAL' }, pages: 1, status: 'received', document: { path: path.join(files, 'fax-0001.pdf'), contentType: 'application/pdf' } } },
-    { id: id(), type: 'call.missed', tenant: LIVE, occurredAt: at, data: { recipient: alice, caller: { number: '+15550199', name: 'Reception\r\nBcc: attacker@evil.example' }, ringSeconds: 24, queue: 'Sales' } },
-    { id: id(), type: 'voicemail.received', tenant: DEAD, occurredAt: at, data: { recipient: bob, caller: { number: '+15550123' }, durationSeconds: 12 } },
-    { id: id(), type: 'call.missed', tenant: DEAD, occurredAt: at, data: { recipient: bob, caller: { number: '+15550124' } } },
-  ];
+  const spec = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'examples', 'demo-events.json'), 'utf8')) as { events: { type: string; tenant: 'live' | 'dead'; data: Record<string, unknown> }[] };
+  return spec.events.map((e) => {
+    const data: Record<string, unknown> = { ...e.data };
+    for (const [k, v] of Object.entries(data)) {
+      if (v && typeof v === 'object' && typeof (v as { path?: unknown }).path === 'string') data[k] = { ...v, path: path.join(files, (v as { path: string }).path) };
+    }
+    return { id: crypto.randomUUID(), type: e.type, tenant: e.tenant === 'dead' ? DEAD : LIVE, occurredAt: at, data };
+  });
 }
 
 function table(head: string[], rows: string[][]): string {

@@ -1,0 +1,3 @@
+export type { ExtensionApi, ExtensionModule, ExtensionStatus } from './api';
+export { HelperRegistry } from './helper-registry';
+export { loadExtensions, type LoadDeps, type LoadedExtensions } from './loader';

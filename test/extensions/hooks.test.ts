@@ -1,0 +1,100 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { expect } from 'chai';
+import { eid, missed, tenantConfig, voicemail } from '../helpers/events';
+import { Harness } from '../helpers/harness';
+import { testCa, type TestSmtp } from '../helpers/smtp';
+
+const A = 'a.example.com';
+const B = 'b.example.com';
+
+/**
+ * An extension with one kind (`x.ping`) and hooks driven by the event: a `behaviour` field in the
+ * data (or the caller's name for built-in kinds) says whether its beforeSend throws or hangs.
+ */
+const EXTENSION = `
+exports.register = (api) => {
+  api.defineEvent('x.ping', {
+    schema: { type: 'object', additionalProperties: false, required: ['recipient'], properties: { recipient: api.shapes.Recipient, behaviour: { type: 'string', description: 'What the hook does.' } } },
+    templates: { subject: 'ping {{view.crm}}', text: 'ping {{view.crm}}', html: '<p>ping <a href="{{view.crm}}">crm</a></p>' },
+  });
+  const behaviour = (event) => event.data.behaviour ?? (event.data.caller && event.data.caller.name) ?? '';
+  api.hook('beforeRender', ({ event, view }) => { view.crm = 'https://crm.example/e/' + encodeURIComponent(event.id); });
+  api.hook('beforeSend', ({ event, message }) => {
+    message.headers['X-Stamp'] = event.type;
+    if (behaviour(event) === 'throw') throw new Error('CRM says no for ' + event.id);
+    if (behaviour(event) === 'hang') return new Promise(() => {});
+  });
+  api.hook('afterDelivery', ({ event, type, payload }) => { (globalThis.__afterDelivery ??= []).push([event.type, type, payload.eventId]); });
+};`;
+
+describe('extensions: hooks on every kind, isolated per message', function () {
+  this.timeout(30_000);
+  const h = new Harness();
+  let a: TestSmtp;
+  let b: TestSmtp;
+
+  beforeEach(async () => {
+    const dir = h.tmpdir('pbx-hooks-');
+    fs.writeFileSync(path.join(dir, 'stamp.js'), EXTENSION);
+    a = await h.smtp();
+    b = await h.smtp();
+    await h.start(tenantConfig(testCa().cert, { [A]: { port: a.port }, [B]: { port: b.port } }, { extensions: [path.join(dir, 'stamp.js')], delivery: { hookTimeoutMs: 1500, messageTimeoutMs: 8000, retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAgeMs: 60_000 } } }));
+    (globalThis as { __afterDelivery?: unknown[] }).__afterDelivery = [];
+  });
+  afterEach(() => h.dispose());
+
+  const ping = (tenant: string, behaviour?: string) => ({ id: eid('ping'), type: 'x.ping', tenant, occurredAt: '2026-11-28T12:00:00Z', data: { recipient: { extension: '1', email: [`ops@${tenant}`] }, ...(behaviour && { behaviour }) } });
+
+  it('a beforeSend hook adds a header to built-in and extension mail alike; beforeRender view data reaches the templates; afterDelivery sees the event', async () => {
+    const vm = await h.deliver(a, voicemail(A));
+    const mc = await h.deliver(a, missed(A));
+    const p = ping(A);
+    const pm = await h.deliver(a, p);
+    expect([vm, mc, pm].map((m) => m.parsed.headers.get('x-stamp'))).to.deep.equal(['voicemail.received', 'call.missed', 'x.ping']);
+    const crm = `https://crm.example/e/${encodeURIComponent(p.id)}`;
+    expect(pm.parsed.subject).to.equal(`ping ${crm}`);
+    expect(String(pm.parsed.html)).to.contain(`<a href="${crm.replace(/=/g, '&#x3D;')}">crm</a>`);
+    const seen = (globalThis as { __afterDelivery?: unknown[][] }).__afterDelivery!;
+    expect(seen).to.deep.include(['x.ping', 'email.delivered', p.id]);
+    expect(seen.filter((s) => s[1] === 'email.delivered')).to.have.length(3);
+  });
+
+  it('a hook that throws for one tenant fails only that message (email.failed HOOK_FAILED with the reason); that tenant and the other deliver', async () => {
+    const bad = missed(A, {}, { caller: { number: '+15550100', name: 'throw' } });
+    const fine = missed(A);
+    const other = ping(B);
+    await h.host.send(bad);
+    await h.host.send(fine);
+    await h.host.send(other);
+    await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === bad.id) && em.filter((e) => e.type === 'email.delivered').length === 2);
+    expect(h.host.of('email.failed', bad.id)[0]!.payload).to.deep.include({ tenant: A, attempts: 1, reason: `HOOK_FAILED: the beforeSend hook of stamp threw (Error: CRM says no for ${bad.id})` });
+    expect(h.host.of('email.deferred')).to.have.length(0);
+    expect(h.host.of('email.delivered').map((e) => e.payload.eventId).sort()).to.deep.equal([fine.id, other.id].sort());
+    expect(a.mails.map((m) => m.parsed.headers.get('x-pbx-event-id'))).to.deep.equal([fine.id]);
+    expect(b.mails).to.have.length(1);
+    expect(h.plugin.status().tenants.find((t) => t.tenant === A)?.held ?? false).to.equal(false);
+    expect(h.plugin.lookup(bad.id, A)).to.deep.include({ state: 'failed', attempts: 1 });
+    const logged = h.host.logs.filter((l) => l.level === 'error' && l.fields?.hook === 'beforeSend');
+    expect(logged).to.have.length(1);
+    expect(logged[0]!.fields).to.deep.include({ code: 'HOOK_FAILED', origin: 'stamp' });
+  });
+
+  it('a hung hook is cut at delivery.hookTimeoutMs (email.failed HOOK_TIMEOUT); the other tenant is delivered while it hangs', async () => {
+    const hung = ping(A, 'hang');
+    const other = ping(B);
+    await h.host.send(hung);
+    await h.host.send(other);
+    await h.host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === other.id));
+    // B went out while A's hook was still running (its budget is 1.5 s): nobody waited for it.
+    expect(h.host.of('email.failed', hung.id)).to.have.length(0);
+    await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === hung.id));
+    expect(h.host.of('email.failed', hung.id)[0]!.payload.reason).to.equal('HOOK_TIMEOUT: the beforeSend hook of stamp did not settle within 1500 ms (delivery.hookTimeoutMs)');
+    expect(a.mails).to.have.length(0);
+    const next = await h.deliver(a, ping(A));
+    expect(next.parsed.headers.get('x-stamp')).to.equal('x.ping');
+    const logged = h.host.logs.filter((l) => l.fields?.code === 'HOOK_TIMEOUT');
+    expect(logged).to.have.length(1);
+    expect(logged[0]!.msg).to.equal('hook ran over its budget');
+  });
+});
