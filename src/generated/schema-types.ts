@@ -300,7 +300,7 @@ export interface AttachmentPolicy {
    */
   audioFormat?: 'mp3' | 'original';
   /**
-   * Constant bit rate of the MP3, in kbit/s (default 32: clear mono voice, about 240 kB a minute). The sample rate follows: LAME picks the best for the bit rate (8 kHz telephone audio stays 8 kHz).
+   * Constant bit rate of the MP3, in kbit/s (default 32: clear mono voice, about 240 kB a minute). The sample rate follows: LAME picks the best for the bit rate (8 kHz telephone audio stays 8 kHz), and caps a bit rate the recording's rate cannot carry (8 kHz at most 64 kbit/s).
    */
   mp3BitrateKbps?: 16 | 24 | 32 | 40 | 48 | 64 | 80 | 96 | 112 | 128 | 160 | 192 | 224 | 256 | 320;
   /**

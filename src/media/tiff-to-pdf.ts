@@ -41,9 +41,10 @@ function resolution(t: TiffTags, width: number): { xDpi: number; yDpi: number } 
 /**
  * Converts a TIFF (one page per image directory; reduced-resolution images skipped) to a PDF
  * with one page per TIFF page, sized from the page's X and Y resolution. CCITT G3 and G4 strips
- * of a page in one strip (as fax software writes them) are copied into the PDF as they are
- * (CCITTFaxDecode, parameters from the TIFF tags), so nothing is re-encoded and the PDF is about
- * the size of the TIFF; anything else is decoded and embedded losslessly (1-bit or 8-bit RGB, Flate).
+ * of a page (one strip, as fax software writes them, or G3 strips that begin with an EOL) are
+ * copied into the PDF as they are (CCITTFaxDecode, parameters from the TIFF tags), so nothing is
+ * re-encoded and the PDF is about the size of the TIFF; anything else is decoded and embedded
+ * losslessly (1-bit or 8-bit RGB, Flate).
  */
 export function tiffToPdf(file: Buffer): Converted {
   const dirs = readTiffDirectories(file).filter((t) => (tag1(t, TAG.NewSubfileType, 0) & 1) === 0);
@@ -58,6 +59,9 @@ export function tiffToPdf(file: Buffer): Converted {
     const height = tag1(t, TAG.ImageLength, 0);
     if (width <= 0 || height <= 0) throw new PluginError('CONVERSION_FAILED', `TIFF page ${i + 1}: no width or height`);
     if (width * height > MAX_PIXELS) throw new PluginError('CONVERSION_UNSUPPORTED', `TIFF page ${i + 1}: ${width} x ${height} pixels is larger than converted`);
+    const offsets = t.get(TAG.StripOffsets) ?? t.get(TAG.TileOffsets) ?? [];
+    const counts = t.get(TAG.StripByteCounts) ?? t.get(TAG.TileByteCounts) ?? [];
+    if (offsets.length === 0 || offsets.some((o, s) => o + (counts[s] ?? 0) > file.length)) throw new PluginError('CONVERSION_FAILED', `TIFF page ${i + 1}: its image data lies outside the file`);
     const page: Page = { width, height, ...resolution(t, width) };
     const images = passThrough(file, t, page, i) ?? decoded(file, t, page, i);
     kinds.add(images.kind);
@@ -84,6 +88,19 @@ export function tiffToPdf(file: Buffer): Converted {
   return { chunks: pdf.finish(catalog), detail: `TIFF ${kids.length} page${kids.length === 1 ? '' : 's'} (${[...kinds].join(', ')}) -> PDF` };
 }
 
+/** True when CCITT data (most significant bit first) begins with an EOL: at least 11 zero bits, then a 1. */
+function startsWithEol(b: Uint8Array): boolean {
+  let zeros = 0;
+  for (const byte of b) {
+    if (byte === 0) {
+      zeros += 8;
+      continue;
+    }
+    return zeros + Math.clz32(byte) - 24 >= 11;
+  }
+  return false;
+}
+
 const floorPt = (x: number) => Math.floor(x * 10_000) / 10_000;
 
 interface Images {
@@ -101,17 +118,20 @@ function passThrough(file: Buffer, t: TiffTags, p: Page, index: number): Images 
   if (tag1(t, TAG.BitsPerSample, 1) !== 1 || tag1(t, TAG.SamplesPerPixel, 1) !== 1 || t.has(TAG.TileWidth) || photometric > 1) return undefined;
   // Uncompressed mode inside CCITT data is something PDF readers handle unevenly: decode those.
   if ((compression === COMPRESSION.g3 && t4 & 2) || (compression === COMPRESSION.g4 && t6 & 2)) return undefined;
-  // One strip a page, as fax software writes them: a page cut into strips would be drawn as bands,
-  // and renderers place band edges a pixel apart; such pages are decoded instead (as tiff2pdf does).
+  // One image a page (drawn as one band per strip, band edges come out a pixel off in renderers).
   const offsets = t.get(TAG.StripOffsets);
   const counts = t.get(TAG.StripByteCounts);
-  if (offsets?.length !== 1 || counts?.length !== 1) return undefined;
-  const off = offsets[0]!;
-  const len = counts[0]!;
-  if (off + len > file.length || len === 0) throw new PluginError('CONVERSION_FAILED', `TIFF page ${index + 1}: its data lies outside the file`);
+  if (!offsets || !counts || offsets.length !== counts.length || offsets.length === 0) return undefined;
+  for (let s = 0; s < offsets.length; s++) if (offsets[s]! + counts[s]! > file.length || counts[s] === 0) throw new PluginError('CONVERSION_FAILED', `TIFF page ${index + 1}: its data lies outside the file`);
+  const lsbFirst = tag1(t, TAG.FillOrder, 1) === 2;
+  const strips = offsets.map((o, s) => (lsbFirst ? file.subarray(o, o + counts[s]!).map((b) => REVERSED[b]!) : file.subarray(o, o + counts[s]!)));
+  // A page in several strips is one image only where strips can simply follow each other: G3 whose
+  // every strip starts with an EOL (each line then stands alone, and the zero bits padding a strip
+  // are fill before the next EOL). G4 codes each line against the one before, strip by strip, so
+  // such pages, like G3 strips without EOLs, are decoded instead (as tiff2pdf does).
+  if (strips.length > 1 && (compression === COMPRESSION.g4 || !strips.every(startsWithEol))) return undefined;
   const k = compression === COMPRESSION.g4 ? -1 : t4 & 1 ? 1 : 0;
-  let data: Uint8Array = file.subarray(off, off + len);
-  if (tag1(t, TAG.FillOrder, 1) === 2) data = data.map((b) => REVERSED[b]!);
+  const data: Uint8Array = strips.length === 1 ? strips[0]! : Buffer.concat(strips);
   // CCITT codes white and black runs; in MinIsBlack data the black runs are the light pixels.
   const params = [`/K ${k}`, `/Columns ${p.width}`, `/Rows ${p.height}`, '/EndOfBlock false', ...(photometric === 1 ? ['/BlackIs1 true'] : []), ...(k >= 0 && t4 & 4 ? ['/EncodedByteAlign true'] : [])];
   const parts = [{ rows: p.height, data, dict: `/Type /XObject /Subtype /Image /Width ${p.width} /Height ${p.height} /ColorSpace /DeviceGray /BitsPerComponent 1 /Filter /CCITTFaxDecode /DecodeParms << ${params.join(' ')} >>` }];

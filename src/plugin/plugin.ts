@@ -270,11 +270,12 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     const id = (v: unknown) => (typeof v === 'string' && v !== '' ? v.slice(0, 200) : undefined);
     const [tenant, eventId, eventType] = [id(env.tenant), id(env.id), id(env.type)];
     const err = e as { code?: unknown; field?: unknown; message?: unknown };
+    // One log line per refusal too, with the same ids and reason (never the event).
+    const ids = { ...(tenant !== undefined && { tenant }), ...(eventId !== undefined && { eventId }), ...(eventType !== undefined && { eventType }) };
+    this.#ctx.log.warn('event refused', { code: typeof err?.code === 'string' ? err.code : 'SPOOL_FAILURE', ...(typeof err?.field === 'string' && { field: err.field }), ...ids });
     this.#spool.refuse({
       at: Date.now(),
-      ...(tenant !== undefined && { tenant }),
-      ...(eventId !== undefined && { eventId }),
-      ...(eventType !== undefined && { eventType }),
+      ...ids,
       code: typeof err?.code === 'string' ? err.code : 'SPOOL_FAILURE',
       ...(typeof err?.field === 'string' && { field: err.field }),
       message: String(err?.message ?? e).slice(0, 500),

@@ -10,7 +10,8 @@ import { startBlackhole } from '../../src/host/demo/capture-smtp';
 import * as net from 'node:net';
 import { missed, tenantConfig, voicemail } from '../helpers/events';
 import { parseRaw, raw, request } from '../helpers/http';
-import { jsonLines, readyLine } from '../helpers/json-lines';
+import { startHostProcess } from '../helpers/host-process';
+import { jsonLines } from '../helpers/json-lines';
 import { TestSmtp, testCa } from '../helpers/smtp';
 import { settles, waitFor } from '../helpers/wait';
 
@@ -210,30 +211,7 @@ describe('reference host', () => {
       }
     });
 
-    /** Starts main.js with --config and waits for its ready line; the caller kills it. */
-    async function startMain(args: string[], o: { env?: NodeJS.ProcessEnv; shell?: string } = {}) {
-      const cmd = o.shell ? ['/bin/sh', ['-c', `${o.shell} && exec "$0" "$@"`, process.execPath, main, ...args]] as const : [process.execPath, [main, ...args]] as const;
-      const child = spawn(cmd[0], [...cmd[1]], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PBX_NOTIFY_TOKEN: '', ...o.env } });
-      const io = { err: '', out: '' };
-      child.stderr.on('data', (c) => (io.err += c));
-      child.stdout.on('data', (c) => (io.out += c));
-      const exited = new Promise((r) => child.once('exit', r));
-      try {
-        const m = await waitFor(
-          () => {
-            if (child.exitCode !== null) expect.fail(`the host exited before it was ready: ${io.err}`);
-            return readyLine(io.err);
-          },
-          { what: 'the host to say it is ready', timeoutMs: 30_000, detail: () => io.err },
-        );
-        expect(m.url).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
-        return { child, io, port: Number(new URL(m.url).port), tokenFile: m.token.file, exited };
-      } catch (e) {
-        child.kill('SIGKILL');
-        await exited;
-        throw e;
-      }
-    }
+    const startMain = startHostProcess;
 
     it('stops cleanly on SIGTERM with --config', async () => {
       const smtp = await TestSmtp.start({ ca: testCa() });

@@ -40,6 +40,8 @@ describe('media: fax TIFF to PDF, checked with an independent reader and rendere
     { name: 'G4, 2 pages, BlackIsZero', compression: 'g4', res: [FINE, STANDARD], minIsBlack: true, passThrough: true },
     { name: 'G3 2-D, 1 page, BlackIsZero', compression: 'g3:2d', res: [STANDARD], minIsBlack: true, passThrough: true },
     { name: 'G4 in strips of 37 rows, 2 pages', compression: 'g4', res: [FINE, STANDARD], rowsPerStrip: 37, passThrough: false },
+    { name: 'G3 1-D in strips of 37 rows, 2 pages', compression: 'g3', res: [FINE, STANDARD], rowsPerStrip: 37, passThrough: true },
+    { name: 'G3 2-D with EOL fill in strips of 50 rows, LSB-first, 1 page', compression: 'g3:2d:fill', res: [FINE], rowsPerStrip: 50, fillOrder: 'lsb2msb', passThrough: true },
     { name: 'LZW, 2 pages', compression: 'lzw', res: [FINE, STANDARD], passThrough: false },
     { name: 'PackBits, 1 page', compression: 'packbits', res: [FINE], passThrough: false },
     { name: 'uncompressed, 2 pages', compression: 'none', res: [STANDARD, FINE], passThrough: false },
