@@ -30,3 +30,7 @@ export {
   type TestSendResult,
 } from './ops';
 export type * from './generated/schema-types';
+export type * from './generated/event-shapes';
+export type * from './kinds/voicemail-received/schema-types';
+export type * from './kinds/fax-received/schema-types';
+export type * from './kinds/call-missed/schema-types';

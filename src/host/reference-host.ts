@@ -175,7 +175,7 @@ export class ReferenceHost {
         openGet: true,
         get: async () => {
           const nonce = crypto.randomBytes(16).toString('base64');
-          return { status: 200, type: 'text/html; charset=utf-8', headers: previewPageHeaders(nonce), body: previewPage({ tenantsEndpoint: '/preview/tenants', nonce }) };
+          return { status: 200, type: 'text/html; charset=utf-8', headers: previewPageHeaders(nonce), body: previewPage({ tenantsEndpoint: '/preview/tenants', nonce, ...eventTypesOf(plugin().status?.()) }) };
         },
         post: async (_req, request) => {
           const preview = plugin().preview;
@@ -203,4 +203,10 @@ export class ReferenceHost {
     })();
     return this.#stopping;
   }
+}
+
+/** The event types a plugin's status() lists (extension kinds included), for the preview page's picker. */
+function eventTypesOf(status: unknown): { eventTypes?: string[] } {
+  const types = (status as { eventTypes?: unknown } | undefined)?.eventTypes;
+  return Array.isArray(types) && types.every((t) => typeof t === 'string') ? { eventTypes: types as string[] } : {};
 }

@@ -59,6 +59,9 @@ export function tiffToPdf(file: Buffer): Converted {
     const height = tag1(t, TAG.ImageLength, 0);
     if (width <= 0 || height <= 0) throw new PluginError('CONVERSION_FAILED', `TIFF page ${i + 1}: no width or height`);
     if (width * height > MAX_PIXELS) throw new PluginError('CONVERSION_UNSUPPORTED', `TIFF page ${i + 1}: ${width} x ${height} pixels is larger than converted`);
+    const offsets = t.get(TAG.StripOffsets) ?? t.get(TAG.TileOffsets) ?? [];
+    const counts = t.get(TAG.StripByteCounts) ?? t.get(TAG.TileByteCounts) ?? [];
+    if (offsets.length === 0 || offsets.some((o, s) => o + (counts[s] ?? 0) > file.length)) throw new PluginError('CONVERSION_FAILED', `TIFF page ${i + 1}: its image data lies outside the file`);
     const page: Page = { width, height, ...resolution(t, width) };
     const images = passThrough(file, t, page, i) ?? decoded(file, t, page, i);
     kinds.add(images.kind);

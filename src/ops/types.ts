@@ -137,7 +137,8 @@ export interface TenantOpsStatus {
 /**
  * What `testSend` did: a sample mail of the event type, rendered with the tenant's templates and
  * sent through its real SMTP settings to `to` alone. It is not spooled, not retried, not reported
- * through `emit`, not counted in status() or the delivery log; no beforeSend hook runs.
+ * through `emit`, not counted in status() or the delivery log; no beforeSend hook runs. It goes
+ * out whether or not the tenant is held (it tests the settings), and carries `X-PBX-Event-Id: test-send-<hex>`.
  */
 export interface TestSendResult {
   tenant: string;

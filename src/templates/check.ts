@@ -4,6 +4,8 @@ import type { EventKind } from '../kinds';
 import { buildContext, type TemplateTenant } from './context';
 import { Formats } from './format';
 import { ALLOWED_HELPERS } from './helpers';
+
+const ALLOWED: ReadonlySet<string> = ALLOWED_HELPERS;
 import { renderPreview, templateTenant } from './preview';
 import type { TemplateProblem } from './renderer';
 import type { RenderService } from './render-service';
@@ -48,6 +50,7 @@ export async function checkTemplates(o: CheckOptions): Promise<Finding[]> {
   const out: Finding[] = [];
   const renderer = o.render.renderer;
   const kinds = renderer.kinds;
+  const helpers = renderer.helpers;
   const TYPES = kinds.types();
   const shapes = new Map<string, unknown>(kinds.all().map((k) => [k.type, shapeOf(k)]));
   // The layout wraps every kind's mail: it may use what every kind has (the first kind's shape stands for them).
@@ -62,19 +65,19 @@ export async function checkTemplates(o: CheckOptions): Promise<Finding[]> {
       for (const part of TEMPLATE_PARTS) {
         const src = defaults.parts.get(partKey(lang, type, part)) ?? (kind.builtIn ? undefined : defaults.parts.get(partKey(undefined, type, part)));
         if (!src) out.push({ level: lang === 'en' ? 'error' : 'warning', template: `${o.root}/${lang}/${type}.${part}.hbs`, message: `missing part: ${lang} mail for ${type} uses the English ${part}` });
-        else checkSource(src, part, shapes.get(type), type, out);
+        else checkSource(src, part, shapes.get(type), type, out, helpers);
       }
     }
   }
-  for (const src of defaults.partials.values()) checkSource(src, 'partial', undefined, undefined, out);
+  for (const src of defaults.partials.values()) checkSource(src, 'partial', undefined, undefined, out, helpers);
   for (const kind of kinds.all()) {
     if (kind.builtIn) continue;
     for (const part of TEMPLATE_PARTS) {
       const src = defaults.parts.get(partKey(undefined, kind.type, part));
-      if (src) checkSource(src, part, shapes.get(kind.type), kind.type, out);
+      if (src) checkSource(src, part, shapes.get(kind.type), kind.type, out, helpers);
     }
   }
-  if (defaults.layout) checkSource(defaults.layout, 'layout', layoutShape, undefined, out);
+  if (defaults.layout) checkSource(defaults.layout, 'layout', layoutShape, undefined, out, helpers);
 
   const tenants = new Set<string>();
   if (o.config) for (const id of Object.keys(o.config.tenants)) tenants.add(id);
@@ -89,8 +92,8 @@ export async function checkTemplates(o: CheckOptions): Promise<Finding[]> {
     const dir = tenant.templatesDir?.replace(/\{tenant\}/g, id);
     if (dir && !fs.existsSync(dir)) out.push({ level: 'error', template: `tenants/${id}/templatesDir`, message: `${dir} does not exist: the tenant's mail uses the defaults` });
     for (const p of own.problems) out.push({ level: 'error', template: p.origin, message: p.message });
-    for (const src of own.partials.values()) checkSource(src, 'partial', undefined, undefined, out);
-    if (own.layout) checkSource(own.layout, 'layout', layoutShape, undefined, out);
+    for (const src of own.partials.values()) checkSource(src, 'partial', undefined, undefined, out, helpers);
+    if (own.layout) checkSource(own.layout, 'layout', layoutShape, undefined, out, helpers);
     const levels = new Set<string | undefined>([undefined, ...own.languages]);
     for (const key of own.parts.keys()) {
       const type = key.slice(key.indexOf('/') + 1).replace(/\.(subject|text|html)$/, '');
@@ -104,7 +107,7 @@ export async function checkTemplates(o: CheckOptions): Promise<Finding[]> {
         for (const part of TEMPLATE_PARTS) {
           const src = own.parts.get(partKey(lang, type, part));
           if (src) {
-            checkSource(src, part, shapes.get(type), type, out);
+            checkSource(src, part, shapes.get(type), type, out, helpers);
             continue;
           }
           if (have.length === 0) continue;
@@ -136,17 +139,17 @@ function dedupe(list: Finding[]): Finding[] {
   });
 }
 
-function checkSource(src: TemplateSource, kind: TemplateKind, shape: unknown, type: string | undefined, out: Finding[]): void {
+function checkSource(src: TemplateSource, kind: TemplateKind, shape: unknown, type: string | undefined, out: Finding[], allowed: ReadonlySet<string> = ALLOWED): void {
   let found: ReturnType<typeof findUnsafe>;
   try {
-    found = findUnsafe(src.source, kind);
+    found = findUnsafe(src.source, kind, allowed);
   } catch (e) {
     out.push({ level: 'error', template: src.origin, ...locate(e), message: (e as Error).message.replace(/ \(line \d+, column \d+\)$/, '') });
     return;
   }
   const list: Finding[] = found.problems.map((p) => ({ level: 'error', template: src.origin, line: p.line, column: p.column, message: p.message }));
   if (shape !== undefined) {
-    for (const v of unknownVariables(found.ast, shape)) {
+    for (const v of unknownVariables(found.ast, shape, allowed)) {
       if (list.some((f) => f.line === v.line && f.column === v.column)) continue; // a helper written as a variable, already said
       list.push({ level: 'error', template: src.origin, line: v.line, column: v.column, message: `unknown variable "${v.path}"${type ? ` (not in the ${type} context)` : ''}` });
     }
@@ -185,7 +188,7 @@ interface Unknown {
 type AnyNode = { type: string; loc?: { start: { line: number; column: number } } } & Record<string, any>;
 
 /** Variables a template reads that its context does not have, following #each/#with scopes, ../ and @root. */
-export function unknownVariables(ast: hbs.AST.Program, root: unknown): Unknown[] {
+export function unknownVariables(ast: hbs.AST.Program, root: unknown, allowed: ReadonlySet<string> = ALLOWED_HELPERS): Unknown[] {
   const found: Unknown[] = [];
   const report = (p: AnyNode) => found.push({ path: String(p.original), line: p.loc?.start.line ?? 0, column: (p.loc?.start.column ?? 0) + 1 });
 
@@ -229,7 +232,7 @@ export function unknownVariables(ast: hbs.AST.Program, root: unknown): Unknown[]
     return undefined;
   };
   const call = (n: AnyNode, scopes: unknown[], locals: Set<string>): unknown => {
-    const isHelper = (n.params?.length ?? 0) > 0 || (n.hash?.pairs?.length ?? 0) > 0 || (n.path?.type === 'PathExpression' && ALLOWED_HELPERS.has(n.path.original) && n.type !== 'BlockStatement');
+    const isHelper = (n.params?.length ?? 0) > 0 || (n.hash?.pairs?.length ?? 0) > 0 || (n.path?.type === 'PathExpression' && allowed.has(n.path.original) && n.type !== 'BlockStatement');
     const values = (n.params ?? []).map((p: AnyNode) => expr(p, scopes, locals));
     for (const pair of n.hash?.pairs ?? []) expr(pair.value, scopes, locals);
     if (!isHelper) return expr(n.path, scopes, locals);
@@ -259,7 +262,7 @@ export function unknownVariables(ast: hbs.AST.Program, root: unknown): Unknown[]
           for (const p of (n.params ?? []).slice(1)) expr(p, scopes, locals);
           const item = name === 'each' ? (Array.isArray(value) ? value[0] : value && typeof value === 'object' ? Object.values(value)[0] : undefined) : value;
           program(n.program, [...scopes, item], inner);
-        } else if (name === 'if' || name === 'unless' || ALLOWED_HELPERS.has(name)) {
+        } else if (name === 'if' || name === 'unless' || allowed.has(name)) {
           for (const p of n.params ?? []) expr(p, scopes, locals);
           program(n.program, scopes, inner);
         } else {

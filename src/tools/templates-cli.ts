@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { resolveConfig, SchemaRegistry, type ResolvedConfig } from '../config';
 import { PluginError } from '../errors';
 import type { HostLog } from '../host-api';
+import { HelperRegistry, loadExtensions } from '../extensions';
 import { builtInKinds } from '../kinds';
 import { DEFAULT_RENDER_LIMITS, RenderService } from '../templates';
 import { checkTemplates, formatFindings } from '../templates/check';
@@ -76,7 +77,12 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     const root = path.join(packageRoot(__dirname), 'templates');
     const schemas = new SchemaRegistry();
     const config = loadConfig(str(args, 'config'), schemas);
-    const render = new RenderService({ root, kinds: builtInKinds(schemas), log: { ...log, warn() {} }, limits: () => ({ ...DEFAULT_RENDER_LIMITS, timeMs: config.delivery.renderTimeoutMs }) });
+    // The configuration's extensions are loaded as the plugin loads them, so their kinds and helpers are checked and previewed too.
+    const kinds = builtInKinds(schemas);
+    const helpers = new HelperRegistry();
+    const loaded = await loadExtensions(config.extensions, { kinds, helpers, log, timeoutMs: config.delivery.hookTimeoutMs, baseDir: packageRoot(__dirname) });
+    loaded.close();
+    const render = new RenderService({ root, kinds, helpers: helpers.map(), extensions: loaded.paths, log: { ...log, warn() {} }, limits: () => ({ ...DEFAULT_RENDER_LIMITS, timeMs: config.delivery.renderTimeoutMs }) });
     try {
       if (args.command === 'check') {
         const tenant = str(args, 'tenant');

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { PluginError } from '../../src';
@@ -143,5 +145,28 @@ describe('examples/: the three extensions through the real pipeline to a real SM
     expect(p.subject).to.equal('Tenant: Delivery dates for Thursday (312 s)');
     expect(p.text).to.contain('Titel:   Delivery dates for Thursday');
     expect(p.problems).to.deep.equal([]);
+  });
+});
+
+describe('examples/: templates check and the manifest know the extension kinds', function () {
+  this.timeout(60_000);
+  const h = new Harness();
+  after(() => h.dispose());
+
+  it('`templates check` loads the configured extensions: their templates pass, a tenant override of their kind is checked against its variables and helpers', () => {
+    const dir = h.tmpdir('pbx-ext-check-');
+    const config = path.join(dir, 'config.json');
+    const tenant = { from: `PBX <pbx@${T}>`, smtp: { host: 'smtp.invalid' }, templates: { 'call.recording.ready': { subject: '{{recording.title}} {{crmSearch caller.number}}', text: 'x {{recording.titel}}', html: '<p>{{view.anything}}</p>' } } };
+    fs.writeFileSync(config, JSON.stringify({ extensions: [RECORDING, BOX_FULL], tenants: { [T]: tenant } }));
+    const r = spawnSync(process.execPath, [path.join(__dirname, '../../scripts/templates.js'), 'check', '--config', config], { encoding: 'utf8', timeout: 60_000 });
+    const out = r.stdout + r.stderr;
+    expect(out).to.contain(`tenants/${T}/templates/call.recording.ready/text:1:5: error: unknown variable "recording.titel" (not in the call.recording.ready context)`);
+    expect(out).to.contain('1 error, 0 warnings');
+    expect(r.status, out).to.equal(1);
+  });
+
+  it("plugin.json's extensionEvents lists the example extensions' kinds, and the manifest still validates", () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(__dirname, '../../plugin.json'), 'utf8'));
+    expect(manifest.extensionEvents).to.deep.equal(['call.recording.ready', 'voicemail.box.full']);
   });
 });
