@@ -13,6 +13,7 @@ export type { HookName, HookStates, Hook, HookMessage } from './hooks';
 export type { ExtensionApi, ExtensionModule, ExtensionStatus } from './extensions';
 export type { AttachmentField, ContextTools, EventKindSpec, KindEvent, KindSample, KindTemplates, PartSources, Recipient as KindRecipient } from './kinds';
 export type { SafeHtml } from './templates/safe-string';
+export type { MetricsText } from './metrics';
 export {
   MESSAGE_STATES,
   OfflineQueue,

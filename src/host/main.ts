@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     const base = `${scheme}://${shown}:${host.httpPort}`;
     process.stdout.write(
       `\nStill serving: curl -X POST -H 'content-type: application/json' -H 'authorization: Bearer ${host.httpToken}' --data @event.json ${base}/events\n` +
-        `Template preview: ${base}/preview#token=${host.httpToken}\nCtrl-C to stop.\n`,
+        `Template preview: ${base}/preview#token=${host.httpToken}\nOperations: ${base}/ops#token=${host.httpToken}  (or: PBX_NOTIFY_TOKEN=${host.httpToken} npm run queue -- list --url ${base})\nCtrl-C to stop.\n`,
     );
   }
 

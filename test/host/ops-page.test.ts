@@ -124,6 +124,10 @@ describe('host: the /ops page in headless Chromium', function () {
       expect(await page.textContent('#test-transcript')).to.contain('delivered');
       expect(smtp.mails.map((m) => m.to)).to.deep.equal([[`alice@${A}`], [`ops@${A}`]]);
 
+      // On a phone the page itself never scrolls sideways: wide tables scroll in their own box.
+      await page.setViewportSize({ width: 375, height: 800 });
+      expect(await page.evaluate<number[]>('[document.documentElement.scrollWidth, document.documentElement.clientWidth]')).to.deep.equal([375, 375]);
+
       expect(await csp()).to.deep.equal([]);
       // The one 401 before the token was typed is the only console error.
       expect(errors.filter((e) => !/status of 401/.test(e))).to.deep.equal([]);

@@ -22,7 +22,9 @@ describe('host: the operations routes refuse hostile input with codes', function
 
   before(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-ops-routes-'));
-    host = await ReferenceHost.start({ pluginDir: root, config: tenantConfig(testCa().cert, { 'a.example.com': { port: 1 } }), dataDir, httpPort: 0, httpToken: TOKEN, log: quiet });
+    // Retries a minute apart: a deferred message stays out of a session while the test acts on it.
+    const config = tenantConfig(testCa().cert, { 'a.example.com': { port: 1 } }, { delivery: { retry: { initialDelayMs: 60_000, maxDelayMs: 60_000, maxAgeMs: 600_000 }, messageTimeoutMs: 8000, shutdownTimeoutMs: 500 } });
+    host = await ReferenceHost.start({ pluginDir: root, config, dataDir, httpPort: 0, httpToken: TOKEN, log: quiet });
     port = host.httpPort!;
   });
   after(async () => {
