@@ -6,7 +6,7 @@ import type { Reporter, ReportPayloads, ReportType } from '../report';
 import { storageError, storageErrorCode, type AttemptOutcome, type Spool, type SpoolRecord, type StoredAttempt } from '../spool';
 import { isPluginError, PluginError, type ErrorCode } from '../errors';
 import { neutraliseLine } from '../events';
-import { safeFilename, type RenderService } from '../templates';
+import { firstTimeZone, safeFilename, type RenderService } from '../templates';
 import { classify, type Classification } from './classify';
 import { linkedSignal } from './linked-signal';
 import { backoffDelay, isExpired, type RetrySettings } from './retry-policy';
@@ -300,7 +300,8 @@ export class Courier {
         'Content-Language': r.language,
         'X-PBX-Event-Id': rec.eventId.replace(/[^\x21-\x7e]/g, ''),
       },
-      attachments: planAttachments(rec, tenant, kind).attached.map((a) => ({ filename: safeFilename(rec, a, kind), contentType: a.contentType, path: a.path })),
+      // Named in the reader's time, as the mail's text shows it.
+      attachments: planAttachments(rec, tenant, kind).attached.map((a) => ({ filename: safeFilename(rec, a, kind, firstTimeZone([recipient.timeZone, tenant.timeZone])), contentType: a.contentType, path: a.path })),
     };
   }
 }

@@ -2,7 +2,7 @@ import type { EffectiveTenant } from '../config';
 import { planAttachments } from '../attachments';
 import type { ContextTools, EventKind, KindEvent, Recipient } from '../kinds';
 import type { SpoolRecord } from '../spool';
-import { safeLocale, type Formats, type Locale } from './format';
+import { fileStamp, safeLocale, type Formats, type Locale } from './format';
 
 /**
  * What a template sees (templates/README.md documents every key with an example). Every string
@@ -96,7 +96,7 @@ export function buildContext(rec: SpoolRecord, tenant: TemplateTenant, lang: str
       included: plan.attached.length > 0,
       omitted: plan.omitted !== undefined,
       missing: plan.missing === true,
-      ...(att && { filename: safeFilename(rec, att, kind), size: formats.formatSize(att.size, fmt.locale), bytes: att.size, contentType: att.contentType }),
+      ...(att && { filename: safeFilename(rec, att, kind, fmt.timeZone), size: formats.formatSize(att.size, fmt.locale), bytes: att.size, contentType: att.contentType }),
       ...(plan.url !== undefined && { url: plan.url }),
     },
     view,
@@ -115,14 +115,15 @@ const EXTENSIONS: Record<string, string> = {
 
 /**
  * The attachment's file name, made from the event (kind, time, caller digits), never from the
- * PBX path or the caller's text: `voicemail-20261128-120000-15550100.wav`. The first word is
- * the name the kind gives the attachment's role.
+ * PBX path or the caller's text: `voicemail-20261128-130000-15550100.wav`. The first word is
+ * the name the kind gives the attachment's role; the time is the wall-clock time in `timeZone`
+ * (the reader's, as in the mail's text).
  */
-export function safeFilename(rec: Pick<SpoolRecord, 'event'>, att: { role: string; contentType: string }, kind?: Pick<EventKind, 'attachments'>): string {
+export function safeFilename(rec: Pick<SpoolRecord, 'event'>, att: { role: string; contentType: string }, kind?: Pick<EventKind, 'attachments'>, timeZone = 'UTC'): string {
   const name = kind?.attachments.find((a) => a.role === att.role)?.name ?? (/^[a-z][a-z0-9-]{0,31}$/.test(att.role) ? att.role : 'attachment');
-  const stamp = new Date(rec.event.occurredAt).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const stamp = fileStamp(rec.event.occurredAt, timeZone);
   const number = (rec.event.data as { caller?: { number?: unknown } }).caller?.number;
   const digits = String(typeof number === 'string' ? number : '').replace(/\D/g, '').slice(0, 20);
   const ext = EXTENSIONS[att.contentType.toLowerCase()] ?? 'bin';
-  return `${name}-${stamp}${digits ? `-${digits}` : ''}.${ext}`;
+  return `${name}${stamp ? `-${stamp}` : ''}${digits ? `-${digits}` : ''}.${ext}`;
 }

@@ -35,6 +35,32 @@ function toDate(v: unknown): Date | undefined {
 const style = (s: unknown, fallback: DateStyle | undefined): DateStyle | undefined =>
   typeof s === 'string' && STYLES.includes(s) ? (s as DateStyle) : fallback;
 
+/** The first zone of the list that Intl knows, else UTC. */
+export function firstTimeZone(zones: readonly (string | undefined)[]): string {
+  for (const timeZone of zones) {
+    if (!timeZone) continue;
+    try {
+      new Intl.DateTimeFormat('en', { timeZone });
+      return timeZone;
+    } catch {
+      // An unknown zone name: try the next one.
+    }
+  }
+  return 'UTC';
+}
+
+/**
+ * The instant's wall-clock time in a zone, for file names: the time the reader sees in the mail.
+ * @example fileStamp('2026-12-01T21:36:20Z', 'Europe/Berlin') // '20261201-223620'
+ */
+export function fileStamp(v: unknown, timeZone: string): string {
+  const d = toDate(v);
+  if (!d) return '';
+  const f = new Intl.DateTimeFormat('en-US', { timeZone: firstTimeZone([timeZone]), hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  const p = Object.fromEntries(f.formatToParts(d).map((x) => [x.type, x.value]));
+  return `${p.year}${p.month}${p.day}-${p.hour}${p.minute}${p.second}`;
+}
+
 /**
  * A phone number for reading: national form when it belongs to the tenant's country,
  * international otherwise; anything that is not a valid number comes back unchanged.
@@ -88,16 +114,25 @@ export class Formats {
   }
 
   /**
-   * Date and/or time of an instant in the reader's zone and language.
-   * @example formats.formatDateTime('2026-11-28T12:00:00Z', { locale: 'de', timeZone: 'Europe/Berlin' }) // 'Samstag, 28. November 2026 um 13:00'
+   * Date and/or time of an instant in the reader's zone and language. A time carries the zone's
+   * short name or offset (`13:00 MEZ`, `1:00 PM GMT+1`, `13:00 UTC+1`), placed where the
+   * language's own long time format puts it; `zone: false` leaves it out.
+   * @example formats.formatDateTime('2026-11-28T12:00:00Z', { locale: 'de', timeZone: 'Europe/Berlin' }) // 'Samstag, 28. November 2026 um 13:00 MEZ'
    */
-  formatDateTime(v: unknown, l: Locale, dateStyle: unknown = 'full', timeStyle: unknown = 'short'): string {
+  formatDateTime(v: unknown, l: Locale, dateStyle: unknown = 'full', timeStyle: unknown = 'short', zone: unknown = true): string {
     const d = toDate(v);
     if (!d) return '';
     const ds = dateStyle === 'none' ? undefined : style(dateStyle, 'full');
     const ts = timeStyle === 'none' ? undefined : style(timeStyle, 'short');
     if (!ds && !ts) return '';
-    return this.#intl.get(Intl.DateTimeFormat, l.locale, { ...(ds && { dateStyle: ds }), ...(ts && { timeStyle: ts }), timeZone: l.timeZone }).format(d);
+    if (!ts || zone === false || ts === 'long' || ts === 'full') {
+      return this.#intl.get(Intl.DateTimeFormat, l.locale, { ...(ds && { dateStyle: ds }), ...(ts && { timeStyle: ts }), timeZone: l.timeZone }).format(d);
+    }
+    // Intl has no short time with a zone: the long time (which has both) without its seconds, if short was asked.
+    const parts = this.#intl.get(Intl.DateTimeFormat, l.locale, { ...(ds && { dateStyle: ds }), timeStyle: 'long', timeZone: l.timeZone }).formatToParts(d);
+    const keep = ts === 'medium' ? parts : parts.filter((p, i) => p.type !== 'second' && !(p.type === 'literal' && parts[i + 1]?.type === 'second'));
+    // V8's format() writes U+202F (before AM/PM) as a plain space; formatToParts does not: the same text either way.
+    return keep.map((p) => p.value).join('').replace(/\u202f/g, ' ');
   }
 
   /** Kept for callers of the first version: full date, short time, first usable zone of the list. */
@@ -130,6 +165,7 @@ export class Formats {
   /**
    * A byte count in binary steps with the language's number conventions.
    * @example formats.formatSize(493_000, 'de') // '481,4 kB'
+   * @example formats.formatSize(578, 'en') // '578 bytes'
    */
   formatSize(bytes: unknown, lang = 'en'): string {
     const n = Number(bytes);
@@ -138,7 +174,8 @@ export class Formats {
     let v = n;
     let i = 0;
     while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
-    return this.#intl.get(Intl.NumberFormat, safeLocale(lang), { style: 'unit', unit: units[i], unitDisplay: 'short', maximumFractionDigits: i === 0 ? 0 : 1 }).format(v);
+    // Bytes are spelled out, so they take the language's plural form (`578 bytes`, `1 octet`); the larger units are symbols.
+    return this.#intl.get(Intl.NumberFormat, safeLocale(lang), { style: 'unit', unit: units[i], unitDisplay: i === 0 ? 'long' : 'short', maximumFractionDigits: i === 0 ? 0 : 1 }).format(v);
   }
 
   /**

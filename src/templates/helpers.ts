@@ -22,11 +22,11 @@ type OwnName = (typeof OWN_NAMES)[number];
 function ownHelpers(formats: Formats) {
   return {
     /** `{{datetime event.occurredAt}}`, `{{datetime event.occurredAt dateStyle="short" timeStyle="short"}}` */
-    datetime: (v: unknown, o: HelperOptions) => formats.formatDateTime(v, fmt(o), o?.hash?.dateStyle ?? 'full', o?.hash?.timeStyle ?? 'short'),
+    datetime: (v: unknown, o: HelperOptions) => formats.formatDateTime(v, fmt(o), o?.hash?.dateStyle ?? 'full', o?.hash?.timeStyle ?? 'short', o?.hash?.zone),
     /** `{{date event.occurredAt}}` (style="full|long|medium|short", default long) */
     date: (v: unknown, o: HelperOptions) => formats.formatDateTime(v, fmt(o), o?.hash?.style ?? 'long', 'none'),
-    /** `{{time event.occurredAt}}` (style="full|long|medium|short", default short) */
-    time: (v: unknown, o: HelperOptions) => formats.formatDateTime(v, fmt(o), 'none', o?.hash?.style ?? 'short'),
+    /** `{{time event.occurredAt}}` (style="full|long|medium|short", default short); times carry the zone unless zone=false */
+    time: (v: unknown, o: HelperOptions) => formats.formatDateTime(v, fmt(o), 'none', o?.hash?.style ?? 'short', o?.hash?.zone),
     /** `{{duration voicemail.durationSeconds}}` -> 1:05; `{{duration voicemail.durationSeconds style="long"}}` -> 1 minute, 5 seconds */
     duration: (v: unknown, o: HelperOptions) => formats.formatDuration(v, o?.hash?.style ?? 'digital', fmt(o).locale),
     /** `{{phone caller.number}}`; format="national|international" forces one form */

@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import Handlebars from 'handlebars';
 import { LRUCache } from 'lru-cache';
-import { convert as htmlToText } from 'html-to-text';
+import { convert as htmlToText, type FormatCallback } from 'html-to-text';
 import { CssInliner } from './css-inliner';
 import { SchemaRegistry } from '../config';
 import { PluginError } from '../errors';
@@ -480,18 +480,45 @@ function unsavedSet(s: UnsavedSources, type: string): TemplateSet {
   return { parts, partials, languages: new Set(), problems: [], ...(layout && { layout }) };
 }
 
-/** The text part of a tenant's HTML-only mail. */
+/** The text part of a tenant's HTML-only mail. A table row of cells reads `Label: value`. */
 export function deriveText(html: string): string {
   return htmlToText(html, {
     wordwrap: 78,
+    formatters: { tableRow, tableCell },
     selectors: [
       { selector: 'img', format: 'skip' },
       { selector: 'a', options: { hideLinkHrefIfSameAsText: true } },
       { selector: 'h1', options: { uppercase: false } },
       { selector: 'h2', options: { uppercase: false } },
       { selector: 'table', format: 'block' },
-      { selector: 'tr', format: 'block' },
-      { selector: 'td', format: 'inline' },
+      { selector: 'tr', format: 'tableRow' },
+      { selector: 'td', format: 'tableCell' },
+      { selector: 'th', format: 'tableCell' },
     ],
   });
 }
+
+type DomNode = { type: string; name?: string; data?: string; children?: DomNode[]; parent?: DomNode | null };
+
+const textOf = (n: DomNode): string => (n.type === 'text' ? (n.data ?? '') : (n.children ?? []).map(textOf).join(''));
+
+/** The cells of a row that have text. */
+const cellsOf = (row: DomNode | null | undefined): DomNode[] => (row?.children ?? []).filter((c) => c.type === 'tag' && (c.name === 'td' || c.name === 'th') && textOf(c).trim() !== '');
+
+/** A row: a line of its own; rows of label and value follow each other without a blank line. */
+const tableRow: FormatCallback = (elem, walk, builder) => {
+  const breaks = cellsOf(elem as unknown as DomNode).length > 1 ? 1 : 2;
+  builder.openBlock({ leadingLineBreaks: breaks });
+  walk(elem.children, builder);
+  builder.closeBlock({ trailingLineBreaks: breaks });
+};
+
+/** A cell, inline: the first of a row's cells is followed by `: ` (unless it ends in a colon already), the others by a space. */
+const tableCell: FormatCallback = (elem, walk, builder) => {
+  walk(elem.children, builder);
+  const node = elem as unknown as DomNode;
+  const cells = cellsOf(node.parent);
+  const at = cells.indexOf(node);
+  if (at < 0 || at === cells.length - 1) return;
+  builder.addInline(at === 0 && !/[:：]\s*$/.test(textOf(node)) ? ': ' : ' ');
+};

@@ -18,10 +18,10 @@ describe('templates: lookup, languages and the finished mail', () => {
     const m = renderer.render(rec(ev), tenant('a.example.com', { timeZone: 'America/New_York' }));
     expect(m.language).to.equal('de');
     expect(m.subject).to.equal('Neue Sprachnachricht von Bob Caller (1:05)');
-    expect(m.text).to.contain('Samstag, 28. November 2026 um 13:00');
-    expect(m.text).to.contain('Länge:        1 Minute, 5 Sekunden');
+    expect(m.text).to.contain('Eingegangen:  Samstag, 28. November 2026 um 13:00 MEZ\n');
+    expect(m.text).to.contain('Länge:        1:05\n');
     expect(m.html).to.match(/<html lang="de">/);
-    expect(m.html).to.contain('Samstag, 28. November 2026 um 13:00');
+    expect(m.html).to.contain('Samstag, 28. November 2026 um 13:00 MEZ');
   });
 
   it('falls back: regional tag to its language, then the tenant language, unknown to English', () => {

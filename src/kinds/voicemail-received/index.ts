@@ -1,5 +1,6 @@
 import type { KindApi } from '../event-kind';
 import { builtInSample, builtInSchema, builtInTemplates } from '../built-in';
+import { folderName, messageLabel } from './message-label';
 
 /** `voicemail.received`: a new voicemail message, with its recording attached (CONTRACT.md section 4). */
 export const TYPE = 'voicemail.received';
@@ -24,8 +25,9 @@ export function register(api: KindApi): void {
       voicemail: {
         durationSeconds: d.durationSeconds,
         duration: t.duration(d.durationSeconds),
-        ...(d.messageNumber !== undefined && { messageNumber: d.messageNumber, messageLabel: `#${d.messageNumber}${d.folder ? ` (${d.folder})` : ''}` }),
-        ...(d.folder !== undefined && { folder: d.folder }),
+        ...(d.messageNumber !== undefined && { messageNumber: d.messageNumber }),
+        ...(d.folder !== undefined && { folder: d.folder, folderName: folderName(d.folder, t.locale) }),
+        ...((d.messageNumber !== undefined || d.folder) && { messageLabel: messageLabel(d.messageNumber, d.folder, t.locale) }),
         ...(d.transcript !== undefined && { transcript: d.transcript }),
       },
     }),
