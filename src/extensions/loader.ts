@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PluginError } from '../errors';
 import type { Disposable, HostLog } from '../host-api';
-import type { Hook, HookName } from '../hooks';
+import { HOOK_NAMES, type Hook, type HookName } from '../hooks';
 import { kindApi, type KindRegistry } from '../kinds';
 import { escapeHtml, safeString } from '../templates/safe-string';
 import type { ExtensionApi, ExtensionModule, ExtensionStatus } from './api';
@@ -142,8 +142,7 @@ function settleWithin(fn: () => unknown, ms: number): Promise<void> {
 
 /** Hook checks where hooks do not run (render workers): the same refusals as Hooks.add. */
 function checkHook(name: unknown, fn: unknown): void {
-  const names = ['onAccepted', 'beforeRender', 'beforeSend', 'afterDelivery', 'onOutcome'];
-  if (typeof name !== 'string' || !names.includes(name)) throw new PluginError('HOOK_INVALID', `unknown hook ${JSON.stringify(name)}; expected one of ${names.join(', ')}`, { field: 'name' });
+  if (typeof name !== 'string' || !(HOOK_NAMES as readonly string[]).includes(name)) throw new PluginError('HOOK_INVALID', `unknown hook ${JSON.stringify(name)}; expected one of ${HOOK_NAMES.join(', ')}`, { field: 'name' });
   if (typeof fn !== 'function') throw new PluginError('HOOK_INVALID', `hook ${name} must be a function`, { field: 'fn' });
 }
 

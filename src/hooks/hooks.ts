@@ -68,10 +68,10 @@ interface Entry {
  */
 export class Hooks {
   readonly #hooks = new Map<HookName, Set<Entry>>(HOOK_NAMES.map((n) => [n, new Set()]));
-  readonly #onError: (name: HookName, e: unknown, origin: string) => void;
+  readonly #onError: (name: HookName, e: unknown, origin: string, eventId: string | undefined) => void;
   readonly #timeoutMs: () => number;
 
-  constructor(onError: (name: HookName, e: unknown, origin: string) => void, timeoutMs: () => number = () => 5_000) {
+  constructor(onError: (name: HookName, e: unknown, origin: string, eventId: string | undefined) => void, timeoutMs: () => number = () => 5_000) {
     this.#onError = onError;
     this.#timeoutMs = timeoutMs;
   }
@@ -111,7 +111,9 @@ export class Hooks {
       try {
         await withBudget(() => fn(state), this.#timeoutMs(), name, origin);
       } catch (e) {
-        this.#onError(name, e, origin);
+        const event = (state as { event?: { id?: unknown } }).event ?? (state as { payload?: { eventId?: unknown } }).payload;
+        const id = (event as { id?: unknown; eventId?: unknown } | undefined)?.id ?? (event as { eventId?: unknown } | undefined)?.eventId;
+        this.#onError(name, e, origin, typeof id === 'string' ? id : undefined);
         if (rethrow) throw coded(name, origin, e);
       }
     }

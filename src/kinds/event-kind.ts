@@ -152,7 +152,14 @@ export interface EventKind {
 
 /** The part of the extension API that defines kinds (what a built-in kind's module uses). */
 export interface KindApi {
+  /**
+   * Defines an event kind (see ExtensionApi.defineEvent).
+   * @example api.defineEvent('trunk.down', { schema, templates: path.join(__dirname, 'templates') })
+   */
   defineEvent<D = Record<string, unknown>>(type: string, spec: EventKindSpec<D>): void;
-  /** JSON Schemas of the shared shapes, for `$ref` from a kind's schema. */
+  /**
+   * JSON Schemas of the shared shapes, for `$ref` from a kind's schema.
+   * @example { type: 'object', properties: { recipient: api.shapes.Recipient, caller: api.shapes.Party, file: api.shapes.FileRef } }
+   */
   readonly shapes: { readonly Recipient: { $ref: string }; readonly Party: { $ref: string }; readonly FileRef: { $ref: string } };
 }

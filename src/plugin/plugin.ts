@@ -176,7 +176,8 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     try {
       // Extensions load once the spool is open (nothing of theirs runs for an instance that cannot start).
       const hooks = new Hooks(
-        (name, e, origin) => ctx.log.error(isPluginError(e) && e.code === 'HOOK_TIMEOUT' ? 'hook ran over its budget' : 'hook threw', { code: isPluginError(e) ? e.code : 'HOOK_FAILED', hook: name, origin, error: (e as Error)?.message ?? String(e) }),
+        (name, e, origin, eventId) =>
+          ctx.log.error(isPluginError(e) && e.code === 'HOOK_TIMEOUT' ? 'hook ran over its budget' : 'hook threw', { code: isPluginError(e) ? e.code : 'HOOK_FAILED', hook: name, origin, ...(eventId !== undefined && { eventId }), error: (e as Error)?.message ?? String(e) }),
         () => (plugin ? plugin.#tenants.config : config).delivery.hookTimeoutMs,
       );
       const helpers = new HelperRegistry();

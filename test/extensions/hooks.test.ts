@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { eid, missed, tenantConfig, voicemail } from '../helpers/events';
 import { Harness } from '../helpers/harness';
 import { testCa, type TestSmtp } from '../helpers/smtp';
+import { waitFor } from '../helpers/wait';
 
 const A = 'a.example.com';
 const B = 'b.example.com';
@@ -34,7 +35,8 @@ describe('extensions: hooks on every kind, isolated per message', function () {
   let a: TestSmtp;
   let b: TestSmtp;
 
-  beforeEach(async () => {
+  // One instance for the whole file (its render workers start once); every assertion is about the events of its own test.
+  before(async () => {
     const dir = h.tmpdir('pbx-hooks-');
     fs.writeFileSync(path.join(dir, 'stamp.js'), EXTENSION);
     a = await h.smtp();
@@ -42,7 +44,8 @@ describe('extensions: hooks on every kind, isolated per message', function () {
     await h.start(tenantConfig(testCa().cert, { [A]: { port: a.port }, [B]: { port: b.port } }, { extensions: [path.join(dir, 'stamp.js')], delivery: { hookTimeoutMs: 1500, messageTimeoutMs: 8000, retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAgeMs: 60_000 } } }));
     (globalThis as { __afterDelivery?: unknown[] }).__afterDelivery = [];
   });
-  afterEach(() => h.dispose());
+  after(() => h.dispose());
+  const ids = (mails: TestSmtp['mails'], of: { id: string }[]) => mails.map((m) => m.parsed.headers.get('x-pbx-event-id')).filter((id) => of.some((e) => e.id === id));
 
   const ping = (tenant: string, behaviour?: string) => ({ id: eid('ping'), type: 'x.ping', tenant, occurredAt: '2026-11-28T12:00:00Z', data: { recipient: { extension: '1', email: [`ops@${tenant}`] }, ...(behaviour && { behaviour }) } });
 
@@ -56,8 +59,12 @@ describe('extensions: hooks on every kind, isolated per message', function () {
     expect(pm.parsed.subject).to.equal(`ping ${crm}`);
     expect(String(pm.parsed.html)).to.contain(`<a href="${crm.replace(/=/g, '&#x3D;')}">crm</a>`);
     const seen = (globalThis as { __afterDelivery?: unknown[][] }).__afterDelivery!;
-    expect(seen).to.deep.include(['x.ping', 'email.delivered', p.id]);
-    expect(seen.filter((s) => s[1] === 'email.delivered')).to.have.length(3);
+    await waitFor(() => seen.filter((s) => s[1] === 'email.delivered').length >= 3, { what: 'afterDelivery for the three mails', detail: () => seen });
+    expect(seen.filter((s) => s[1] === 'email.delivered')).to.deep.equal([
+      ['voicemail.received', 'email.delivered', vm.parsed.headers.get('x-pbx-event-id')],
+      ['call.missed', 'email.delivered', mc.parsed.headers.get('x-pbx-event-id')],
+      ['x.ping', 'email.delivered', p.id],
+    ]);
   });
 
   it('a hook that throws for one tenant fails only that message (email.failed HOOK_FAILED with the reason); that tenant and the other deliver', async () => {
@@ -67,15 +74,16 @@ describe('extensions: hooks on every kind, isolated per message', function () {
     await h.host.send(bad);
     await h.host.send(fine);
     await h.host.send(other);
-    await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === bad.id) && em.filter((e) => e.type === 'email.delivered').length === 2);
+    const mine = [bad, fine, other];
+    await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === bad.id) && em.filter((e) => e.type === 'email.delivered' && (e.payload.eventId === fine.id || e.payload.eventId === other.id)).length === 2);
+    expect(h.host.of('email.failed', bad.id)).to.have.length(1);
     expect(h.host.of('email.failed', bad.id)[0]!.payload).to.deep.include({ tenant: A, attempts: 1, reason: `HOOK_FAILED: the beforeSend hook of stamp threw (Error: CRM says no for ${bad.id})` });
-    expect(h.host.of('email.deferred')).to.have.length(0);
-    expect(h.host.of('email.delivered').map((e) => e.payload.eventId).sort()).to.deep.equal([fine.id, other.id].sort());
-    expect(a.mails.map((m) => m.parsed.headers.get('x-pbx-event-id'))).to.deep.equal([fine.id]);
-    expect(b.mails).to.have.length(1);
+    expect(h.host.emitted.filter((e) => e.type === 'email.deferred' && mine.some((m) => m.id === e.payload.eventId))).to.have.length(0);
+    expect(ids(a.mails, mine)).to.deep.equal([fine.id]);
+    expect(ids(b.mails, mine)).to.deep.equal([other.id]);
     expect(h.plugin.status().tenants.find((t) => t.tenant === A)?.held ?? false).to.equal(false);
     expect(h.plugin.lookup(bad.id, A)).to.deep.include({ state: 'failed', attempts: 1 });
-    const logged = h.host.logs.filter((l) => l.level === 'error' && l.fields?.hook === 'beforeSend');
+    const logged = h.host.logs.filter((l) => l.level === 'error' && l.fields?.hook === 'beforeSend' && l.fields?.eventId === bad.id);
     expect(logged).to.have.length(1);
     expect(logged[0]!.fields).to.deep.include({ code: 'HOOK_FAILED', origin: 'stamp' });
   });
@@ -90,11 +98,12 @@ describe('extensions: hooks on every kind, isolated per message', function () {
     expect(h.host.of('email.failed', hung.id)).to.have.length(0);
     await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === hung.id));
     expect(h.host.of('email.failed', hung.id)[0]!.payload.reason).to.equal('HOOK_TIMEOUT: the beforeSend hook of stamp did not settle within 1500 ms (delivery.hookTimeoutMs)');
-    expect(a.mails).to.have.length(0);
+    expect(ids(a.mails, [hung])).to.deep.equal([]);
     const next = await h.deliver(a, ping(A));
     expect(next.parsed.headers.get('x-stamp')).to.equal('x.ping');
-    const logged = h.host.logs.filter((l) => l.fields?.code === 'HOOK_TIMEOUT');
-    expect(logged).to.have.length(1);
+    expect(h.host.of('email.failed', hung.id)).to.have.length(1);
+    const logged = h.host.logs.filter((l) => l.fields?.code === 'HOOK_TIMEOUT' && l.fields?.eventId === hung.id);
+    expect(logged.map((l) => l.fields!.hook), JSON.stringify(logged)).to.deep.equal(['beforeSend']);
     expect(logged[0]!.msg).to.equal('hook ran over its budget');
   });
 });

@@ -71,6 +71,11 @@ describe('extensions: loading, and what a broken one costs', function () {
     expect(logged).to.have.length(12);
     expect(logged.every((l) => l.level === 'error')).to.equal(true);
 
+    // api.log tags every line with the extension's name.
+    expect(h.host.logs.filter((l) => l.msg === 'extension loaded').map((l) => [l.fields!.extension, l.fields!.kinds, l.fields!.helpers])).to.deep.equal([
+      ['good', ['x.good'], ['shout']],
+      ['late', [], []],
+    ]);
     // What partial.js registered before it threw is gone: no kind, no subscription.
     expect(status.eventTypes).to.deep.equal(['voicemail.received', 'fax.received', 'call.missed', 'x.good']);
     expect([...h.host.handlers.keys()].sort()).to.deep.equal(['call.missed', 'fax.received', 'voicemail.received', 'x.good']);
