@@ -14,6 +14,7 @@ export interface Locale {
 
 export type DateStyle = 'full' | 'long' | 'medium' | 'short';
 const STYLES: readonly string[] = ['full', 'long', 'medium', 'short'];
+const TIME_PARTS: ReadonlySet<string> = new Set(['hour', 'minute', 'second', 'dayPeriod', 'timeZoneName']);
 
 /** A locale Intl accepts, else `en`. */
 export function safeLocale(tag: string | undefined): string {
@@ -63,7 +64,8 @@ export function fileStamp(v: unknown, timeZone: string): string {
 
 /**
  * A phone number for reading: national form when it belongs to the tenant's country,
- * international otherwise; anything that is not a valid number comes back unchanged.
+ * international otherwise, its groups joined by no-break spaces (U+00A0); anything that is
+ * not a valid number comes back unchanged.
  * @example formatPhone('+493012345678', 'DE') // '030 12345678'
  * @example formatPhone('+14155552671', 'DE') // '+1 415 555 2671'
  */
@@ -73,9 +75,9 @@ export function formatPhone(raw: unknown, country?: string, form: unknown = 'aut
   try {
     const p = parsePhoneNumberFromString(text, country ? (country.toUpperCase() as CountryCode) : undefined);
     if (!p || !p.isValid()) return text;
-    if (form === 'international') return p.formatInternational();
-    if (form === 'national') return p.formatNational();
-    return country && p.country === country.toUpperCase() ? p.formatNational() : p.formatInternational();
+    const out = form === 'international' ? p.formatInternational() : form === 'national' ? p.formatNational() : country && p.country === country.toUpperCase() ? p.formatNational() : p.formatInternational();
+    // A number is never split over two lines: its groups are joined by no-break spaces (U+00A0).
+    return out.replace(/ /g, '\u00a0');
   } catch {
     return text;
   }
@@ -131,8 +133,9 @@ export class Formats {
     // Intl has no short time with a zone: the long time (which has both) without its seconds, if short was asked.
     const parts = this.#intl.get(Intl.DateTimeFormat, l.locale, { ...(ds && { dateStyle: ds }), timeStyle: 'long', timeZone: l.timeZone }).formatToParts(d);
     const keep = ts === 'medium' ? parts : parts.filter((p, i) => p.type !== 'second' && !(p.type === 'literal' && parts[i + 1]?.type === 'second'));
-    // V8's format() writes U+202F (before AM/PM) as a plain space; formatToParts does not: the same text either way.
-    return keep.map((p) => p.value).join('').replace(/\u202f/g, ' ');
+    // The time and its zone never split over two lines on a narrow screen: no-break spaces inside the time.
+    const inTime = (i: number) => TIME_PARTS.has(keep[i - 1]?.type ?? '') && TIME_PARTS.has(keep[i + 1]?.type ?? '');
+    return keep.map((p, i) => (p.type === 'literal' && inTime(i) ? p.value.replace(/[ \u202f]/g, '\u00a0') : p.value)).join('');
   }
 
   /** Kept for callers of the first version: full date, short time, first usable zone of the list. */
@@ -163,7 +166,8 @@ export class Formats {
   }
 
   /**
-   * A byte count in binary steps with the language's number conventions.
+   * A byte count in binary steps with the language's number conventions; number and unit are
+   * joined by a no-break space.
    * @example formats.formatSize(493_000, 'de') // '481,4 kB'
    * @example formats.formatSize(578, 'en') // '578 bytes'
    */
@@ -175,7 +179,7 @@ export class Formats {
     let i = 0;
     while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
     // Bytes are spelled out, so they take the language's plural form (`578 bytes`, `1 octet`); the larger units are symbols.
-    return this.#intl.get(Intl.NumberFormat, safeLocale(lang), { style: 'unit', unit: units[i], unitDisplay: i === 0 ? 'long' : 'short', maximumFractionDigits: i === 0 ? 0 : 1 }).format(v);
+    return this.#intl.get(Intl.NumberFormat, safeLocale(lang), { style: 'unit', unit: units[i], unitDisplay: i === 0 ? 'long' : 'short', maximumFractionDigits: i === 0 ? 0 : 1 }).format(v).replace(/ /g, '\u00a0');
   }
 
   /**

@@ -58,31 +58,31 @@ function notes(html: string): string[] {
 const VOICEMAIL: Record<Lang, { subject: string; text: string; rows: string[]; intro: string; note: string }> = {
   en: {
     subject: 'New voicemail from Bob Caller (0:47)',
-    text: 'Hello,\n\nyou have a new voicemail.\n\nFrom:      Bob Caller (030 12345678)\nReceived:  Tuesday, December 1, 2026 at 10:36 PM GMT+1\nLength:    0:47\nMailbox:   Message 3, Inbox\n\nThe recording is attached (voicemail-20261201-223620-493012345678.wav, 481.4 kB).\n',
-    rows: ['From: Bob Caller (030 12345678)', 'Received: Tuesday, December 1, 2026 at 10:36 PM GMT+1', 'Length: 0:47', 'Mailbox: Message 3, Inbox'],
-    intro: 'Hello, you have a new voicemail from Bob Caller (030 12345678).',
-    note: 'The recording is attached: voicemail-20261201-223620-493012345678.wav (481.4 kB).',
+    text: 'Hello,\n\nyou have a new voicemail.\n\nFrom:      Bob Caller (030\u00a012345678)\nReceived:  Tuesday, December 1, 2026 at 10:36\u00a0PM\u00a0GMT+1\nLength:    0:47\nMailbox:   Message 3, Inbox\n\nThe recording is attached (voicemail-20261201-223620-493012345678.wav, 481.4\u00a0kB).\n',
+    rows: ['From: Bob Caller (030\u00a012345678)', 'Received: Tuesday, December 1, 2026 at 10:36\u00a0PM\u00a0GMT+1', 'Length: 0:47', 'Mailbox: Message 3, Inbox'],
+    intro: 'Hello, you have a new voicemail from Bob Caller (030\u00a012345678).',
+    note: 'The recording is attached: voicemail-20261201-223620-493012345678.wav (481.4\u00a0kB).',
   },
   de: {
     subject: 'Neue Sprachnachricht von Bob Caller (0:47)',
-    text: 'Hallo,\n\nSie haben eine neue Sprachnachricht.\n\nVon:          Bob Caller (030 12345678)\nEingegangen:  Dienstag, 1. Dezember 2026 um 22:36 MEZ\nLänge:        0:47\nMailbox:      Nachricht 3, Posteingang\n\nDie Aufnahme ist angehängt (voicemail-20261201-223620-493012345678.wav, 481,4 kB).\n',
-    rows: ['Von: Bob Caller (030 12345678)', 'Eingegangen: Dienstag, 1. Dezember 2026 um 22:36 MEZ', 'Länge: 0:47', 'Mailbox: Nachricht 3, Posteingang'],
-    intro: 'Hallo, Sie haben eine neue Sprachnachricht von Bob Caller (030 12345678).',
-    note: 'Die Aufnahme ist angehängt: voicemail-20261201-223620-493012345678.wav (481,4 kB).',
+    text: 'Hallo,\n\nSie haben eine neue Sprachnachricht.\n\nVon:          Bob Caller (030\u00a012345678)\nEingegangen:  Dienstag, 1. Dezember 2026 um 22:36\u00a0MEZ\nLänge:        0:47\nMailbox:      Nachricht 3, Posteingang\n\nDie Aufnahme ist angehängt (voicemail-20261201-223620-493012345678.wav, 481,4\u00a0kB).\n',
+    rows: ['Von: Bob Caller (030\u00a012345678)', 'Eingegangen: Dienstag, 1. Dezember 2026 um 22:36\u00a0MEZ', 'Länge: 0:47', 'Mailbox: Nachricht 3, Posteingang'],
+    intro: 'Hallo, Sie haben eine neue Sprachnachricht von Bob Caller (030\u00a012345678).',
+    note: 'Die Aufnahme ist angehängt: voicemail-20261201-223620-493012345678.wav (481,4\u00a0kB).',
   },
   fr: {
     subject: 'Nouveau message vocal de Bob Caller (0:47)',
-    text: 'Bonjour,\n\nvous avez reçu un nouveau message vocal.\n\nDe :         Bob Caller (030 12345678)\nReçu le :    mardi 1 décembre 2026 à 22:36 UTC+1\nDurée :      0:47\nMessagerie : Message 3, Boîte de réception\n\nL’enregistrement est joint (voicemail-20261201-223620-493012345678.wav, 481,4\u202fko).\n',
-    rows: ['De: Bob Caller (030 12345678)', 'Reçu le: mardi 1 décembre 2026 à 22:36 UTC+1', 'Durée: 0:47', 'Messagerie: Message 3, Boîte de réception'],
-    intro: 'Bonjour, vous avez reçu un nouveau message vocal de Bob Caller (030 12345678).',
+    text: 'Bonjour,\n\nvous avez reçu un nouveau message vocal.\n\nDe :         Bob Caller (030\u00a012345678)\nReçu le :    mardi 1 décembre 2026 à 22:36\u00a0UTC+1\nDurée :      0:47\nMessagerie : Message 3, Boîte de réception\n\nL’enregistrement est joint (voicemail-20261201-223620-493012345678.wav, 481,4\u202fko).\n',
+    rows: ['De: Bob Caller (030\u00a012345678)', 'Reçu le: mardi 1 décembre 2026 à 22:36\u00a0UTC+1', 'Durée: 0:47', 'Messagerie: Message 3, Boîte de réception'],
+    intro: 'Bonjour, vous avez reçu un nouveau message vocal de Bob Caller (030\u00a012345678).',
     note: 'L’enregistrement est joint : voicemail-20261201-223620-493012345678.wav (481,4\u202fko).',
   },
   es: {
     subject: 'Nuevo mensaje de voz de Bob Caller (0:47)',
-    text: 'Hola:\n\ntiene un nuevo mensaje de voz.\n\nDe:         Bob Caller (030 12345678)\nRecibido:   martes, 1 de diciembre de 2026, 22:36 CET\nDuración:   0:47\nBuzón:      Mensaje 3, Bandeja de entrada\n\nLa grabación va adjunta (voicemail-20261201-223620-493012345678.wav, 481,4 kB).\n',
-    rows: ['De: Bob Caller (030 12345678)', 'Recibido: martes, 1 de diciembre de 2026, 22:36 CET', 'Duración: 0:47', 'Buzón: Mensaje 3, Bandeja de entrada'],
-    intro: 'Hola: tiene un nuevo mensaje de voz de Bob Caller (030 12345678).',
-    note: 'La grabación va adjunta: voicemail-20261201-223620-493012345678.wav (481,4 kB).',
+    text: 'Hola:\n\ntiene un nuevo mensaje de voz.\n\nDe:         Bob Caller (030\u00a012345678)\nRecibido:   martes, 1 de diciembre de 2026, 22:36\u00a0CET\nDuración:   0:47\nBuzón:      Mensaje 3, Bandeja de entrada\n\nLa grabación va adjunta (voicemail-20261201-223620-493012345678.wav, 481,4\u00a0kB).\n',
+    rows: ['De: Bob Caller (030\u00a012345678)', 'Recibido: martes, 1 de diciembre de 2026, 22:36\u00a0CET', 'Duración: 0:47', 'Buzón: Mensaje 3, Bandeja de entrada'],
+    intro: 'Hola: tiene un nuevo mensaje de voz de Bob Caller (030\u00a012345678).',
+    note: 'La grabación va adjunta: voicemail-20261201-223620-493012345678.wav (481,4\u00a0kB).',
   },
 };
 
@@ -105,10 +105,10 @@ describe('templates: the default mails without rough edges', () => {
         expect(intro(m.html)).to.equal(want.intro);
         expect(notes(m.html)).to.deep.equal([want.note]);
         const zones: Record<Lang, [string, string]> = {
-          en: ['Tuesday, December 1, 2026 at 9:36 PM UTC', 'Tuesday, December 1, 2026 at 4:36 PM EST'],
-          de: ['Dienstag, 1. Dezember 2026 um 21:36 UTC', 'Dienstag, 1. Dezember 2026 um 16:36 GMT-5'],
-          fr: ['mardi 1 décembre 2026 à 21:36 UTC', 'mardi 1 décembre 2026 à 16:36 UTC\u22125'],
-          es: ['martes, 1 de diciembre de 2026, 21:36 UTC', 'martes, 1 de diciembre de 2026, 16:36 GMT-5'],
+          en: ['Tuesday, December 1, 2026 at 9:36\u00a0PM\u00a0UTC', 'Tuesday, December 1, 2026 at 4:36\u00a0PM\u00a0EST'],
+          de: ['Dienstag, 1. Dezember 2026 um 21:36\u00a0UTC', 'Dienstag, 1. Dezember 2026 um 16:36\u00a0GMT-5'],
+          fr: ['mardi 1 décembre 2026 à 21:36\u00a0UTC', 'mardi 1 décembre 2026 à 16:36\u00a0UTC\u22125'],
+          es: ['martes, 1 de diciembre de 2026, 21:36\u00a0UTC', 'martes, 1 de diciembre de 2026, 16:36\u00a0GMT-5'],
         };
         const [utc, newYork] = zones[lang];
         expect(rows(render(voicemail(lang, {}, { timeZone: undefined })).html)[1]).to.equal(`${want.rows[1]!.split(': ')[0]}: ${utc}`);
@@ -177,10 +177,10 @@ describe('templates: the default mails without rough edges', () => {
 
       it('writes every unit with its plural form: bytes and pages', () => {
         const units: Record<Lang, { one: string; many: string; page: string; pages: string }> = {
-          en: { one: '1 byte', many: '578 bytes', page: '(1 page)', pages: '(2 pages)' },
-          de: { one: '1\u00a0Byte', many: '578 Byte', page: '(1 Seite)', pages: '(2 Seiten)' },
+          en: { one: '1\u00a0byte', many: '578\u00a0bytes', page: '(1 page)', pages: '(2 pages)' },
+          de: { one: '1\u00a0Byte', many: '578\u00a0Byte', page: '(1 Seite)', pages: '(2 Seiten)' },
           fr: { one: '1\u00a0octet', many: '578\u00a0octets', page: '(1 page)', pages: '(2 pages)' },
-          es: { one: '1 byte', many: '578 bytes', page: '(1 página)', pages: '(2 páginas)' },
+          es: { one: '1\u00a0byte', many: '578\u00a0bytes', page: '(1 página)', pages: '(2 páginas)' },
         };
         const u = units[lang];
         const many = render(fax(lang), 578);

@@ -35,9 +35,9 @@ describe('templates: the mail as delivered', () => {
     const [m] = await a.waitFor(1);
     expect(m!.parsed.headers.get('content-language')).to.equal('de');
     expect(m!.parsed.subject).to.equal('Neue Sprachnachricht von Bob Caller (1:05)');
-    expect(m!.parsed.text).to.contain('Eingegangen:  Samstag, 28. November 2026 um 13:00 MEZ\n');
+    expect(m!.parsed.text).to.contain('Eingegangen:  Samstag, 28. November 2026 um 13:00\u00a0MEZ\n');
     expect(m!.parsed.html).to.contain('<html lang="de">');
-    expect(m!.parsed.html).to.contain('Samstag, 28. November 2026 um 13:00 MEZ');
+    expect(m!.parsed.html).to.contain('Samstag, 28. November 2026 um 13:00\u00a0MEZ');
   });
 
   it('delivers the default German mail as a recipient reads it: zone, greeting, folder, duration, attachment named in Berlin time', async () => {
@@ -45,18 +45,18 @@ describe('templates: the mail as delivered', () => {
     c.attachmentRoots = [dir];
     await start(c);
     const file = path.join(dir, 'msg0003.wav');
-    fs.writeFileSync(file, toneWav(1)); // 16,044 bytes
+    fs.writeFileSync(file, toneWav(1)); // 16,044\u00a0bytes
     const recipient = { extension: '201', email: ['anna@a.example.com'], language: 'de', timeZone: 'Europe/Berlin' };
     await h.host.send(voicemail('a.example.com', { occurredAt: '2026-12-01T21:36:20Z' }, { recipient, caller: { number: '+493012345678', name: 'Bob Caller' }, durationSeconds: 47, messageNumber: 3, folder: 'INBOX', recording: { path: file, contentType: 'audio/wav' } }));
     const [m] = await a.waitFor(1);
     const name = 'voicemail-20261201-223620-493012345678.wav';
     expect(m!.parsed.subject).to.equal('Neue Sprachnachricht von Bob Caller (0:47)');
-    expect(m!.parsed.text).to.equal(`Hallo,\n\nSie haben eine neue Sprachnachricht.\n\nVon:          Bob Caller (030 12345678)\nEingegangen:  Dienstag, 1. Dezember 2026 um 22:36 MEZ\nLänge:        0:47\nMailbox:      Nachricht 3, Posteingang\n\nDie Aufnahme ist angehängt (${name}, 15,7 kB).\n`);
+    expect(m!.parsed.text).to.equal(`Hallo,\n\nSie haben eine neue Sprachnachricht.\n\nVon:          Bob Caller (030\u00a012345678)\nEingegangen:  Dienstag, 1. Dezember 2026 um 22:36\u00a0MEZ\nLänge:        0:47\nMailbox:      Nachricht 3, Posteingang\n\nDie Aufnahme ist angehängt (${name}, 15,7\u00a0kB).\n`);
     const html = String(m!.parsed.html).replace(/ style="[^"]*"/g, '');
-    expect(html).to.contain('<p>Hallo, Sie haben eine neue Sprachnachricht von <strong>Bob Caller (030 12345678)</strong>.</p>');
-    expect(html).to.contain('<td class="label" valign="top">Eingegangen</td><td class="value">Dienstag, 1. Dezember 2026 um 22:36 MEZ</td>');
+    expect(html).to.contain('<p>Hallo, Sie haben eine neue Sprachnachricht von <strong>Bob Caller (030\u00a012345678)</strong>.</p>');
+    expect(html).to.contain('<td class="label" valign="top">Eingegangen</td><td class="value">Dienstag, 1. Dezember 2026 um 22:36\u00a0MEZ</td>');
     expect(html).to.contain('<td class="label" valign="top">Mailbox</td><td class="value">Nachricht 3, Posteingang</td>');
-    expect(html).to.contain(`<p class="note">Die Aufnahme ist angehängt: <strong>${name}</strong> (15,7 kB).</p>`);
+    expect(html).to.contain(`<p class="note">Die Aufnahme ist angehängt: <strong>${name}</strong> (15,7\u00a0kB).</p>`);
     expect(m!.parsed.attachments.map((x) => [x.filename, x.contentType, x.size])).to.deep.equal([[name, 'audio/wav', 16_044]]);
   });
 

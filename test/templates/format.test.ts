@@ -10,11 +10,11 @@ describe('templates: formatting helpers on Intl', () => {
   const at = '2026-11-28T12:00:00Z';
 
   it('writes an instant in the reader zone and language, the time with the zone name or offset', () => {
-    expect(formats.formatDateTime(at, { locale: 'de', timeZone: 'Europe/Berlin' })).to.equal('Samstag, 28. November 2026 um 13:00 MEZ');
-    expect(formats.formatDateTime(at, { locale: 'fr', timeZone: 'Europe/Paris' })).to.equal('samedi 28 novembre 2026 à 13:00 UTC+1');
-    expect(formats.formatDateTime(at, { locale: 'es', timeZone: 'America/Mexico_City' })).to.equal('sábado, 28 de noviembre de 2026, 6:00 GMT-6');
-    expect(sp(formats.formatDateTime(at, { locale: 'en', timeZone: 'America/New_York' }, 'short', 'short'))).to.equal('11/28/26, 7:00 AM EST');
-    expect(sp(formats.formatDateTime(at, { locale: 'en', timeZone: 'America/New_York' }, 'none', 'medium'))).to.equal('7:00:00 AM EST');
+    expect(formats.formatDateTime(at, { locale: 'de', timeZone: 'Europe/Berlin' })).to.equal('Samstag, 28. November 2026 um 13:00\u00a0MEZ');
+    expect(formats.formatDateTime(at, { locale: 'fr', timeZone: 'Europe/Paris' })).to.equal('samedi 28 novembre 2026 à 13:00\u00a0UTC+1');
+    expect(formats.formatDateTime(at, { locale: 'es', timeZone: 'America/Mexico_City' })).to.equal('sábado, 28 de noviembre de 2026, 6:00\u00a0GMT-6');
+    expect(formats.formatDateTime(at, { locale: 'en', timeZone: 'America/New_York' }, 'short', 'short')).to.equal('11/28/26, 7:00\u00a0AM\u00a0EST');
+    expect(formats.formatDateTime(at, { locale: 'en', timeZone: 'America/New_York' }, 'none', 'medium')).to.equal('7:00:00\u00a0AM\u00a0EST');
     expect(formats.formatDateTime(at, { locale: 'de', timeZone: 'Europe/Berlin' }, 'none', 'short', false)).to.equal('13:00');
     expect(formats.formatDateTime(at, { locale: 'de', timeZone: 'Europe/Berlin' }, 'long', 'none')).to.equal('28. November 2026');
     expect(formats.formatDateTime('not a date', { locale: 'en', timeZone: 'UTC' })).to.equal('');
@@ -34,20 +34,20 @@ describe('templates: formatting helpers on Intl', () => {
     expect(formats.formatDuration(-1)).to.equal('');
   });
 
-  it('writes phone numbers nationally for the tenant country, internationally otherwise', () => {
-    expect(formatPhone('+493012345678', 'DE')).to.equal('030 12345678');
-    expect(formatPhone('+493012345678', 'FR')).to.equal('+49 30 12345678');
-    expect(formatPhone('+14155552671', 'DE')).to.equal('+1 415 555 2671');
-    expect(formatPhone('+493012345678')).to.equal('+49 30 12345678');
+  it('writes phone numbers nationally for the tenant country, internationally otherwise, never split over lines', () => {
+    expect(formatPhone('+493012345678', 'DE')).to.equal('030\u00a012345678');
+    expect(formatPhone('+493012345678', 'FR')).to.equal('+49\u00a030\u00a012345678');
+    expect(formatPhone('+14155552671', 'DE')).to.equal('+1\u00a0415\u00a0555\u00a02671');
+    expect(formatPhone('+493012345678')).to.equal('+49\u00a030\u00a012345678');
     expect(formatPhone('anonymous', 'DE')).to.equal('anonymous');
-    expect(formatPhone('+493012345678', 'DE', 'international')).to.equal('+49 30 12345678');
+    expect(formatPhone('+493012345678', 'DE', 'international')).to.equal('+49\u00a030\u00a012345678');
   });
 
   it('writes file sizes in the language conventions', () => {
-    expect(formats.formatSize(493_000, 'de')).to.equal('481,4 kB');
+    expect(formats.formatSize(493_000, 'de')).to.equal('481,4\u00a0kB');
     expect(sp(formats.formatSize(493_000, 'fr'))).to.equal('481,4 ko');
-    expect(formats.formatSize(512, 'en')).to.equal('512 bytes');
-    expect(formats.formatSize(1, 'en')).to.equal('1 byte');
+    expect(formats.formatSize(512, 'en')).to.equal('512\u00a0bytes');
+    expect(formats.formatSize(1, 'en')).to.equal('1\u00a0byte');
   });
 
   it('pluralises by the language rules', () => {

@@ -18,10 +18,10 @@ describe('templates: lookup, languages and the finished mail', () => {
     const m = renderer.render(rec(ev), tenant('a.example.com', { timeZone: 'America/New_York' }));
     expect(m.language).to.equal('de');
     expect(m.subject).to.equal('Neue Sprachnachricht von Bob Caller (1:05)');
-    expect(m.text).to.contain('Eingegangen:  Samstag, 28. November 2026 um 13:00 MEZ\n');
+    expect(m.text).to.contain('Eingegangen:  Samstag, 28. November 2026 um 13:00\u00a0MEZ\n');
     expect(m.text).to.contain('Länge:        1:05\n');
     expect(m.html).to.match(/<html lang="de">/);
-    expect(m.html).to.contain('Samstag, 28. November 2026 um 13:00 MEZ');
+    expect(m.html).to.contain('Samstag, 28. November 2026 um 13:00\u00a0MEZ');
   });
 
   it('falls back: regional tag to its language, then the tenant language, unknown to English', () => {
@@ -105,8 +105,8 @@ describe('templates: lookup, languages and the finished mail', () => {
 
   it('writes caller numbers nationally for the tenant country', () => {
     const ev = missed('a.example.com', {}, { caller: { number: '+493012345678', name: 'Bob' } });
-    expect(renderer.render(rec(ev), tenant('a.example.com', { country: 'DE' })).text).to.contain('Bob (030 12345678)');
-    expect(renderer.render(rec(ev), tenant('a.example.com', { country: 'US' })).text).to.contain('Bob (+49 30 12345678)');
+    expect(renderer.render(rec(ev), tenant('a.example.com', { country: 'DE' })).text).to.contain('Bob (030\u00a012345678)');
+    expect(renderer.render(rec(ev), tenant('a.example.com', { country: 'US' })).text).to.contain('Bob (+49\u00a030\u00a012345678)');
   });
 
   it('renders every default template in every language without falling back', () => {

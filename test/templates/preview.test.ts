@@ -50,8 +50,8 @@ describe('templates: preview', () => {
     const r = await plugin.preview({ tenant: 'acme.example.com', eventType: 'voicemail.received', language: 'fr' });
     expect(r.language).to.equal('fr');
     expect(r.subject).to.equal('Nouveau message vocal de Bob Caller (1:23)');
-    expect(r.text).to.contain('samedi 28 novembre 2026 à 13:00 UTC+1');
-    expect(r.text).to.contain('030 12345678');
+    expect(r.text).to.contain('samedi 28 novembre 2026 à 13:00\u00a0UTC+1');
+    expect(r.text).to.contain('030\u00a012345678');
     expect(r.html).to.contain('Acme Telefonie');
     expect(r.problems).to.deep.equal([]);
   });
