@@ -20,7 +20,11 @@ exports.register = (api) => {
     templates: { subject: 'ping {{view.crm}}', text: 'ping {{view.crm}}', html: '<p>ping <a href="{{view.crm}}">crm</a></p>' },
   });
   const behaviour = (event) => event.data.behaviour ?? (event.data.caller && event.data.caller.name) ?? '';
-  api.hook('beforeRender', ({ event, view }) => { view.crm = 'https://crm.example/e/' + encodeURIComponent(event.id); });
+  api.hook('beforeRender', ({ event, view }) => {
+    if (behaviour(event) === 'render-throw') throw new Error('no CRM record');
+    if (behaviour(event) === 'render-function') view.fn = () => 1;
+    view.crm = 'https://crm.example/e/' + encodeURIComponent(event.id);
+  });
   api.hook('beforeSend', ({ event, message }) => {
     message.headers['X-Stamp'] = event.type;
     if (behaviour(event) === 'throw') throw new Error('CRM says no for ' + event.id);
@@ -105,5 +109,16 @@ describe('extensions: hooks on every kind, isolated per message', function () {
     const logged = h.host.logs.filter((l) => l.fields?.code === 'HOOK_TIMEOUT' && l.fields?.eventId === hung.id);
     expect(logged.map((l) => l.fields!.hook), JSON.stringify(logged)).to.deep.equal(['beforeSend']);
     expect(logged[0]!.msg).to.equal('hook ran over its budget');
+  });
+
+  it('a beforeRender hook that throws, or leaves view data that is not plain, fails only its message (HOOK_FAILED)', async () => {
+    const throws = ping(A, 'render-throw');
+    const fn = ping(A, 'render-function');
+    await h.host.send(throws);
+    await h.host.send(fn);
+    await h.host.until((em) => [throws.id, fn.id].every((id) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === id)));
+    expect(h.host.of('email.failed', throws.id)[0]!.payload.reason).to.equal('HOOK_FAILED: the beforeRender hook of stamp threw (Error: no CRM record)');
+    expect(h.host.of('email.failed', fn.id)[0]!.payload.reason).to.match(/^HOOK_FAILED: a beforeRender hook put a value in state\.view that is not plain data/);
+    expect(ids(a.mails, [throws, fn])).to.deep.equal([]);
   });
 });
