@@ -32,6 +32,16 @@ export interface ScreenshotOptions {
  * blocked: the mail must look right from its own markup (remote logos show as their alt text).
  */
 export async function screenshotHtml(html: string, o: ScreenshotOptions = {}): Promise<Buffer> {
+  const [png] = await screenshotWidths(html, [o.width ?? 680], o);
+  return png!;
+}
+
+/**
+ * Full-page PNGs of one HTML document at several viewport widths (a phone's 375, a desktop
+ * client's 1200), from one Chromium launch; as screenshotHtml otherwise.
+ * @example await screenshotWidths(mail.html, [375, 1200]) // [png375, png1200]
+ */
+export async function screenshotWidths(html: string, widths: readonly number[], o: Omit<ScreenshotOptions, 'width'> = {}): Promise<Buffer[]> {
   // Loaded here so the plugin itself never loads playwright-core.
   const { chromium } = await import('playwright-core');
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-email-preview-'));
@@ -39,7 +49,7 @@ export async function screenshotHtml(html: string, o: ScreenshotOptions = {}): P
     executablePath: o.executablePath ?? process.env.CHROMIUM_PATH ?? DEFAULT_CHROMIUM,
     headless: true,
     args: CHROMIUM_ARGS,
-    viewport: { width: o.width ?? 680, height: 400 },
+    viewport: { width: widths[0] ?? 680, height: 400 },
     timeout: o.timeoutMs ?? 30_000,
     offline: true,
   });
@@ -47,7 +57,12 @@ export async function screenshotHtml(html: string, o: ScreenshotOptions = {}): P
     const page = context.pages()[0] ?? (await context.newPage());
     await page.route('**/*', (route) => (route.request().url().startsWith('data:') ? route.continue() : route.abort()));
     await page.setContent(html, { waitUntil: 'load' });
-    return await page.screenshot({ fullPage: true, type: 'png' });
+    const out: Buffer[] = [];
+    for (const width of widths) {
+      await page.setViewportSize({ width, height: 400 });
+      out.push(await page.screenshot({ fullPage: true, type: 'png' }));
+    }
+    return out;
   } finally {
     await context.close();
     fs.rmSync(userDataDir, { recursive: true, force: true });

@@ -8,12 +8,12 @@ import { builtInKinds } from '../kinds';
 import { DEFAULT_RENDER_LIMITS, RenderService } from '../templates';
 import { checkTemplates, formatFindings } from '../templates/check';
 import { renderPreview } from '../templates/preview';
-import { screenshotHtml } from '../templates/screenshot';
+import { screenshotWidths } from '../templates/screenshot';
 import { packageRoot } from '../util/package-root';
 
 const USAGE = `usage:
   npm run templates -- check [--tenant ID] [--config FILE]
-  npm run templates -- preview --tenant ID --event TYPE [--lang xx] [--out DIR] [--config FILE] [--no-screenshot]
+  npm run templates -- preview --tenant ID --event TYPE [--lang xx] [--out DIR] [--config FILE] [--width 375,1200] [--no-screenshot]
 
 check    compiles every template (defaults, and each tenant of FILE) and reports every syntax
          error, forbidden construct and unknown variable with line and column, unknown files and
@@ -21,7 +21,8 @@ check    compiles every template (defaults, and each tenant of FILE) and reports
          (delivery.renderTimeoutMs and the fixed caps), so a template over it is an error.
          Exit status: 0 no errors, 1 errors found, 2 usage or config error.
 preview  renders a tenant's mail from the sample event and writes <out>/<tenant>.<event>.<lang>.html,
-         .txt and .png (headless Chromium: /usr/bin/chromium or $CHROMIUM_PATH).`;
+         .txt and .png (headless Chromium: /usr/bin/chromium or $CHROMIUM_PATH), 680 px wide;
+         --width 375,1200 writes one <…>.<width>.png a width instead (200 to 2000 px).`;
 
 interface Args {
   command?: string;
@@ -103,8 +104,15 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         fs.writeFileSync(`${base}.txt`, `Subject: ${r.subject}\nContent-Language: ${r.language}\n\n${r.text}`);
         out.write(`wrote ${base}.html\nwrote ${base}.txt\n`);
         if (!args.flags.has('no-screenshot')) {
-          fs.writeFileSync(`${base}.png`, await screenshotHtml(r.html));
-          out.write(`wrote ${base}.png\n`);
+          const asked = str(args, 'width');
+          const widths = asked === undefined ? [680] : asked.split(',').map(Number);
+          if (widths.some((w) => !Number.isInteger(w) || w < 200 || w > 2000)) throw new UsageError(`--width takes widths in CSS pixels from 200 to 2000, comma-separated (375,1200); received ${asked}`);
+          const pngs = await screenshotWidths(r.html, widths);
+          for (const [i, png] of pngs.entries()) {
+            const file = asked === undefined ? `${base}.png` : `${base}.${widths[i]}.png`;
+            fs.writeFileSync(file, png);
+            out.write(`wrote ${file}\n`);
+          }
         }
         return 0;
       }

@@ -105,17 +105,22 @@ describe('templates: preview', () => {
       }
     });
 
-    it('npm run templates -- preview writes the HTML, the text and a PNG', () => {
+    it('npm run templates -- preview writes the HTML, the text and a PNG a width asked, as wide as asked (nothing overflows a phone)', () => {
       const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-preview-'));
       try {
         const config = path.join(out, 'config.json');
         fs.writeFileSync(config, JSON.stringify({ tenants: { 'acme.example.com': { from: 'Acme <pbx@acme.example.com>', smtp: { host: 'smtp.invalid' }, country: 'DE' } } }));
-        const r = spawnSync(process.execPath, [path.join(__dirname, '../../scripts/templates.js'), 'preview', '--tenant', 'acme.example.com', '--event', 'fax.received', '--lang', 'es', '--out', out, '--config', config], { encoding: 'utf8', timeout: 60_000 });
+        const r = spawnSync(process.execPath, [path.join(__dirname, '../../scripts/templates.js'), 'preview', '--tenant', 'acme.example.com', '--event', 'fax.received', '--lang', 'es', '--out', out, '--config', config, '--width', '375,1200'], { encoding: 'utf8', timeout: 60_000 });
         expect(r.status, r.stdout + r.stderr).to.equal(0);
         const base = path.join(out, 'acme.example.com.fax.received.es');
         expect(fs.readFileSync(`${base}.html`, 'utf8')).to.contain('<html lang="es">');
         expect(fs.readFileSync(`${base}.txt`, 'utf8')).to.match(/^Subject: Nuevo fax de Acme Supplies \(3 páginas\)\nContent-Language: es\n/);
-        expect(inkRatio(fs.readFileSync(`${base}.png`)).ink).to.be.greaterThan(0.01);
+        for (const width of [375, 1200]) {
+          const png = fs.readFileSync(`${base}.${width}.png`);
+          expect(png.readUInt32BE(16), `${width} px`).to.equal(width); // IHDR width: the page did not scroll sideways
+          expect(inkRatio(png).ink).to.be.greaterThan(0.01);
+        }
+        expect(fs.existsSync(`${base}.png`)).to.equal(false);
       } finally {
         fs.rmSync(out, { recursive: true, force: true });
       }
