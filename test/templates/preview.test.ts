@@ -160,6 +160,32 @@ describe('templates: preview', () => {
       }
     });
 
+    it('every default mail in every language fits a 375 px phone and a 1200 px window: no sideways scroll; labels over values on the phone, beside them on the desktop', async () => {
+      const { chromium } = await import('playwright-core');
+      const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-widths-'));
+      const browser = await chromium.launchPersistentContext(profile, { executablePath: process.env.CHROMIUM_PATH ?? DEFAULT_CHROMIUM, args: CHROMIUM_ARGS, offline: true });
+      try {
+        const page = browser.pages()[0] ?? (await browser.newPage());
+        for (const eventType of ['voicemail.received', 'fax.received', 'call.missed']) {
+          for (const language of ['en', 'de', 'fr', 'es']) {
+            const r = await plugin.preview({ tenant: 'acme.example.com', eventType, language });
+            await page.setContent(r.html, { waitUntil: 'load' });
+            for (const width of [375, 1200]) {
+              await page.setViewportSize({ width, height: 700 });
+              const where = `${eventType} ${language} at ${width} px`;
+              expect(await page.evaluate('document.documentElement.scrollWidth'), where).to.equal(width);
+              const rows = (await page.evaluate(`[...document.querySelectorAll('td.label')].map((l) => [l.getBoundingClientRect().top, l.nextElementSibling.getBoundingClientRect().top])`)) as [number, number][];
+              expect(rows.length, where).to.be.at.least(3);
+              for (const [label, value] of rows) expect(width === 375 ? value > label : value === label, `${where}: label at ${label}, value at ${value}`).to.equal(true);
+            }
+          }
+        }
+      } finally {
+        await browser.close();
+        fs.rmSync(profile, { recursive: true, force: true });
+      }
+    });
+
     it('tells a blank page from a mail (so the check above can fail)', async () => {
       const { ink } = inkRatio(await screenshotHtml('<!DOCTYPE html><html><body style="background:#fff"></body></html>'));
       expect(ink).to.be.lessThan(0.001);
