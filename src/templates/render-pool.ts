@@ -1,8 +1,8 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { PluginError, type ErrorCode } from '../errors';
 import type { SpoolRecord } from '../spool';
+import { WorkerSlots } from '../util/worker-slots';
 import type { TemplateTenant } from './context';
 import type { RenderLimits } from './render-budget';
 import { RENDER_STAGES, type RenderedMail, type RenderStage, type TemplateProblem, type UnsavedSources } from './renderer';
@@ -61,59 +61,67 @@ export interface RenderPoolOptions {
 interface Task {
   job: Omit<RenderJob, 'id'>;
   lane: RenderLane;
-  hardMs: number;
+  budgetMs: number;
   resolve: (r: Extract<WorkerReply, { mail: unknown }>) => void;
   reject: (e: Error) => void;
 }
 
-interface Slot {
-  worker: Worker;
-  progress: Int32Array;
-  ready: boolean;
-  task?: Task;
-  timer?: NodeJS.Timeout;
-  id?: number;
-}
-
-/** Loads the worker's TypeScript through ts-node when this module itself runs from src/ (tests), the compiled .js otherwise. */
-const BOOTSTRAP = `const { workerData } = require('node:worker_threads');
-if (workerData.tsNode) require('ts-node/register/transpile-only');
-require(workerData.entry);`;
-
 /**
- * A small pool of render worker threads, hand-rolled rather than piscina because a render over
- * its time must be stopped by terminating exactly the worker running it (and the stage it was
- * in must be read from that worker), because workers must load TypeScript under mocha, and
- * because the cheap path is one postMessage each way. Workers start on first use, are held
- * (ref'd) only while rendering, and are replaced when one is terminated or dies.
+ * A small pool of render worker threads (see WorkerSlots for why hand-rolled). A render over its
+ * time is stopped by terminating its worker, and the stage it was in is read from that worker's
+ * shared progress word. Previews never hold every worker, so mail always has one.
  */
 export class RenderPool {
-  readonly #root: string;
-  readonly #extensions: readonly string[];
-  readonly #size: number;
-  readonly #maxHeapMb: number;
-  readonly #slots = new Set<Slot>();
+  readonly #slots: WorkerSlots<Task, Omit<RenderJob, 'id'>, WorkerReply, Int32Array>;
   readonly #queue: Task[] = [];
-  #nextId = 1;
+  readonly #size: number;
   #previews = 0;
-  #stopped = 0;
   #disposed = false;
 
   constructor(o: RenderPoolOptions) {
-    this.#root = o.root;
-    this.#extensions = o.extensions ?? [];
+    const extensions = o.extensions ?? [];
     this.#size = Math.max(1, o.size ?? Math.min(4, Math.max(2, os.availableParallelism())));
-    this.#maxHeapMb = o.maxHeapMb ?? 384;
+    this.#slots = new WorkerSlots<Task, Omit<RenderJob, 'id'>, WorkerReply, Int32Array>(
+      {
+        size: this.#size,
+        maxHeapMb: o.maxHeapMb ?? 384,
+        entry: path.join(__dirname, 'render-worker'),
+        spawn: () => {
+          const progress = new SharedArrayBuffer(4);
+          return { data: { root: o.root, extensions, progress } satisfies WorkerData, extra: new Int32Array(progress) };
+        },
+        next: () => {
+          const i = this.#dispatchable();
+          return i < 0 ? undefined : this.#queue.splice(i, 1)[0];
+        },
+        waiting: () => this.#dispatchable() >= 0,
+        started: (t) => void (t.lane === 'preview' && this.#previews++),
+        ended: (t) => void (t.lane === 'preview' && this.#previews--),
+        settle: (t, m) => {
+          if ('error' in m) t.reject(m.error.code ? new PluginError(m.error.code as ErrorCode, m.error.message, { ...(m.error.field !== undefined && { field: m.error.field }) }) : new Error(m.error.message));
+          else t.resolve(m);
+        },
+        stopped: (t, cause, progress) => {
+          const code = Atomics.load(progress, 0);
+          const why = cause.kind === 'budget' ? `the render ran for ${t.budgetMs} ms` : cause.kind === 'error' ? `the render worker failed: ${cause.error.message}` : 'the render worker exited';
+          return new RenderStopped(why, code > 0 ? RENDER_STAGES[code - 1] : undefined);
+        },
+        unstartable: (e) => {
+          for (const t of this.#queue.splice(0)) t.reject(e);
+        },
+      },
+      (t) => t.job,
+    );
   }
 
   /** Workers running now (started or starting). */
   get workers(): number {
-    return this.#slots.size;
+    return this.#slots.workers;
   }
 
   /** Workers terminated because a render ran over its time (or died). */
   get stopped(): number {
-    return this.#stopped;
+    return this.#slots.stopped;
   }
 
   /**
@@ -123,105 +131,21 @@ export class RenderPool {
   run(job: Omit<RenderJob, 'id'>, hardMs: number, lane: RenderLane = 'mail'): Promise<Extract<WorkerReply, { mail: unknown }>> {
     if (this.#disposed) return Promise.reject(new Error('the render pool is disposed'));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ job, lane, hardMs, resolve, reject });
-      this.#dispatch();
+      this.#queue.push({ job, lane, budgetMs: hardMs, resolve, reject });
+      this.#slots.dispatch();
     });
   }
 
-  #dispatch(): void {
-    while (this.#queue.length > 0) {
-      const i = this.#queue.findIndex((t) => t.lane === 'mail' || this.#previews < Math.max(1, this.#size - 1));
-      if (i < 0) return;
-      const slot = [...this.#slots].find((s) => s.ready && !s.task);
-      if (!slot) {
-        const starting = [...this.#slots].some((s) => !s.ready);
-        if (this.#slots.size < this.#size && !starting) this.#spawn();
-        return;
-      }
-      const task = this.#queue.splice(i, 1)[0]!;
-      this.#start(slot, task);
-    }
-  }
-
-  #start(slot: Slot, task: Task): void {
-    slot.task = task;
-    slot.id = this.#nextId++;
-    if (task.lane === 'preview') this.#previews++;
-    slot.worker.ref();
-    slot.timer = setTimeout(() => this.#stop(slot, `the render ran for ${task.hardMs} ms`), task.hardMs);
-    slot.worker.postMessage({ ...task.job, id: slot.id });
-  }
-
-  #finish(slot: Slot): Task | undefined {
-    const task = slot.task;
-    clearTimeout(slot.timer);
-    slot.task = undefined;
-    slot.timer = undefined;
-    if (task?.lane === 'preview') this.#previews--;
-    if (this.#slots.has(slot)) slot.worker.unref();
-    return task;
-  }
-
-  /** Terminates a worker whose render ran over time (or that died), failing its task with the stage it was in. */
-  #stop(slot: Slot, why: string): void {
-    const code = Atomics.load(slot.progress, 0);
-    const stage = code > 0 ? RENDER_STAGES[code - 1] : undefined;
-    this.#slots.delete(slot);
-    const task = this.#finish(slot);
-    this.#stopped++;
-    void slot.worker.terminate();
-    task?.reject(new RenderStopped(why, stage));
-    this.#dispatch();
-  }
-
-  #spawn(): void {
-    const progress = new SharedArrayBuffer(4);
-    const ext = path.extname(__filename);
-    const worker = new Worker(BOOTSTRAP, {
-      eval: true,
-      workerData: { root: this.#root, extensions: this.#extensions, progress, entry: path.join(__dirname, `render-worker${ext}`), tsNode: ext === '.ts' } satisfies WorkerData & Record<string, unknown>,
-      resourceLimits: { maxOldGenerationSizeMb: this.#maxHeapMb },
-      stdout: false,
-      stderr: false,
-    });
-    const slot: Slot = { worker, progress: new Int32Array(progress), ready: false };
-    this.#slots.add(slot);
-    worker.unref();
-    worker.on('message', (m: WorkerReply | { ready: true }) => {
-      if ('ready' in m) {
-        slot.ready = true;
-        this.#dispatch();
-        return;
-      }
-      if (m.id !== slot.id) return;
-      const task = this.#finish(slot);
-      if (!task) return;
-      if ('error' in m) task.reject(m.error.code ? new PluginError(m.error.code as ErrorCode, m.error.message, { ...(m.error.field !== undefined && { field: m.error.field }) }) : new Error(m.error.message));
-      else task.resolve(m);
-      this.#dispatch();
-    });
-    worker.on('error', (e) => {
-      if (!this.#slots.has(slot)) return;
-      if (!slot.ready) {
-        // A worker that cannot even start: fail what waits rather than respawning forever.
-        this.#slots.delete(slot);
-        for (const t of this.#queue.splice(0)) t.reject(e);
-        return;
-      }
-      this.#stop(slot, `the render worker failed: ${e.message}`);
-    });
-    worker.on('exit', () => {
-      if (this.#slots.has(slot)) this.#stop(slot, 'the render worker exited');
-    });
+  /** The first queued render that may start now (mail always; a preview while previews leave a worker free). */
+  #dispatchable(): number {
+    return this.#queue.findIndex((t) => t.lane === 'mail' || this.#previews < Math.max(1, this.#size - 1));
   }
 
   /** Fails queued renders and terminates every worker. Idempotent. */
   async dispose(): Promise<void> {
     this.#disposed = true;
-    for (const t of this.#queue.splice(0)) t.reject(new Error('the render pool is disposed'));
-    const slots = [...this.#slots];
-    this.#slots.clear();
-    for (const s of slots) this.#finish(s)?.reject(new Error('the render pool is disposed'));
-    await Promise.all(slots.map((s) => s.worker.terminate()));
+    const gone = () => new Error('the render pool is disposed');
+    for (const t of this.#queue.splice(0)) t.reject(gone());
+    await this.#slots.dispose(gone);
   }
 }
