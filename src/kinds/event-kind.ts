@@ -99,9 +99,9 @@ export interface ContextTools {
   phone(value: unknown): string;
   /** Seconds as `1:05`, or `1 minute, 5 seconds` with style `long`. */
   duration(seconds: unknown, style?: 'digital' | 'long'): string;
-  /** A date-time as full date and short time. */
+  /** A date-time as full date and short time with the zone (`Samstag, 28. November 2026 um 13:00 MEZ`). */
   dateTime(value: unknown): string;
-  /** Bytes as `481.4 kB`. */
+  /** Bytes as `481.4 kB` (`578 bytes` below 1 kB). */
   size(bytes: unknown): string;
   /** The built-in `caller` variable of a party (`{ number, name? }`): adds `numberFormatted` and `display`. */
   caller<P extends { number: string; name?: string }>(party: P): P & { numberFormatted: string; display: string };
