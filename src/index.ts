@@ -14,22 +14,8 @@ export type { ExtensionApi, ExtensionModule, ExtensionStatus } from './extension
 export type { AttachmentField, ContextTools, EventKindSpec, KindEvent, KindSample, KindTemplates, PartSources, Recipient as KindRecipient } from './kinds';
 export type { SafeHtml } from './templates/safe-string';
 export type { MetricsText } from './metrics';
-export {
-  MESSAGE_STATES,
-  OfflineQueue,
-  type AttemptRecord,
-  type CodedReason,
-  type LogEntry,
-  type MessageDetail,
-  type MessagesQuery,
-  type MessageState,
-  type MessageSummary,
-  type OpsApi,
-  type OpsStatus,
-  type RefusalRecord,
-  type TenantOpsStatus,
-  type TestSendResult,
-} from './ops';
+export * from './ops/types';
+export { OfflineQueue } from './ops';
 export type * from './generated/schema-types';
 export type * from './generated/event-shapes';
 export type * from './kinds/voicemail-received/schema-types';

@@ -5,6 +5,7 @@ import type { Disposable, HostLog } from '../host-api';
 import { HOOK_NAMES, type Hook, type HookName } from '../hooks';
 import { kindApi, type KindRegistry } from '../kinds';
 import { escapeHtml, safeString } from '../templates/safe-string';
+import { settleWithin } from '../util/settle-within';
 import type { ExtensionApi, ExtensionModule, ExtensionStatus } from './api';
 import type { HelperRegistry } from './helper-registry';
 
@@ -112,7 +113,7 @@ export async function loadExtensions(specs: readonly string[], d: LoadDeps): Pro
       escape: escapeHtml,
     };
     try {
-      await settleWithin(() => register(api), d.timeoutMs);
+      await settleWithin(() => register(api), d.timeoutMs, () => TIMEOUT);
       status.state = 'loaded';
       paths.push(file);
       closers.push(() => (closed = true));
@@ -126,19 +127,6 @@ export async function loadExtensions(specs: readonly string[], d: LoadDeps): Pro
 }
 
 const TIMEOUT = Symbol('timeout');
-
-function settleWithin(fn: () => unknown, ms: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(TIMEOUT), ms);
-    Promise.resolve()
-      .then(fn)
-      .then(
-        () => resolve(),
-        (e) => reject(e),
-      )
-      .finally(() => clearTimeout(timer));
-  });
-}
 
 /** Hook checks where hooks do not run (render workers): the same refusals as Hooks.add. */
 function checkHook(name: unknown, fn: unknown): void {

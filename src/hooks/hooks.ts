@@ -1,6 +1,7 @@
 import { PluginError } from '../errors';
 import type { KindEvent } from '../kinds';
 import type { ReportPayloads, ReportType } from '../report';
+import { settleWithin } from '../util/settle-within';
 
 /**
  * The message a beforeSend hook may edit. What it leaves is what is sent; `from` is not the
@@ -109,7 +110,8 @@ export class Hooks {
   async #run<N extends HookName>(name: N, state: HookStates[N], rethrow: boolean): Promise<void> {
     for (const { fn, origin } of [...this.#hooks.get(name)!]) {
       try {
-        await withBudget(() => fn(state), this.#timeoutMs(), name, origin);
+        const ms = this.#timeoutMs();
+        await settleWithin(() => fn(state), ms, () => new PluginError('HOOK_TIMEOUT', `HOOK_TIMEOUT: the ${name} hook of ${origin} did not settle within ${ms} ms (delivery.hookTimeoutMs)`));
       } catch (e) {
         const event = (state as { event?: { id?: unknown } }).event ?? (state as { payload?: { eventId?: unknown } }).payload;
         const id = (event as { id?: unknown; eventId?: unknown } | undefined)?.id ?? (event as { eventId?: unknown } | undefined)?.eventId;
@@ -130,16 +132,3 @@ function coded(name: HookName, origin: string, e: unknown): PluginError {
   return new PluginError('HOOK_FAILED', `HOOK_FAILED: the ${name} hook of ${origin} threw (${what})`, { cause: e });
 }
 
-/** Settles as the hook does, or rejects with HOOK_TIMEOUT once `ms` have passed (the hook itself runs on, unwatched). */
-function withBudget(fn: () => void | Promise<void>, ms: number, name: HookName, origin: string): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new PluginError('HOOK_TIMEOUT', `HOOK_TIMEOUT: the ${name} hook of ${origin} did not settle within ${ms} ms (delivery.hookTimeoutMs)`)), ms);
-    Promise.resolve()
-      .then(fn)
-      .then(
-        () => resolve(),
-        (e) => reject(e),
-      )
-      .finally(() => clearTimeout(timer));
-  });
-}

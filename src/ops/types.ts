@@ -15,6 +15,7 @@
  *
  * Times are ISO 8601 strings (UTC); durations are milliseconds.
  */
+import type { StoredAttempt } from '../spool';
 
 /**
  * Where a message is:
@@ -53,24 +54,9 @@ export interface MessageSummary {
   recipients: string[];
 }
 
-/** One attempt as the delivery log keeps it. */
-export interface AttemptRecord {
-  /** 1-based, counted as `MessageSummary.attempts` (so it restarts at 1 after a `retry`). */
-  attempt: number;
+/** One attempt as the delivery log keeps it (the stored attempt, with its time as ISO 8601). */
+export interface AttemptRecord extends Omit<StoredAttempt, 'at'> {
   at: string;
-  /** The tenant's SMTP server (smtp.host) the session went to; absent when no session was made (tenant unconfigured, compose failure). */
-  host?: string;
-  /** The negotiated TLS protocol, e.g. `TLSv1.3`; absent for a plaintext session or one that never got that far. */
-  tlsVersion?: string;
-  /** The server's final reply to the transaction (250 …) or the reply that ended it (550 …, 535 …). */
-  replyCode?: number;
-  /** That reply's text, one line, credentials redacted, at most 300 characters. */
-  replyText?: string;
-  outcome: 'delivered' | 'partial' | 'deferred' | 'failed';
-  /** The ERROR_CATALOG code of the failure, when the attempt did not deliver to everyone. */
-  code?: string;
-  /** Each envelope recipient of this attempt: accepted by the server or rejected (with its RCPT/DATA reply); empty when the session ended before RCPT TO (connection, TLS, AUTH). */
-  recipients: { address: string; status: 'accepted' | 'rejected'; replyCode?: number; replyText?: string }[];
 }
 
 /** One line of a message's delivery log. */

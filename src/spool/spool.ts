@@ -62,16 +62,24 @@ export interface SpoolRecord {
   messageId: string;
 }
 
-/** One attempt as the delivery log stores it (times epoch ms; see AttemptRecord in src/ops). */
+/** One attempt as the delivery log stores it (AttemptRecord in src/ops hands it out with an ISO time). */
 export interface StoredAttempt {
+  /** 1-based, counted as `MessageSummary.attempts` (so it restarts at 1 after a `retry`). */
   attempt: number;
+  /** Epoch ms when the attempt ended. */
   at: number;
+  /** The tenant's SMTP server (smtp.host) the session went to; absent when no session was made (tenant unconfigured, compose failure). */
   host?: string;
+  /** The negotiated TLS protocol, e.g. `TLSv1.3`; absent for a plaintext session or one that never got that far. */
   tlsVersion?: string;
+  /** The server's final reply to the transaction (250 …) or the reply that ended it (550 …, 535 …). */
   replyCode?: number;
+  /** That reply's text, one line, credentials redacted, at most 300 characters. */
   replyText?: string;
   outcome: 'delivered' | 'partial' | 'deferred' | 'failed';
+  /** The ERROR_CATALOG code of the failure, when the attempt did not deliver to everyone. */
   code?: string;
+  /** Each envelope recipient of this attempt: accepted by the server or rejected (with its RCPT/DATA reply); empty when the session ended before RCPT TO (connection, TLS, AUTH). */
   recipients: { address: string; status: 'accepted' | 'rejected'; replyCode?: number; replyText?: string }[];
 }
 

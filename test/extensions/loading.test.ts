@@ -107,4 +107,30 @@ describe('extensions: loading, and what a broken one costs', function () {
     expect(problems).to.have.length(1);
     expect(String(problems[0]!.fields!.message)).to.contain('"nosuch" is not an allowed helper');
   });
+
+  it('a package name resolves from the plugin\'s own node_modules, and its kind delivers (workers load it too)', async () => {
+    // A real installed package: written into the plugin's node_modules under a scope of its own, removed in finally.
+    const name = `@pbx-email-notify-test/ext-${process.pid}-${Date.now()}`;
+    const pkg = path.join(__dirname, '../../node_modules', name);
+    fs.mkdirSync(pkg, { recursive: true });
+    try {
+      fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name, version: '1.0.0', main: 'lib/main.js' }));
+      fs.mkdirSync(path.join(pkg, 'lib'));
+      fs.writeFileSync(path.join(pkg, 'lib/main.js'), `exports.register = (api) => { api.defineEvent('x.pkg', ${KIND('x.pkg')}); api.helper('pkgShout', (s) => String(s).toUpperCase() + '!'); };`);
+      const server = await h.smtp();
+      await h.replaceHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }, {
+        extensions: [name],
+        tenants: { [T]: { from: `PBX <pbx@${T}>`, smtp: { host: '127.0.0.1', port: server.port, tls: { ca: testCa().cert, servername: 'localhost' } }, templates: { 'x.pkg': { subject: '{{pkgShout event.data.note}}' } } } },
+      }));
+      const ext = h.plugin.status().extensions.find((e) => e.module === name);
+      expect(ext, 'status().extensions').to.include({ state: 'loaded' });
+      expect(ext!.kinds).to.deep.equal(['x.pkg']);
+      // The tenant's subject uses the package's helper: rendered in a worker, which loaded the package by its resolved path.
+      const m = await h.deliver(server, { id: eid(), type: 'x.pkg', tenant: T, occurredAt: '2026-11-28T12:00:00Z', data: { recipient: { extension: '1', email: [`a@${T}`] }, note: 'from a package' } });
+      expect(m.parsed.subject).to.equal('FROM A PACKAGE!');
+    } finally {
+      await h.replaceHost(tenantConfig(testCa().cert, { [T]: { port: 1 } }));
+      fs.rmSync(path.join(__dirname, '../../node_modules/@pbx-email-notify-test'), { recursive: true, force: true });
+    }
+  });
 });
