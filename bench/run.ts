@@ -13,7 +13,9 @@ import * as path from 'node:path';
 
 const root = path.join(__dirname, '..');
 const build = path.join(__dirname, '.build');
-const ALL = ['throughput', 'accepts', 'isolation', 'scale', 'latency'] as const;
+const ALL = ['throughput', 'accepts', 'isolation', 'scale', 'latency', 'media-latency'] as const;
+/** Run only when named (`npm run bench -- media-latency`): not one of the four issue 3 figures, and ~4 minutes. */
+const DEFAULT: readonly Name[] = ['throughput', 'accepts', 'isolation', 'scale', 'latency'];
 type Name = (typeof ALL)[number];
 type Result = Record<string, any>;
 
@@ -131,12 +133,30 @@ function tables(r: Partial<Record<Name, Result>>): string {
       '',
     );
   }
+  const m = r['media-latency'];
+  if (m) {
+    const row = (name: string, q: number, fl: number, byRound: number[], ratio: number, pooled: number) =>
+      `| ${name} | ${f(q)} ms | ${f(fl)} ms | ${f(ratio, 2)} (rounds: ${byRound.map((v) => f(v, 2)).join(', ')}; pooled ${f(pooled, 2)}) |`;
+    const fa = m.floodActivity;
+    out.push(
+      `### Media latency (healthy 10 s mu-law voicemail -> MP3 every ${m.intervalMs} ms, alone vs while a tenant sends ${m.flood.files} x ${m.flood.seconds} s 16 kHz 16-bit WAVs; ${m.rounds} rounds, ${m.samples} samples each, ${m.rttMs} ms per SMTP reply)`,
+      '| healthy tenant, event -> email.delivered | quiet | flood | flood / quiet, median of rounds |',
+      '| --- | --- | --- | --- |',
+      row('p50', m.quiet.p50, m.flooded.p50, m.p50RatiosByRound, m.p50Ratio, m.pooledP50Ratio),
+      row('p99', m.quiet.p99, m.flooded.p99, m.p99RatiosByRound, m.p99Ratio, m.pooledP99Ratio),
+      `parts, quiet vs flood: accept p50 ${f(m.quiet.acceptP50)} vs ${f(m.flooded.acceptP50)} ms; accepted -> beforeSend p50/p99/max ${f(m.quiet.dispatchP50)}/${f(m.quiet.dispatchP99)}/${f(m.quiet.dispatchMax)} vs ${f(m.flooded.dispatchP50)}/${f(m.flooded.dispatchP99)}/${f(m.flooded.dispatchMax)} ms; ` +
+        `healthy conversion p50/p99/max ${f(m.quiet.conversionP50, 0)}/${f(m.quiet.conversionP99, 0)}/${f(m.quiet.conversionMax, 0)} vs ${f(m.flooded.conversionP50, 0)}/${f(m.flooded.conversionP99, 0)}/${f(m.flooded.conversionMax, 0)} ms; end to end max ${f(m.quiet.max)} vs ${f(m.flooded.max)} ms; event-loop delay p99 ${f(m.quiet.loopDelayP99)} vs ${f(m.flooded.loopDelayP99)} ms`,
+      `flood while measured: ${fa.accepted} accepted (p50 ${f(fa.acceptMsP50, 0)} ms each), ${fa.convertedWhileMeasured} converted (p50 ${f(fa.conversionMsP50, 0)} ms, ${f(fa.conversionMsPerMinuteP50, 0)} ms a minute of audio), ${fa.delivered} delivered; ` +
+        `healthy not delivered ${m.quiet.notDelivered + m.flooded.notDelivered}, conversion problems ${m.quiet.conversionProblems + m.flooded.conversionProblems}; load (1 min) quiet ${m.quiet.loadavg1.join(', ')}, flood ${m.flooded.loadavg1.join(', ')}`,
+      '',
+    );
+  }
   return out.join('\n');
 }
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).filter((a): a is Name => (ALL as readonly string[]).includes(a));
-  const names = wanted.length > 0 ? wanted : [...ALL];
+  const names = wanted.length > 0 ? wanted : [...DEFAULT];
   const t0 = Date.now();
   process.stderr.write(`compiling to ${path.relative(root, build)} ...\n`);
   compile();
