@@ -7,11 +7,12 @@ import { ALLOWED_HELPERS } from './helpers';
 
 const ALLOWED: ReadonlySet<string> = ALLOWED_HELPERS;
 import { renderPreview, templateTenant } from './preview';
+import { mailLanguage, partCandidates, textFromHtml, type FoundPart } from './part-lookup';
 import type { TemplateProblem } from './renderer';
 import type { RenderService } from './render-service';
 import { previewRecord } from './samples';
 import { findUnsafe, locate, type TemplateKind } from './template-safety';
-import { partKey, TEMPLATE_PARTS, type TemplateSet, type TemplateSource } from './template-set';
+import { partKey, TEMPLATE_PARTS, type TemplatePart, type TemplateSet, type TemplateSource } from './template-set';
 
 /** One thing `templates check` found. Errors fail the check; warnings do not. */
 export interface Finding {
@@ -41,7 +42,8 @@ const shapeOf = (kind: EventKind): unknown => contextShape(kind);
  * Compiles every template (defaults, and each configured tenant's config and directory
  * templates) and reports syntax errors and forbidden constructs with line and column,
  * variables the event type's context does not have, unknown template files and event types,
- * missing default parts (errors) and tenant parts that fall back to a default (warnings).
+ * missing default parts (errors) and tenant parts that are missing (warnings, naming the part
+ * the renderer uses instead, from its own lookup).
  * Each template is also rendered with its event type's sample, on the render budget: a
  * template over it is an error naming the limit. Every problem of a file is reported, each with
  * its line and column (a syntax error ends what can be read of that file).
@@ -102,8 +104,11 @@ export async function checkTemplates(o: CheckOptions): Promise<Finding[]> {
       }
     }
     for (const type of TYPES) {
+      const defaultsOfKind = kinds.get(type)!.templates;
       for (const lang of levels) {
         const have = TEMPLATE_PARTS.filter((p) => own.parts.has(partKey(lang, type, p)));
+        // A language level: looked up as for a recipient of that language. The language-neutral level: for any language, so no language of the chain.
+        const chain = lang ? mailLanguage([lang], defaultsOfKind, own).chain : [];
         for (const part of TEMPLATE_PARTS) {
           const src = own.parts.get(partKey(lang, type, part));
           if (src) {
@@ -112,8 +117,8 @@ export async function checkTemplates(o: CheckOptions): Promise<Finding[]> {
           }
           if (have.length === 0) continue;
           const where = lang ? `tenants/${id}: ${type} (${lang})` : `tenants/${id}: ${type}`;
-          const fallback = part === 'text' && have.includes('html') ? 'is derived from the tenant HTML' : `falls back to the ${lang ? `${lang} ` : ''}default`;
-          out.push({ level: 'warning', template: where, message: `missing part: ${part} ${fallback}` });
+          const find = (p: TemplatePart) => partCandidates(own, defaultsOfKind, type, p, chain);
+          out.push({ level: 'warning', template: where, message: `missing part: ${part}; ${usedInstead(part, find, lang === undefined)}` });
         }
       }
       // Render once with the sample, in each of the tenant's languages, to catch what only shows at run time.
@@ -127,6 +132,25 @@ export async function checkTemplates(o: CheckOptions): Promise<Finding[]> {
     }
   }
   return dedupe(out);
+}
+
+/** What a mail uses for a part the tenant lacks at a level: the renderer's own lookup (`find`), said in words. */
+function usedInstead(part: TemplatePart, find: (p: TemplatePart) => FoundPart[], anyLanguage: boolean): string {
+  if (part === 'text') {
+    const html = find('html')[0];
+    if (html && textFromHtml(html.level.tenant, find('text'))) return `the mail's text is made from its HTML, ${describe(html, 'html')}`;
+  }
+  const used = find(part)[0];
+  if (!used) return `no template has it (the English default ${part} is missing)`;
+  if (anyLanguage && !used.level.tenant) return `the mail uses the default ${part} in its language`;
+  return `the mail uses ${describe(used, part)}`;
+}
+
+/** `the tenant's language-neutral html (origin)`, `the de default subject`, `the English default text`. */
+function describe(c: FoundPart, part: TemplatePart): string {
+  if (c.level.tenant) return `the tenant's ${c.level.lang ?? 'language-neutral'} ${part} (${c.source.origin})`;
+  if (!c.level.lang) return `the language-neutral default ${part}`;
+  return `the ${c.level.lang === 'en' ? 'English' : c.level.lang} default ${part}`;
 }
 
 function dedupe(list: Finding[]): Finding[] {

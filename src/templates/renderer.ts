@@ -15,6 +15,7 @@ import { Formats, type Locale } from './format';
 import { ALLOWED_HELPERS, createEnvironment, knownHelpers, type ExtensionHelper } from './helpers';
 import { guardUrlAttributes } from './url-attributes';
 import { resolveLanguage } from './language';
+import { mailLanguage, partCandidates, textFromHtml, type PartLevel } from './part-lookup';
 import { Budget, BudgetExceeded, DEFAULT_RENDER_LIMITS, type BudgetLimit, type RenderLimits } from './render-budget';
 import { TemplateDirectory } from './template-directory';
 import { assertSafe, locate, type TemplateKind } from './template-safety';
@@ -79,6 +80,8 @@ type Compiled = (ctx: unknown, opts: { data: { fmt: Locale; budget?: Budget; htm
 type Partials = Readonly<Record<string, Compiled>>;
 
 interface Candidate extends TemplateSource {
+  /** Where it comes from (unsaved preview sources stand for the tenant's). */
+  level: PartLevel;
   trusted: boolean;
   /** From preview sources: compiled for this render only. */
   unsaved: boolean;
@@ -99,8 +102,9 @@ const OVER_TIME_TTL_MS = 15 * 60_000;
 const WRAPPER = '{{#> layout}}{{{__body}}}{{/layout}}';
 
 /**
- * Renders a spooled message. Each part (subject, text, html) is looked up separately:
- * tenant+language, tenant, default+language, default (English). Tenant sources come from the
+ * Renders a spooled message. Each part (subject, text, html) is looked up separately, in the
+ * order of `partLevels` (tenant+language, tenant, default+language, default, English default).
+ * Tenant sources come from the
  * tenant's config (`templates`, `partials`, `layout`) and its watched `templatesDir`, read afresh
  * for every message, so config and file changes apply at once; only compiled templates are
  * cached, by their source text. A tenant template that fails to compile or render is logged once
@@ -202,8 +206,7 @@ export class Renderer {
     const kind = this.#kind(rec.type);
     const defaults = kind.templates;
     const recipient = kind.recipient(rec.event);
-    const supported = new Set([...defaults.languages, ...own.languages]);
-    const { lang, chain } = resolveLanguage([recipient.language, tenant.language], supported);
+    const { lang, chain } = mailLanguage([recipient.language, tenant.language], defaults, own);
     const fmt = readerLocale(recipient, tenant, lang, this.#formats);
     const ctx = buildContext(rec, tenant, lang, this.#formats, kind, fmt, opts.view);
     // An extension kind's own templates are trusted like the defaults but run extension code (its helpers): on the budget.
@@ -239,16 +242,9 @@ export class Renderer {
 
     const candidates = (p: TemplatePart) => {
       const out: Candidate[] = [];
-      const add = (set: TemplateSet, l: string | undefined, trusted: boolean) => {
-        const s = set.parts.get(partKey(l, rec.type, p));
-        if (s) out.push({ ...s, trusted, unsaved: set === unsaved });
-      };
-      add(unsaved, undefined, false);
-      for (const l of chain) add(own, l, false);
-      add(own, undefined, false);
-      for (const l of chain) add(defaults, l, true);
-      add(defaults, undefined, true);
-      add(defaults, 'en', true);
+      const fromPreview = unsaved.parts.get(partKey(undefined, rec.type, p));
+      if (fromPreview) out.push({ ...fromPreview, level: { tenant: true }, trusted: false, unsaved: true });
+      for (const c of partCandidates(own, defaults, rec.type, p, chain)) out.push({ ...c.source, level: c.level, trusted: !c.level.tenant, unsaved: false });
       return out;
     };
     const renderPart = (p: TemplatePart, c: TemplateContext): { out: string; fromTenant: boolean } => {
@@ -301,9 +297,8 @@ export class Renderer {
     const tenantHtml = body.fromTenant || html.fromTenant;
     stage('css');
     if (!(tenantHtml && avoid.has('css'))) html = { ...html, out: this.#inline(html.out) };
-    const hasOwnText = unsaved.parts.has(partKey(undefined, rec.type, 'text')) || [...chain, undefined].some((l) => own.parts.has(partKey(l, rec.type, 'text')));
     let text: string;
-    if (body.fromTenant && !hasOwnText && !avoid.has('derive')) {
+    if (textFromHtml(body.fromTenant, candidates('text')) && !avoid.has('derive')) {
       stage('derive');
       text = deriveText(html.out);
     } else {

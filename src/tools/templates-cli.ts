@@ -17,8 +17,9 @@ const USAGE = `usage:
 
 check    compiles every template (defaults, and each tenant of FILE) and reports every syntax
          error, forbidden construct and unknown variable with line and column, unknown files and
-         missing parts; renders each with its sample on the render budget of FILE
-         (delivery.renderTimeoutMs and the fixed caps), so a template over it is an error.
+         missing parts (naming the part each mail uses instead); renders each with its sample
+         on the render budget of FILE (delivery.renderTimeoutMs and the fixed caps), so a
+         template over it is an error.
          Exit status: 0 no errors, 1 errors found, 2 usage or config error.
 preview  renders a tenant's mail from the sample event and writes <out>/<tenant>.<event>.<lang>.html,
          .txt and .png (headless Chromium: /usr/bin/chromium or $CHROMIUM_PATH), 680 px wide;

@@ -54,8 +54,56 @@ describe('templates: the check command', () => {
     expect(r.out).to.contain('tenants/acme.example.com/templates/voicemail.received/html:1:31: error: unknown variable "fax.pages"');
     expect(r.out).to.contain('tenants/acme.example.com/templates/fax.received/subject:1:5: error: unescaped output');
     expect(r.out).to.contain('voicemial.received.text.hbs: error: unknown event type "voicemial.received"');
-    expect(r.out).to.contain('warning: missing part: text is derived from the tenant HTML');
+    expect(r.out).to.contain("tenants/acme.example.com: voicemail.received: warning: missing part: text; the mail's text is made from its HTML, the tenant's language-neutral html (tenants/acme.example.com/templates/voicemail.received/html)");
     expect(r.out).to.match(/\b[5-9] errors\b/);
+  });
+
+  it('names, for each missing tenant part, the part the renderer really uses: the same as preview renders', () => {
+    const T = 'lang.example.com';
+    const config = writeConfig({
+      [T]: {
+        templates: {
+          'call.missed': { html: '<p>Missed: {{caller.display}}</p>', languages: { de: { subject: 'Anruf von {{caller.display}}' }, 'de-at': { text: 'Servus {{caller.display}}' } } },
+          'voicemail.received': { languages: { it: { subject: 'Messaggio da {{caller.display}}' } } },
+        },
+      },
+    });
+    const r = templates('check', '--config', config);
+    expect(r.code, r.out).to.equal(0);
+    const cfg = `tenants/${T}/templates/call.missed`;
+    expect(r.out.split('\n').filter((l) => l.startsWith(`tenants/${T}:`))).to.deep.equal([
+      `tenants/${T}: voicemail.received (it): warning: missing part: text; the mail uses the English default text`,
+      `tenants/${T}: voicemail.received (it): warning: missing part: html; the mail uses the English default html`,
+      `tenants/${T}: call.missed: warning: missing part: subject; the mail uses the default subject in its language`,
+      `tenants/${T}: call.missed: warning: missing part: text; the mail's text is made from its HTML, the tenant's language-neutral html (${cfg}/html)`,
+      `tenants/${T}: call.missed (de): warning: missing part: text; the mail's text is made from its HTML, the tenant's language-neutral html (${cfg}/html)`,
+      `tenants/${T}: call.missed (de): warning: missing part: html; the mail uses the tenant's language-neutral html (${cfg}/html)`,
+      `tenants/${T}: call.missed (de-at): warning: missing part: subject; the mail uses the tenant's de subject (${cfg}/languages/de/subject)`,
+      `tenants/${T}: call.missed (de-at): warning: missing part: html; the mail uses the tenant's language-neutral html (${cfg}/html)`,
+    ]);
+
+    // What preview renders (the renderer itself) for those languages is what check said.
+    const mail = (type: string, lang: string) => {
+      const p = templates('preview', '--tenant', T, '--event', type, '--lang', lang, '--config', config, '--out', dir, '--no-screenshot');
+      expect(p.code, p.out).to.equal(0);
+      const base = path.join(dir, `${T}.${type}.${lang}`);
+      const txt = fs.readFileSync(`${base}.txt`, 'utf8');
+      const end = txt.indexOf('\n\n');
+      return { subject: txt.slice(0, txt.indexOf('\n')), text: txt.slice(end + 2), html: fs.readFileSync(`${base}.html`, 'utf8') };
+    };
+    const dave = 'Dave Caller (+49\u00a030\u00a098765432)';
+    const de = mail('call.missed', 'de');
+    expect(de.subject).to.equal('Subject: Anruf von Dave Caller (+49 30 98765432)');
+    expect(de.html).to.contain(`>Missed: ${dave}</p>`);
+    expect(de.text).to.equal(`PBX\n\nMissed: ${dave}\n\nDiese Nachricht wurde automatisch von PBX verschickt. Bitte antworten Sie\nnicht darauf.\n`);
+    const at = mail('call.missed', 'de-at');
+    expect(at.subject).to.equal('Subject: Anruf von Dave Caller (+49 30 98765432)');
+    expect(at.html).to.contain(`>Missed: ${dave}</p>`);
+    expect(at.text).to.equal(`Servus ${dave}\n`);
+    const it = mail('voicemail.received', 'it');
+    expect(it.subject).to.equal('Subject: Messaggio da Bob Caller (+49 30 12345678)');
+    expect(it.html).to.contain('>New voicemail</h1>');
+    expect(it.text).to.match(/^Hello Alice Example,\n\nyou have a new voicemail\.\n/);
   });
 
   it('exits 2 on a config that does not validate, naming the problem', () => {
