@@ -82,6 +82,20 @@ interface TotalsRow {
   last_failure_message: string | null;
 }
 
+/** What one recordAttempts lot changes for a tenant, written once for the lot. */
+interface TenantBatch {
+  succeeded: boolean;
+  failure?: { code: string | null; message: string };
+  settled: { delivered: number; failed: number; partial: number };
+}
+
+/** Counts a settled state into a tenant's totals (discarded counts as failed). */
+function count(settled: TenantBatch['settled'], state: StoredState): void {
+  if (state === 'delivered') settled.delivered++;
+  else if (state === 'failed' || state === 'discarded') settled.failed++;
+  else if (state === 'partial') settled.partial++;
+}
+
 interface Waiting {
   record: NewRecord;
   resolve(v: 'queued' | 'duplicate'): void;
@@ -225,9 +239,9 @@ export class SqliteSpool implements Spool {
       deleteLog: this.#db.prepare('DELETE FROM delivery_log WHERE message_seq = ?'),
       counts: this.#db.prepare('SELECT state, COUNT(*) AS n FROM messages GROUP BY state'),
       logInsert: this.#db.prepare('INSERT INTO delivery_log (message_seq, at, kind, code, detail, attempt) VALUES (?, ?, ?, ?, ?, ?)'),
-      logCount: this.#db.prepare('SELECT COUNT(*) FROM delivery_log WHERE message_seq = ? AND kind = ?').pluck(),
+      // Deletes what is older than the newest `keep` lines of a kind; nothing (a NULL bound) while there are no more than `keep`.
       logTrim: this.#db.prepare(
-        'DELETE FROM delivery_log WHERE message_seq = @seq AND kind = @kind AND id NOT IN (SELECT id FROM delivery_log WHERE message_seq = @seq AND kind = @kind ORDER BY id DESC LIMIT @keep)',
+        'DELETE FROM delivery_log WHERE message_seq = @seq AND kind = @kind AND id <= (SELECT id FROM delivery_log WHERE message_seq = @seq AND kind = @kind ORDER BY id DESC LIMIT 1 OFFSET @keep)',
       ),
       log: this.#db.prepare('SELECT at, kind, code, detail, attempt FROM delivery_log WHERE message_seq = ? ORDER BY id'),
       settled: this.#db.prepare(
@@ -375,10 +389,15 @@ export class SqliteSpool implements Spool {
     this.#observer?.wrote('attempt', (performance.now() - started) / 1000);
   }
 
-  /** One transaction for the lot: one commit, so many attempts share one WAL write. Each writes its log line, totals and outcome line with it. */
+  /**
+   * One transaction for the lot: one commit, so many attempts share one WAL write. Each writes its
+   * log line and outcome line with it; the tenants' totals, last success and last failure are
+   * written once per tenant for the lot.
+   */
   readonly #recordAll = (outcomes: readonly AttemptWrite[]): void =>
     this.#db.transaction(() => {
       const now = Date.now();
+      const tenants = new Map<string, TenantBatch>();
       for (const { seq, outcome: o } of outcomes) {
         const cur = this.#stmt.recipients.get(seq) as { tenant: string; delivered: string; failed: string } | undefined;
         if (!cur) continue;
@@ -398,23 +417,38 @@ export class SqliteSpool implements Spool {
           this.#stmt.logInsert.run(seq, o.log.at, 'attempt', o.log.code ?? null, o.lastError === undefined ? o.log.outcome : `${o.log.outcome}: ${o.lastError}`, JSON.stringify(o.log));
           this.#trimLog(seq, 'attempt');
         }
-        if (o.deliveredNow.length > 0) this.#stmt.success.run(cur.tenant, now);
-        if (o.lastError !== undefined && (o.failedNow.length > 0 || o.pending.length > 0)) this.#stmt.failure.run(cur.tenant, now, o.lastErrorCode ?? null, o.lastError);
-        if (o.state !== 'queued') this.#settle(seq, cur.tenant, o.state, now, o.lastErrorCode);
+        let t = tenants.get(cur.tenant);
+        if (!t) tenants.set(cur.tenant, (t = { succeeded: false, settled: { delivered: 0, failed: 0, partial: 0 } }));
+        if (o.deliveredNow.length > 0) t.succeeded = true;
+        if (o.lastError !== undefined && (o.failedNow.length > 0 || o.pending.length > 0)) t.failure = { code: o.lastErrorCode ?? null, message: o.lastError };
+        if (o.state !== 'queued') {
+          this.#outcomeLine(seq, o.state, now, o.lastErrorCode);
+          count(t.settled, o.state);
+        }
+      }
+      for (const [tenant, t] of tenants) {
+        if (t.succeeded) this.#stmt.success.run(tenant, now);
+        if (t.failure) this.#stmt.failure.run(tenant, now, t.failure.code, t.failure.message);
+        if (t.settled.delivered + t.settled.failed + t.settled.partial > 0) this.#stmt.settled.run({ tenant, ...t.settled });
       }
     })();
 
   /** The outcome line of a message that was just settled, and its tenant's totals. */
   #settle(seq: number, tenant: string, state: StoredState, now: number, code: string | undefined): void {
+    this.#outcomeLine(seq, state, now, code);
+    const settled = { delivered: 0, failed: 0, partial: 0 };
+    count(settled, state);
+    this.#stmt.settled.run({ tenant, ...settled });
+  }
+
+  #outcomeLine(seq: number, state: StoredState, now: number, code: string | undefined): void {
     this.#stmt.logInsert.run(seq, now, 'outcome', state === 'delivered' ? null : (code ?? null), state, null);
     this.#trimLog(seq, 'outcome');
-    this.#stmt.settled.run({ tenant, delivered: state === 'delivered' ? 1 : 0, failed: state === 'failed' || state === 'discarded' ? 1 : 0, partial: state === 'partial' ? 1 : 0 });
   }
 
   /** Keeps the latest maxAttemptsPerMessage lines of a kind for a message. */
   #trimLog(seq: number, kind: StoredLogEntry['kind']): void {
-    const keep = this.limits.maxAttemptsPerMessage;
-    if ((this.#stmt.logCount.get(seq, kind) as number) > keep) this.#stmt.logTrim.run({ seq, kind, keep });
+    this.#stmt.logTrim.run({ seq, kind, keep: this.limits.maxAttemptsPerMessage });
   }
 
   list(q: ListQuery): SpoolRecord[] {
