@@ -15,7 +15,7 @@
  *
  * Times are ISO 8601 strings (UTC); durations are milliseconds.
  */
-import type { StoredAttempt } from '../spool';
+import type { StoredAttempt, StoredRefusal } from '../spool';
 
 /**
  * Where a message is:
@@ -82,17 +82,9 @@ export interface MessageDetail extends MessageSummary {
   log: LogEntry[];
 }
 
-/** An event the handler refused (nothing queued). Never the event itself: its envelope's ids, and why. */
-export interface RefusalRecord {
+/** An event the handler refused (nothing queued): the stored refusal, with its time as ISO 8601. */
+export interface RefusalRecord extends Omit<StoredRefusal, 'at'> {
   at: string;
-  /** The envelope's fields when they were readable strings (an event may be refused for lacking them). */
-  tenant?: string;
-  eventId?: string;
-  eventType?: string;
-  code: string;
-  /** JSON pointer of the offending field, e.g. `/data/recording/path`. */
-  field?: string;
-  message: string;
 }
 
 /** One tenant as `status()` shows it (idle tenants, those configured with nothing queued, included). */

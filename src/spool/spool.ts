@@ -92,13 +92,16 @@ export interface StoredLogEntry {
   attempt?: StoredAttempt;
 }
 
-/** An event the handler refused. */
+/** An event the handler refused (nothing queued). Never the event itself: its envelope's ids, and why. */
 export interface StoredRefusal {
+  /** Epoch ms of the refusal. */
   at: number;
+  /** The envelope's fields when they were readable strings (an event may be refused for lacking them). */
   tenant?: string;
   eventId?: string;
   eventType?: string;
   code: string;
+  /** JSON pointer of the offending field, e.g. `/data/recording/path`. */
   field?: string;
   message: string;
 }
