@@ -6,6 +6,7 @@ import type { AttachmentStore, AttemptWrite, ListQuery, LogLimits, NewRecord, Sp
 import { migrate, SCHEMA_VERSION } from './schema';
 import { storageError } from './storage-error';
 import { FileStore } from './file-store';
+import { countSettled, DeliveryLogTables, type TenantLot } from './delivery-log-tables';
 import type { SpoolObserver, StateStats } from './observer';
 
 /** Pages `PRAGMA quick_check` may report before it stops: the first problem is enough to refuse. */
@@ -51,50 +52,6 @@ interface Row {
 
 /** The defaults of spool.log (schemas/config.schema.json). */
 export const DEFAULT_LOG_LIMITS: LogLimits = { maxAttemptsPerMessage: 50, maxRefusals: 10_000 };
-
-interface LogRow {
-  at: number;
-  kind: StoredLogEntry['kind'];
-  code: string | null;
-  detail: string | null;
-  attempt: string | null;
-}
-
-interface RefusalRow {
-  at: number;
-  tenant: string | null;
-  event_id: string | null;
-  event_type: string | null;
-  code: string;
-  field: string | null;
-  message: string;
-}
-
-interface TotalsRow {
-  tenant: string;
-  accepted: number;
-  delivered: number;
-  failed: number;
-  partial: number;
-  last_success_at: number | null;
-  last_failure_at: number | null;
-  last_failure_code: string | null;
-  last_failure_message: string | null;
-}
-
-/** What one recordAttempts lot changes for a tenant, written once for the lot. */
-interface TenantBatch {
-  succeeded: boolean;
-  failure?: { code: string | null; message: string };
-  settled: { delivered: number; failed: number; partial: number };
-}
-
-/** Counts a settled state into a tenant's totals (discarded counts as failed). */
-function count(settled: TenantBatch['settled'], state: StoredState): void {
-  if (state === 'delivered') settled.delivered++;
-  else if (state === 'failed' || state === 'discarded') settled.failed++;
-  else if (state === 'partial') settled.partial++;
-}
 
 interface Waiting {
   record: NewRecord;
@@ -144,6 +101,8 @@ export class SqliteSpool implements Spool {
   #closed = false;
   readonly #observer: SpoolObserver | undefined;
   readonly #stmt;
+  /** The delivery log, refusals and tenant totals, on #db. */
+  readonly #log: DeliveryLogTables;
   limits: LogLimits;
 
   /**
@@ -171,6 +130,7 @@ export class SqliteSpool implements Spool {
         throw storageError(e, `cannot open the spool ${file} read-only`, file);
       }
       this.#stmt = this.#prepare();
+      this.#log = new DeliveryLogTables(this.#db, () => this.limits);
       return;
     }
     try {
@@ -196,6 +156,7 @@ export class SqliteSpool implements Spool {
       throw storageError(e, `cannot open the spool ${file}`, file);
     }
     this.#stmt = this.#prepare();
+    this.#log = new DeliveryLogTables(this.#db, () => this.limits);
   }
 
   /** The layout version the database had when it was opened (older ones were migrated forward). */
@@ -236,34 +197,11 @@ export class SqliteSpool implements Spool {
         "SELECT seq, files_dir FROM messages WHERE (state = 'delivered' AND updated_at < ?) OR (state IN ('failed', 'partial', 'discarded') AND updated_at < ?) LIMIT 1000",
       ),
       delete: this.#db.prepare('DELETE FROM messages WHERE seq = ?'),
-      deleteLog: this.#db.prepare('DELETE FROM delivery_log WHERE message_seq = ?'),
       counts: this.#db.prepare('SELECT state, COUNT(*) AS n FROM messages GROUP BY state'),
-      logInsert: this.#db.prepare('INSERT INTO delivery_log (message_seq, at, kind, code, detail, attempt) VALUES (?, ?, ?, ?, ?, ?)'),
-      // Deletes what is older than the newest `keep` lines of a kind; nothing (a NULL bound) while there are no more than `keep`.
-      logTrim: this.#db.prepare(
-        'DELETE FROM delivery_log WHERE message_seq = @seq AND kind = @kind AND id <= (SELECT id FROM delivery_log WHERE message_seq = @seq AND kind = @kind ORDER BY id DESC LIMIT 1 OFFSET @keep)',
-      ),
-      log: this.#db.prepare('SELECT at, kind, code, detail, attempt FROM delivery_log WHERE message_seq = ? ORDER BY id'),
-      settled: this.#db.prepare(
-        `INSERT INTO tenant_totals (tenant, delivered, failed, partial) VALUES (@tenant, @delivered, @failed, @partial)
-         ON CONFLICT (tenant) DO UPDATE SET delivered = delivered + excluded.delivered, failed = failed + excluded.failed, partial = partial + excluded.partial`,
-      ),
-      success: this.#db.prepare('INSERT INTO tenant_totals (tenant, last_success_at) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET last_success_at = excluded.last_success_at'),
-      failure: this.#db.prepare(
-        `INSERT INTO tenant_totals (tenant, last_failure_at, last_failure_code, last_failure_message) VALUES (?, ?, ?, ?)
-         ON CONFLICT (tenant) DO UPDATE SET last_failure_at = excluded.last_failure_at, last_failure_code = excluded.last_failure_code, last_failure_message = excluded.last_failure_message`,
-      ),
-      totals: this.#db.prepare('SELECT * FROM tenant_totals ORDER BY tenant'),
       depth: this.#db.prepare(
         "SELECT tenant, state, COUNT(*) AS count, SUM(attempts > 0) AS attempted, MIN(CASE WHEN state = 'queued' THEN created_at END) AS oldest FROM messages GROUP BY tenant, state",
       ),
       failedSince: this.#db.prepare("SELECT seq FROM messages WHERE state IN ('failed', 'partial') AND tenant = ? AND updated_at >= ? ORDER BY seq").pluck(),
-      refuse: this.#db.prepare('INSERT INTO refusals (at, tenant, event_id, event_type, code, field, message) VALUES (@at, @tenant, @eventId, @eventType, @code, @field, @message)'),
-      refusals: this.#db.prepare('SELECT * FROM refusals ORDER BY id DESC LIMIT ?'),
-      tenantRefusals: this.#db.prepare('SELECT * FROM refusals WHERE tenant = ? ORDER BY id DESC LIMIT ?'),
-      // Ids only grow and only the oldest rows are deleted, so the newest `max` are those above id - max.
-      trimRefusals: this.#db.prepare('DELETE FROM refusals WHERE id <= (SELECT MAX(id) FROM refusals) - ?'),
-      purgeRefusals: this.#db.prepare('DELETE FROM refusals WHERE at < ?'),
       // Queued mail already attempted is `deferred`, as the operations API names it (those in flight are counted where they were).
       stateStats: this.#db.prepare(
         "SELECT CASE WHEN state = 'queued' AND attempts > 0 THEN 'deferred' ELSE state END AS state, COUNT(*) AS count, MIN(created_at) AS oldestCreatedAt FROM messages GROUP BY 1",
@@ -397,7 +335,7 @@ export class SqliteSpool implements Spool {
   readonly #recordAll = (outcomes: readonly AttemptWrite[]): void =>
     this.#db.transaction(() => {
       const now = Date.now();
-      const tenants = new Map<string, TenantBatch>();
+      const tenants = new Map<string, TenantLot>();
       for (const { seq, outcome: o } of outcomes) {
         const cur = this.#stmt.recipients.get(seq) as { tenant: string; delivered: string; failed: string } | undefined;
         if (!cur) continue;
@@ -414,42 +352,19 @@ export class SqliteSpool implements Spool {
           lastErrorCode: o.lastErrorCode ?? null,
         });
         if (o.log) {
-          this.#stmt.logInsert.run(seq, o.log.at, 'attempt', o.log.code ?? null, o.lastError === undefined ? o.log.outcome : `${o.log.outcome}: ${o.lastError}`, JSON.stringify(o.log));
-          this.#trimLog(seq, 'attempt');
+          this.#log.line(seq, o.log.at, 'attempt', o.log.code ?? null, o.lastError === undefined ? o.log.outcome : `${o.log.outcome}: ${o.lastError}`, JSON.stringify(o.log));
         }
         let t = tenants.get(cur.tenant);
         if (!t) tenants.set(cur.tenant, (t = { succeeded: false, settled: { delivered: 0, failed: 0, partial: 0 } }));
         if (o.deliveredNow.length > 0) t.succeeded = true;
         if (o.lastError !== undefined && (o.failedNow.length > 0 || o.pending.length > 0)) t.failure = { code: o.lastErrorCode ?? null, message: o.lastError };
         if (o.state !== 'queued') {
-          this.#outcomeLine(seq, o.state, now, o.lastErrorCode);
-          count(t.settled, o.state);
+          this.#log.outcome(seq, o.state, now, o.lastErrorCode);
+          countSettled(t.settled, o.state);
         }
       }
-      for (const [tenant, t] of tenants) {
-        if (t.succeeded) this.#stmt.success.run(tenant, now);
-        if (t.failure) this.#stmt.failure.run(tenant, now, t.failure.code, t.failure.message);
-        if (t.settled.delivered + t.settled.failed + t.settled.partial > 0) this.#stmt.settled.run({ tenant, ...t.settled });
-      }
+      this.#log.tenants(tenants, now);
     })();
-
-  /** The outcome line of a message that was just settled, and its tenant's totals. */
-  #settle(seq: number, tenant: string, state: StoredState, now: number, code: string | undefined): void {
-    this.#outcomeLine(seq, state, now, code);
-    const settled = { delivered: 0, failed: 0, partial: 0 };
-    count(settled, state);
-    this.#stmt.settled.run({ tenant, ...settled });
-  }
-
-  #outcomeLine(seq: number, state: StoredState, now: number, code: string | undefined): void {
-    this.#stmt.logInsert.run(seq, now, 'outcome', state === 'delivered' ? null : (code ?? null), state, null);
-    this.#trimLog(seq, 'outcome');
-  }
-
-  /** Keeps the latest maxAttemptsPerMessage lines of a kind for a message. */
-  #trimLog(seq: number, kind: StoredLogEntry['kind']): void {
-    this.#stmt.logTrim.run({ seq, kind, keep: this.limits.maxAttemptsPerMessage });
-  }
 
   list(q: ListQuery): SpoolRecord[] {
     return this.#guard('listing messages', () => {
@@ -468,15 +383,7 @@ export class SqliteSpool implements Spool {
   }
 
   log(seq: number): StoredLogEntry[] {
-    return this.#guard('reading a delivery log', () =>
-      (this.#stmt.log.all(seq) as LogRow[]).map((r) => ({
-        at: r.at,
-        kind: r.kind,
-        ...(r.code !== null && { code: r.code }),
-        ...(r.detail !== null && { detail: r.detail }),
-        ...(r.attempt !== null && { attempt: JSON.parse(r.attempt) }),
-      })),
-    );
+    return this.#guard('reading a delivery log', () => this.#log.read(seq));
   }
 
   revive(seq: number, now: number): SpoolRecord | undefined {
@@ -491,8 +398,7 @@ export class SqliteSpool implements Spool {
         } else {
           return undefined;
         }
-        this.#stmt.logInsert.run(seq, now, 'operator', null, cur.state === 'queued' ? 'retry: due now' : `retry: revived from ${cur.state}`, null);
-        this.#trimLog(seq, 'operator');
+        this.#log.line(seq, now, 'operator', null, cur.state === 'queued' ? 'retry: due now' : `retry: revived from ${cur.state}`);
         return fromRow(this.#stmt.get.get(seq) as Row, this.#dataDir);
       })(),
     );
@@ -505,11 +411,10 @@ export class SqliteSpool implements Spool {
         if (!cur || cur.state === 'delivered' || cur.state === 'discarded') return undefined;
         const pending = JSON.parse(cur.pending) as string[];
         this.#stmt.discard.run({ seq, now, reason, failed: JSON.stringify([...JSON.parse(cur.failed), ...pending]) });
-        this.#stmt.logInsert.run(seq, now, 'operator', 'DISCARDED', 'discard', null);
-        this.#trimLog(seq, 'operator');
+        this.#log.line(seq, now, 'operator', 'DISCARDED', 'discard');
         // A settled message (failed, partial) was counted when it settled; a queued one settles now.
-        if (cur.state === 'queued') this.#settle(seq, cur.tenant, 'discarded', now, 'DISCARDED');
-        else this.#stmt.logInsert.run(seq, now, 'outcome', 'DISCARDED', 'discarded', null);
+        if (cur.state === 'queued') this.#log.settle(seq, cur.tenant, 'discarded', now, 'DISCARDED');
+        else this.#log.outcome(seq, 'discarded', now, 'DISCARDED');
         return pending;
       })(),
     );
@@ -524,50 +429,24 @@ export class SqliteSpool implements Spool {
   }
 
   totals(): TenantTotals[] {
-    return this.#guard('reading totals', () =>
-      (this.#stmt.totals.all() as TotalsRow[]).map((r) => ({
-        tenant: r.tenant,
-        accepted: r.accepted,
-        delivered: r.delivered,
-        failed: r.failed,
-        partial: r.partial,
-        ...(r.last_success_at !== null && { lastSuccessAt: r.last_success_at }),
-        ...(r.last_failure_at !== null && { lastFailure: { at: r.last_failure_at, code: r.last_failure_code ?? 'UNKNOWN', message: r.last_failure_message ?? '' } }),
-      })),
-    );
+    return this.#guard('reading totals', () => this.#log.totals());
   }
 
   refuse(r: StoredRefusal): void {
     if (this.#closed) return;
     try {
-      this.#db.transaction(() => {
-        this.#stmt.refuse.run({ at: r.at, tenant: r.tenant ?? null, eventId: r.eventId ?? null, eventType: r.eventType ?? null, code: r.code, field: r.field ?? null, message: r.message });
-        this.#stmt.trimRefusals.run(this.limits.maxRefusals);
-      })();
+      this.#db.transaction(() => this.#log.refuse(r))();
     } catch {
       // A refusal the disk cannot take (it is full, say) is still answered and logged by the host; the record is best effort.
     }
   }
 
   refusals(q: { tenant?: string; limit: number }): StoredRefusal[] {
-    return this.#guard('reading refusals', () =>
-      ((q.tenant === undefined ? this.#stmt.refusals.all(q.limit) : this.#stmt.tenantRefusals.all(q.tenant, q.limit)) as RefusalRow[]).map((r) => ({
-        at: r.at,
-        ...(r.tenant !== null && { tenant: r.tenant }),
-        ...(r.event_id !== null && { eventId: r.event_id }),
-        ...(r.event_type !== null && { eventType: r.event_type }),
-        code: r.code,
-        ...(r.field !== null && { field: r.field }),
-        message: r.message,
-      })),
-    );
+    return this.#guard('reading refusals', () => this.#log.refusals(q));
   }
 
   async purge(deliveredBefore: number, failedBefore: number): Promise<number> {
-    this.#guard('purging old refusals', () => {
-      this.#stmt.purgeRefusals.run(failedBefore);
-      this.#stmt.trimRefusals.run(this.limits.maxRefusals);
-    });
+    this.#guard('purging old refusals', () => this.#log.purgeRefusals(failedBefore));
     let total = 0;
     for (;;) {
       const rows = this.#guard('purging old records', () => {
@@ -575,7 +454,7 @@ export class SqliteSpool implements Spool {
         this.#db.transaction(() =>
           found.forEach((r) => {
             this.#stmt.delete.run(r.seq);
-            this.#stmt.deleteLog.run(r.seq);
+            this.#log.forget(r.seq);
           }),
         )();
         return found;
