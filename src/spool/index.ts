@@ -1,4 +1,4 @@
-export type { AttachmentStore, AttemptOutcome, AttemptWrite, ListQuery, LogLimits, NewRecord, Spool, SpoolRecord, StoredAttachment, StoredAttempt, StoredLogEntry, StoredRefusal, StoredState, TenantDepth, TenantDue, TenantTotals } from './spool';
+export type { AttachmentStore, AttemptOutcome, AttemptWrite, Claim, ClaimRequest, HealthReport, ListQuery, LogLimits, NewRecord, Spool, SpoolRecord, StoredAttachment, StoredAttempt, StoredLogEntry, StoredRefusal, StoredState, TenantDepth, TenantDue, TenantTotals } from './spool';
 export { SqliteSpool } from './sqlite-spool';
 export { FileStore, syncDir } from './file-store';
 export { DataDirLock } from './data-dir-lock';

@@ -8,8 +8,15 @@ export interface AttachmentStore {
   createDir(eventId: string): Promise<string>;
   /** Streams an open file into `dir/name`, synced to disk; returns the copy's path. */
   copyIn(from: fs.promises.FileHandle, dir: string, name: string): Promise<string>;
-  /** Deletes a directory made by createDir. */
+  /** Deletes a directory made by createDir (a shared store: this instance's local copies only; the stored files go with their message at purge). */
   remove(dir: string): Promise<void>;
+  /**
+   * Makes every attachment's `path` a readable local file before a delivery attempt: a no-op
+   * where the copies are local; a shared store streams them out of the database in chunks into
+   * this instance's dataDir, once. A copy that is gone everywhere stays missing (the courier
+   * sends the mail without it and says so).
+   */
+  materialise(attachments: readonly StoredAttachment[]): Promise<void>;
 }
 
 /** A file copied into the spool, owned by one message. */
@@ -177,61 +184,109 @@ export interface TenantDue {
   nextDue: number;
 }
 
+/** A request to claim due mail of one tenant for delivery by this instance. */
+export interface ClaimRequest {
+  tenant: string;
+  /** Wall clock, epoch ms: mail due at or before it may be claimed. */
+  now: number;
+  /** At most this many (what this instance's lane can start). */
+  limit: number;
+  /** Seqs this instance already holds (in flight, or with an outcome on its way): never claimed again. */
+  exclude: ReadonlySet<number>;
+  /** The tenant's cap on concurrent sessions (delivery.concurrency.perTenant); a shared store enforces it across every instance. */
+  perTenant: number;
+}
+
+/** What a claim got: seqs to deliver, oldest due first; or, from a shared store, why none and until when. */
+export interface Claim {
+  seqs: number[];
+  /**
+   * A shared store only: nothing claimable for a cluster-wide reason (the tenant's sessions are all
+   * in use on other instances, or its shared breaker holds it); try again after this many ms, or
+   * earlier on a wake-up (onWake).
+   */
+  waitMs?: number;
+  /** The shared breaker holds the tenant: the failure that opened it. */
+  hold?: { code: string; message: string };
+}
+
+/** A tenant server's health as one delivery attempt saw it, for the breaker a shared store keeps for every instance. */
+export type HealthReport = { ok: true } | { ok: false; code: string; message: string; /** The hold after the breaker's `failures`th consecutive failure (ms). */ holdFor: (failures: number) => number };
+
 /**
- * The durable queue. Implementations keep nothing but indexes in memory and survive `kill -9`
- * at any point. `enqueue` resolves only once the record is on stable storage.
+ * The durable queue. Implementations survive `kill -9` at any point. `enqueue` resolves only once
+ * the record is on stable storage. Every method is asynchronous (a shared store answers over the
+ * network); a storage error rejects with a coded PluginError (SPOOL_FAILURE, SPOOL_CORRUPT).
+ *
+ * Two implementations: SqliteSpool (one machine; `shared` false: this instance is the only one,
+ * claims are in its memory, the breaker is its scheduler's own) and PgSpool (a cluster; `shared`
+ * true: claims are leases in the database, perTenant and the breaker hold across instances).
  */
 export interface Spool {
-  /** True when the tenant's event id was already accepted (and not yet purged). Event ids are per tenant. */
-  has(tenant: string, eventId: string): boolean;
+  /** True when other instances deliver from the same store (claims are leases, the breaker is shared). */
+  readonly shared: boolean;
   /** Durably stores a record; 'duplicate' when the tenant's eventId is already there. */
   enqueue(record: NewRecord): Promise<'queued' | 'duplicate'>;
   /** Each tenant with queued mail, and when its earliest is due. */
-  tenantsWithWork(): TenantDue[];
-  /** The seqs of up to `limit` queued records of a tenant due at `now`, oldest first, skipping `exclude`. */
-  due(tenant: string, now: number, limit: number, exclude: ReadonlySet<number>): number[];
-  /** When the tenant's next queued record (outside `exclude`) is due; undefined when none. */
-  nextDue(tenant: string, exclude: ReadonlySet<number>): number | undefined;
-  get(seq: number): SpoolRecord | undefined;
+  tenantsWithWork(): Promise<TenantDue[]>;
+  /**
+   * Claims up to `limit` queued records of a tenant due at `now`, oldest due first, for this
+   * instance to deliver. A shared store leases them (another instance takes them over once the
+   * lease runs out: this instance died) and never lets the tenant's leases across the cluster
+   * exceed `perTenant`, or one while its shared breaker is half-open.
+   */
+  claim(req: ClaimRequest): Promise<Claim>;
+  /** Gives back claimed records that were not attempted (a lane reset, a shutdown): due again for anyone. */
+  release(seqs: readonly number[]): Promise<void>;
+  /** When the tenant's next queued record (outside `exclude`, not leased elsewhere) is due; undefined when none. */
+  nextDue(tenant: string, exclude: ReadonlySet<number>): Promise<number | undefined>;
+  get(seq: number): Promise<SpoolRecord | undefined>;
   /** The record of a tenant's event; with no tenant, the oldest record of that id in any tenant. */
-  getByEventId(tenant: string | undefined, eventId: string): SpoolRecord | undefined;
+  getByEventId(tenant: string | undefined, eventId: string): Promise<SpoolRecord | undefined>;
   /** Makes every queued record of a tenant due at `at` (after its settings changed). */
-  reschedule(tenant: string, at: number): void;
+  reschedule(tenant: string, at: number): Promise<void>;
   /** Makes queued records due after `latest` due at `now` (the wall clock moved back); returns how many, per tenant. */
-  rebase(now: number, latest: number): { tenant: string; count: number }[];
-  /** Records the outcomes of delivery attempts, all or none (one transaction). */
-  recordAttempts(outcomes: readonly AttemptWrite[]): void;
+  rebase(now: number, latest: number): Promise<{ tenant: string; count: number }[]>;
+  /** Records the outcomes of delivery attempts, all or none (one transaction), and ends their claims. */
+  recordAttempts(outcomes: readonly AttemptWrite[]): Promise<void>;
+  /** A shared store: feeds the tenant's shared breaker (a no-op where the scheduler's own breaker is the only one). */
+  reportHealth(tenant: string, report: HealthReport): Promise<void>;
+  /**
+   * A shared store: calls `fn(tenant)` when another instance accepted mail for a tenant, gave
+   * claims back or settled a message (its lane may go on). Returns the unsubscribe.
+   */
+  onWake(fn: (tenant: string) => void): () => void;
   /** Deletes delivered records past their retention, failed, partial and discarded ones past theirs, with their files and log; refusals older than `failedBefore` too. */
   purge(deliveredBefore: number, failedBefore: number): Promise<number>;
-  counts(): Record<StoredState, number>;
+  counts(): Promise<Record<StoredState, number>>;
   /** Messages matching `q`, newest first. */
-  list(q: ListQuery): SpoolRecord[];
+  list(q: ListQuery): Promise<SpoolRecord[]>;
   /** A message's delivery log, oldest first. */
-  log(seq: number): StoredLogEntry[];
+  log(seq: number): Promise<StoredLogEntry[]>;
   /**
    * An operator's retry: a queued message is made due at `now`; a failed or partial one gets its
    * failed recipients back as pending, attempts 0, ageFrom `now`. Returns the record as it is
    * now, or undefined when it is in no state to retry (delivered, discarded).
    */
-  revive(seq: number, now: number): SpoolRecord | undefined;
+  revive(seq: number, now: number): Promise<SpoolRecord | undefined>;
   /** An operator's discard: pending recipients become failed, the state `discarded`. Returns the recipients given up, or undefined (delivered or already discarded). */
-  discard(seq: number, now: number, reason: string): string[] | undefined;
+  discard(seq: number, now: number, reason: string): Promise<string[] | undefined>;
   /** Failed and partial messages of a tenant settled at or after `since`. */
-  settledFailedSince(tenant: string, since: number): number[];
+  settledFailedSince(tenant: string, since: number): Promise<number[]>;
   /** Queued mail by tenant and state. */
-  depth(): TenantDepth[];
-  totals(): TenantTotals[];
-  /** Records a refused event (best effort: never throws). */
-  refuse(r: StoredRefusal): void;
+  depth(): Promise<TenantDepth[]>;
+  totals(): Promise<TenantTotals[]>;
+  /** Records a refused event (best effort: never rejects). */
+  refuse(r: StoredRefusal): Promise<void>;
   /** Refusals, newest first. */
-  refusals(q: { tenant?: string; limit: number }): StoredRefusal[];
+  refusals(q: { tenant?: string; limit: number }): Promise<StoredRefusal[]>;
   /** Bounds of the delivery log (they may change with the configuration). */
   limits: LogLimits;
   /** Per state: how many records, and when the oldest was accepted (metrics). */
-  stateStats(): StateStats[];
+  stateStats(): Promise<StateStats[]>;
   /** False once close() was called. */
   readonly isOpen: boolean;
-  /** Where accepted attachments are copied. */
+  /** Where accepted attachments are stored. */
   readonly files: AttachmentStore;
   /** Deletes attachment copies no record owns (left by a crash mid-accept); run before taking events. */
   sweepOrphans(): Promise<number>;
