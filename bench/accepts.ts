@@ -39,7 +39,7 @@ async function viaHandler(events: number): Promise<{ rate: number; seconds: numb
   await plugin.deactivate();
   // Every resolution is on disk: reopen the spool and count.
   const check = new SqliteSpool(host.dataDir);
-  const c = check.counts();
+  const c = await check.counts();
   await check.close();
   host.cleanup();
   return { rate: events / s, seconds: s, durableChecked: c.queued + c.delivered + c.failed };

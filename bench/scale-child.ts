@@ -53,7 +53,7 @@ async function restart(dir: string, port: number): Promise<void> {
   const readyMs = (firstAttempt ?? NaN) - t0;
   await sleep(RUN_MS);
   clearInterval(sampler);
-  const status = plugin.status();
+  const status = (await plugin.status());
   const memory = process.memoryUsage();
   peak = Math.max(peak, memory.rss);
   const d0 = now();

@@ -75,16 +75,18 @@ export class Courier {
   }
 
   /** One attempt of `seq`. An outcome the spool refused waits in the journal: then `journal.refused(seq)` holds afterwards. */
-  attempt(seq: number, shutdown: AbortSignal): Promise<Classification | typeof NO_CONTACT | typeof UNRECORDED | typeof SPOOL_TROUBLE | undefined> {
-    if (this.#d.journal.holds(seq)) return Promise.resolve(UNRECORDED);
+  async attempt(seq: number, shutdown: AbortSignal): Promise<Classification | typeof NO_CONTACT | typeof UNRECORDED | typeof SPOOL_TROUBLE | undefined> {
+    if (this.#d.journal.holds(seq)) return UNRECORDED;
     let rec: SpoolRecord | undefined;
     try {
-      rec = this.#d.spool.get(seq);
+      rec = await this.#d.spool.get(seq);
+      // A shared spool keeps the files in the database: this instance fetches local copies first.
+      if (rec?.state === 'queued') await this.#d.spool.files.materialise(rec.attachments);
     } catch (e) {
       this.#d.log.error('could not read a queued message from the spool', { code: storageError(e, 'reading a queued message').code, seq, error: storageErrorCode(e), detail: (e as Error).message });
-      return Promise.resolve(SPOOL_TROUBLE);
+      return SPOOL_TROUBLE;
     }
-    if (!rec || rec.state !== 'queued') return Promise.resolve(NO_CONTACT);
+    if (!rec || rec.state !== 'queued') return NO_CONTACT;
     return this.#attempt(rec, shutdown);
   }
 

@@ -1,5 +1,5 @@
 import type { HostLog } from '../host-api';
-import { storageError, storageErrorCode, type Spool } from '../spool';
+import { storageError, storageErrorCode, type Claim, type Spool } from '../spool';
 import type { Classification } from './classify';
 import { NO_CONTACT, SHUTDOWN, SPOOL_TROUBLE, UNRECORDED, type Courier } from './courier';
 import { backoffDelay, longestDelay, rebaseDue, type RetrySettings } from './retry-policy';
@@ -40,6 +40,12 @@ interface Lane {
   spoolErrors: number;
   /** Consecutive server-level failures. */
   failures: number;
+  /** A claim from the spool is on its way (the window refills asynchronously). */
+  refilling: boolean;
+  /** A shared spool had nothing for this lane for a cluster-wide reason: no claim before this (monotonic clock), or a wake-up. */
+  waitUntil: number;
+  /** The shared breaker's hold, while the cluster holds the tenant. */
+  sharedHold: { code: string; message: string } | undefined;
   /** Half-open: one session at a time until one succeeds. Every lane starts so. */
   probing: boolean;
   /** The failure that opened the breaker, while it is open. */
@@ -54,6 +60,8 @@ const MAX_TIMER_MS = 60_000;
 /** Backoff of a lane after a spool error: from this, doubling, up to SPOOL_BACKOFF_MAX_MS. */
 const SPOOL_BACKOFF_MIN_MS = 250;
 const SPOOL_BACKOFF_MAX_MS = 30_000;
+/** A lane whose claim came back empty while mail looked due waits this long before it asks again (ms). */
+const EMPTY_CLAIM_WAIT_MS = 250;
 /** How long stop() waits for aborted sessions to unwind. */
 const ABANDON_WAIT_MS = 1_000;
 
@@ -100,25 +108,40 @@ export class Scheduler {
     this.#clock = clock;
     // A lane stopped for an unwritten outcome goes on once the journal has written it; a lane whose
     // mail was deferred learns its new due time from the spool.
-    this.#unsubscribe = journal.subscribe((tenant) => {
+    const unsubscribeJournal = journal.subscribe((tenant) => {
       const lane = this.#lanes.get(tenant);
       if (lane) lane.nextDue = this.#clock.wall();
       this.#schedulePump();
     });
+    // Another instance sharing the spool accepted, released or settled mail of a tenant: look again.
+    const unsubscribeWake = spool.onWake((tenant) => {
+      if (this.#stopped) return;
+      const lane = this.#lane(tenant);
+      lane.waitUntil = 0;
+      lane.nextDue = this.#clock.wall();
+      this.#schedulePump();
+    });
+    this.#unsubscribe = () => {
+      unsubscribeJournal();
+      unsubscribeWake();
+    };
   }
 
   /** Picks up everything the spool holds (mail left by an earlier run included). */
-  start(): void {
+  async start(): Promise<void> {
     if (this.#stopped) return;
     try {
-      this.rebase();
+      await this.rebase();
     } catch (e) {
       this.#spoolFailure('re-base due times', undefined, e, 0); // tried again at claim time and by maintenance
     }
     try {
-      for (const { tenant, nextDue } of this.#spool.tenantsWithWork()) this.#lane(tenant).nextDue = nextDue;
+      const work = await this.#spool.tenantsWithWork();
+      if (this.#stopped) return;
+      for (const { tenant, nextDue } of work) this.#lane(tenant).nextDue = nextDue;
       this.#loadErrors = 0;
     } catch (e) {
+      if (this.#stopped) return;
       // Retried with backoff: the queue is still on disk, and the next try may find the spool readable.
       const wait = spoolBackoff(++this.#loadErrors);
       this.#spoolFailure('load the queue', undefined, e, wait);
@@ -133,9 +156,9 @@ export class Scheduler {
    * scheduled (longestDelay): the wall clock moved back since it was written. Returns how many.
    * Run at start, at claim time and by the maintenance loop; a spool error propagates.
    */
-  rebase(): number {
+  async rebase(): Promise<number> {
     const now = this.#clock.wall();
-    const tenants = this.#spool.rebase(now, now + longestDelay(this.#settings.retry));
+    const tenants = await this.#spool.rebase(now, now + longestDelay(this.#settings.retry));
     let n = 0;
     for (const { tenant, count } of tenants) {
       n += count;
@@ -161,16 +184,15 @@ export class Scheduler {
     lane.failures = 0;
     lane.probing = true;
     lane.holdReason = undefined;
-    lane.window = [];
+    this.#dropWindow(lane);
     lane.generation++;
     lane.cancel.abort(new Error(SHUTDOWN));
     lane.cancel = new AbortController();
-    try {
-      this.#spool.reschedule(tenant, this.#clock.wall());
-    } catch (e) {
-      // Its mail keeps its due times (each at most longestDelay away); the lane still starts afresh.
-      this.#spoolFailure('reschedule after a settings change', lane, e, 0);
-    }
+    // Its mail keeps its due times (each at most longestDelay away) if this fails; the lane still starts afresh.
+    this.#spool.reschedule(tenant, this.#clock.wall()).then(
+      () => this.notify(tenant),
+      (e) => this.#spoolFailure('reschedule after a settings change', lane, e, 0),
+    );
     this.notify(tenant);
   }
 
@@ -178,17 +200,19 @@ export class Scheduler {
    * An operator's flush: ends the tenant's hold at once, so its next session, a probe, starts now,
    * and makes all its queued mail due now. Sessions in flight go on. A spool error propagates.
    */
-  flush(tenant: string): void {
+  async flush(tenant: string): Promise<void> {
+    if (this.#stopped) return;
+    const now = this.#clock.wall();
+    await this.#spool.reschedule(tenant, now);
     if (this.#stopped) return;
     const lane = this.#lane(tenant);
-    const now = this.#clock.wall();
-    this.#spool.reschedule(tenant, now);
     lane.holdUntil = 0;
     lane.stallUntil = 0;
+    lane.waitUntil = 0;
     lane.failures = 0;
     lane.probing = true;
     lane.holdReason = undefined;
-    lane.window = [];
+    this.#dropWindow(lane);
     this.#log.info('tenant flushed by an operator: hold ended, its queued mail due now', { tenant });
     this.notify(tenant, now);
   }
@@ -211,7 +235,8 @@ export class Scheduler {
     return {
       active: this.#active,
       tenants: [...this.#lanes.values()].map((l) => {
-        const until = Math.max(l.holdUntil, l.stallUntil);
+        const shared = l.sharedHold && l.waitUntil > mono ? l.sharedHold : undefined;
+        const until = Math.max(l.holdUntil, l.stallUntil, shared ? l.waitUntil : 0);
         return {
           tenant: l.tenant,
           active: l.active.size,
@@ -219,6 +244,7 @@ export class Scheduler {
           failures: l.failures,
           ...(until > mono && { nextProbeAt: wall + (until - mono) }),
           ...(l.holdUntil > mono && l.holdReason && { holdReason: l.holdReason }),
+          ...(l.holdUntil <= mono && shared && { holdReason: shared }),
           ...(l.holdUntil <= mono && l.stallUntil > mono && { holdReason: { code: 'SPOOL_FAILURE', message: 'the spool could not be read; the lane backs off' } }),
           ...(until <= mono && this.#journal.blocks(l.tenant) && { holdReason: { code: 'SPOOL_FAILURE', message: 'a delivery outcome waits to be stored; the tenant waits' } }),
         };
@@ -237,6 +263,7 @@ export class Scheduler {
     clearTimeout(this.#timer);
     clearTimeout(this.#loadRetry);
     if (this.#pumpQueued) clearImmediate(this.#pumpQueued);
+    for (const lane of this.#lanes.values()) this.#dropWindow(lane);
     if (this.#inflight.size > 0) {
       let grace: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -257,7 +284,23 @@ export class Scheduler {
   #lane(tenant: string): Lane {
     let lane = this.#lanes.get(tenant);
     if (!lane) {
-      lane = { tenant, active: new Set(), window: [], nextDue: undefined, holdUntil: 0, stallUntil: 0, spoolErrors: 0, failures: 0, probing: true, holdReason: undefined, generation: 0, cancel: new AbortController() };
+      lane = {
+        tenant,
+        active: new Set(),
+        window: [],
+        nextDue: undefined,
+        holdUntil: 0,
+        stallUntil: 0,
+        spoolErrors: 0,
+        failures: 0,
+        refilling: false,
+        waitUntil: 0,
+        sharedHold: undefined,
+        probing: true,
+        holdReason: undefined,
+        generation: 0,
+        cancel: new AbortController(),
+      };
       this.#lanes.set(tenant, lane);
       this.#ring.push(lane);
     }
@@ -281,7 +324,7 @@ export class Scheduler {
       for (let i = 0; i < n && this.#active < global; i++) {
         const at = (this.#rr + i) % n;
         const lane = this.#ring[at]!;
-        const seq = this.#ready(lane, now, mono) ? this.#take(lane, now, mono) : undefined;
+        const seq = this.#ready(lane, now, mono) ? this.#take(lane, now) : undefined;
         if (seq !== undefined) {
           this.#launch(lane, seq);
           progressed = true;
@@ -295,35 +338,73 @@ export class Scheduler {
     this.#armTimer(now, mono);
   }
 
-  #ready(lane: Lane, now: number, mono: number): boolean {
-    const cap = lane.probing ? 1 : this.#settings.perTenant;
-    return mono >= lane.holdUntil && mono >= lane.stallUntil && lane.active.size < cap && lane.nextDue !== undefined && rebaseDue(lane.nextDue, now, this.#settings.retry) <= now && !this.#journal.blocks(lane.tenant);
+  #cap(lane: Lane): number {
+    return lane.probing ? 1 : this.#settings.perTenant;
   }
 
-  /** The next due message of a lane, refilling its window from the spool when empty; never one whose outcome waits in the journal. */
-  #take(lane: Lane, now: number, mono: number): number | undefined {
+  #ready(lane: Lane, now: number, mono: number): boolean {
+    return (
+      mono >= lane.holdUntil &&
+      mono >= lane.stallUntil &&
+      mono >= lane.waitUntil &&
+      lane.active.size < this.#cap(lane) &&
+      lane.nextDue !== undefined &&
+      rebaseDue(lane.nextDue, now, this.#settings.retry) <= now &&
+      !this.#journal.blocks(lane.tenant)
+    );
+  }
+
+  /** The next due message of a lane's window, never one whose outcome waits in the journal; an empty window starts a claim (the pump runs again when it is back). */
+  #take(lane: Lane, now: number): number | undefined {
+    lane.window = lane.window.filter((seq) => !this.#journal.holds(seq));
+    if (lane.window.length > 0) return lane.window.shift();
+    if (!lane.refilling) void this.#refill(lane, now);
+    return undefined;
+  }
+
+  /**
+   * Refills a lane's window with a claim from the spool. A local spool's claim is a window of due
+   * mail (perTenant x 4); a shared spool leases exactly what the lane can start, within the
+   * tenant's cluster-wide cap and its shared breaker, and says how long to wait when it gives none.
+   */
+  async #refill(lane: Lane, now: number): Promise<void> {
+    lane.refilling = true;
+    const generation = lane.generation;
+    const skip = new Set([...lane.active, ...this.#journal.seqs()]);
+    const ask = (): Promise<Claim> =>
+      this.#spool.claim({ tenant: lane.tenant, now, limit: this.#spool.shared ? Math.max(this.#cap(lane) - lane.active.size, 0) : this.#settings.perTenant * 4, exclude: skip, perTenant: this.#settings.perTenant });
     try {
-      lane.window = lane.window.filter((seq) => !this.#journal.holds(seq));
-      if (lane.window.length === 0) {
-        const skip = new Set([...lane.active, ...this.#journal.seqs()]);
-        lane.window = this.#spool.due(lane.tenant, now, this.#settings.perTenant * 4, skip);
-        if (lane.window.length === 0) {
-          lane.nextDue = this.#spool.nextDue(lane.tenant, skip);
-          // Due further ahead than any retry is ever put: the clock moved back. Due now, then.
-          if (lane.nextDue !== undefined && rebaseDue(lane.nextDue, now, this.#settings.retry) !== lane.nextDue && this.rebase() > 0) {
-            lane.window = this.#spool.due(lane.tenant, now, this.#settings.perTenant * 4, skip);
-          }
-          if (lane.window.length === 0) return undefined;
-        }
+      let claim = await ask();
+      if (claim.seqs.length === 0 && claim.waitMs === undefined) {
+        lane.nextDue = await this.#spool.nextDue(lane.tenant, skip);
+        // Due further ahead than any retry is ever put: the clock moved back. Due now, then.
+        if (lane.nextDue !== undefined && rebaseDue(lane.nextDue, now, this.#settings.retry) !== lane.nextDue && (await this.rebase()) > 0) claim = await ask();
+      }
+      if (this.#stopped || generation !== lane.generation) {
+        if (claim.seqs.length > 0) void this.#spool.release(claim.seqs).catch(() => undefined);
+        return;
       }
       lane.spoolErrors = 0;
-      return lane.window.shift();
+      lane.window = claim.seqs;
+      lane.sharedHold = claim.hold;
+      if (claim.waitMs !== undefined) lane.waitUntil = this.#clock.mono() + claim.waitMs;
+      else if (claim.seqs.length === 0 && lane.nextDue !== undefined && lane.nextDue <= now) lane.waitUntil = this.#clock.mono() + EMPTY_CLAIM_WAIT_MS;
     } catch (e) {
+      if (this.#stopped) return;
       lane.window = [];
-      lane.stallUntil = mono + spoolBackoff(++lane.spoolErrors);
-      this.#spoolFailure('claim due mail', lane, e, lane.stallUntil - mono);
-      return undefined;
+      lane.stallUntil = this.#clock.mono() + spoolBackoff(++lane.spoolErrors);
+      this.#spoolFailure('claim due mail', lane, e, lane.stallUntil - this.#clock.mono());
+    } finally {
+      lane.refilling = false;
+      this.#schedulePump();
     }
+  }
+
+  /** Empties a lane's window; a shared spool gets those claims back (due again for any instance). */
+  #dropWindow(lane: Lane): void {
+    const seqs = lane.window;
+    lane.window = [];
+    if (this.#spool.shared && seqs.length > 0) void this.#spool.release(seqs).catch((e) => this.#spoolFailure('give claims back', lane, e, 0));
   }
 
   #spoolFailure(op: string, lane: Lane | undefined, e: unknown, retryInMs: number): void {
@@ -338,11 +419,13 @@ export class Scheduler {
     const run = this.#courier
       .attempt(seq, cancel.signal)
       .then((trouble) => {
+        // Not attempted (abandoned, unreadable): a shared spool's claim goes back at once rather than when its lease runs out.
+        if (this.#spool.shared && (trouble === SPOOL_TROUBLE || trouble === NO_CONTACT) && !this.#journal.holds(seq)) void this.#spool.release([seq]).catch(() => undefined);
         if (trouble === SPOOL_TROUBLE) {
-          lane.window = [];
+          this.#dropWindow(lane);
           lane.stallUntil = this.#clock.mono() + spoolBackoff(++lane.spoolErrors);
         } else if (trouble === UNRECORDED || this.#journal.refused(seq)) {
-          lane.window = []; // the lane waits for the journal (#ready), then refills from the spool
+          this.#dropWindow(lane); // the lane waits for the journal (#ready), then refills from the spool
         } else if (generation === lane.generation && trouble !== NO_CONTACT) this.#settled(lane, trouble);
       })
       .catch((e) => this.#log.error('delivery attempt crashed', { tenant: lane.tenant, seq, error: (e as Error).message }))
@@ -356,23 +439,30 @@ export class Scheduler {
         // changes nothing until the lane runs dry, when #take asks the spool again.
         if (lane.nextDue !== undefined && lane.nextDue <= this.#clock.wall()) return this.#schedulePump();
         // The message may still be queued (deferred); the spool knows when it is due next.
-        let next: number | undefined;
-        try {
-          next = this.#spool.nextDue(lane.tenant, new Set([...lane.active, ...this.#journal.seqs()]));
-        } catch (e) {
-          lane.stallUntil = this.#clock.mono() + spoolBackoff(++lane.spoolErrors);
-          this.#spoolFailure('find the next due mail', lane, e, lane.stallUntil - this.#clock.mono());
-          next = this.#clock.wall(); // look again once the stall is over
-        }
-        lane.nextDue = Math.min(lane.nextDue ?? Infinity, next ?? Infinity);
-        if (lane.nextDue === Infinity) lane.nextDue = undefined;
-        this.#schedulePump();
+        this.#spool.nextDue(lane.tenant, new Set([...lane.active, ...this.#journal.seqs()])).then(
+          (next) => this.#due(lane, next),
+          (e) => {
+            if (this.#stopped) return;
+            lane.stallUntil = this.#clock.mono() + spoolBackoff(++lane.spoolErrors);
+            this.#spoolFailure('find the next due mail', lane, e, lane.stallUntil - this.#clock.mono());
+            this.#due(lane, this.#clock.wall()); // look again once the stall is over
+          },
+        );
       });
     this.#inflight.add(run);
   }
 
+  /** The lane's mail is due next at `next` (or none is queued): the pump looks again. */
+  #due(lane: Lane, next: number | undefined): void {
+    if (this.#stopped) return;
+    lane.nextDue = Math.min(lane.nextDue ?? Infinity, next ?? Infinity);
+    if (lane.nextDue === Infinity) lane.nextDue = undefined;
+    this.#schedulePump();
+  }
+
   #settled(lane: Lane, trouble: Classification | undefined): void {
     const now = this.#clock.mono();
+    if (this.#spool.shared) this.#shareHealth(lane, trouble);
     if (!trouble) {
       if (lane.failures > 0 || lane.probing) this.#log.debug('tenant server healthy', { tenant: lane.tenant });
       lane.failures = 0;
@@ -386,13 +476,22 @@ export class Scheduler {
     lane.holdUntil = now + hold;
     lane.holdReason = { code: trouble.code, message: trouble.reason };
     lane.probing = true;
-    lane.window = [];
+    this.#dropWindow(lane);
     this.#log.warn('tenant server failing; holding its queue', { tenant: lane.tenant, failures: lane.failures, holdMs: hold, reason: trouble.reason });
+  }
+
+  /** Tells a shared spool's breaker what this attempt saw of the tenant's server, so every instance holds or reopens it together. */
+  #shareHealth(lane: Lane, trouble: Classification | undefined): void {
+    const retry = this.#settings.retry;
+    const report = trouble
+      ? { ok: false as const, code: trouble.code, message: trouble.reason, holdFor: (failures: number) => (trouble.kind === 'auth' ? retry.authFailureDelayMs : backoffDelay(failures, retry)) }
+      : { ok: true as const };
+    this.#spool.reportHealth(lane.tenant, report).catch((e) => this.#spoolFailure('share the tenant server health', lane, e, 0));
   }
 
   /** Drops lanes with nothing queued, nothing in flight and a closed breaker; a lane that is failing keeps its state. */
   #forgetIdleLanes(mono: number): void {
-    const idle = (l: Lane) => l.nextDue === undefined && l.active.size === 0 && l.failures === 0 && l.holdUntil <= mono && l.stallUntil <= mono && !this.#journal.blocks(l.tenant);
+    const idle = (l: Lane) => l.nextDue === undefined && l.active.size === 0 && !l.refilling && l.window.length === 0 && l.failures === 0 && l.holdUntil <= mono && l.stallUntil <= mono && l.waitUntil <= mono && !this.#journal.blocks(l.tenant);
     if (!this.#ring.some(idle)) return;
     for (const l of this.#ring) if (idle(l)) this.#lanes.delete(l.tenant);
     this.#ring = this.#ring.filter((l) => !idle(l));
@@ -404,7 +503,7 @@ export class Scheduler {
     let wake = Infinity;
     for (const l of this.#ring) {
       if (l.nextDue === undefined || this.#journal.blocks(l.tenant)) continue;
-      const at = mono + Math.max(rebaseDue(l.nextDue, now, this.#settings.retry) - now, l.holdUntil - mono, l.stallUntil - mono);
+      const at = mono + Math.max(rebaseDue(l.nextDue, now, this.#settings.retry) - now, l.holdUntil - mono, l.stallUntil - mono, l.waitUntil - mono);
       if (at > mono) wake = Math.min(wake, at);
     }
     if (wake === Infinity || wake >= this.#timerAt) return;

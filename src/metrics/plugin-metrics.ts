@@ -9,7 +9,7 @@ import { DEFAULT_TENANT_LABELS, TenantLabels } from './tenant-labels';
 /** What the metrics read at each scrape. */
 export interface MetricsSources {
   /** Per state, how many messages the spool holds and when the oldest was accepted. */
-  queue(): StateStats[];
+  queue(): Promise<StateStats[]>;
   /** How many tenants are held (breaker open, spool backoff, or waiting for an outcome to be written). */
   heldTenants(): number;
   /** @default Date.now */
@@ -153,7 +153,7 @@ export class PluginMetrics {
   /** The Prometheus text exposition (format 0.0.4). A spool that cannot be read leaves the queue gauges out of this scrape, nothing else. */
   async text(): Promise<MetricsText> {
     try {
-      this.#stats = this.#sources.queue();
+      this.#stats = await this.#sources.queue();
     } catch {
       this.#stats = [];
     }

@@ -54,7 +54,7 @@ export class OfflineQueue {
   }
 
   /** Per tenant depth, oldest age, last success and failure, totals: every tenant the spool knows (the configuration is not read). */
-  status(): OpsStatus {
+  status(): Promise<OpsStatus> {
     return this.#reader.status([]);
   }
 

@@ -75,14 +75,14 @@ export class Operations implements OpsApi {
   }
 
   async retry(eventId: string, tenant: string): Promise<MessageSummary> {
-    const rec = this.#find(eventId, tenant);
+    const rec = await this.#find(eventId, tenant);
     const inFlight = this.#d.scheduler.inFlight();
     const state = opsState(rec, inFlight);
     if (state === 'sending' || state === 'delivered' || state === 'discarded') {
       throw new PluginError('MESSAGE_NOT_RETRYABLE', `message ${JSON.stringify(eventId)} of ${tenant} is ${state}${state === 'sending' ? ' right now; retry once this attempt has ended' : ': only queued, deferred, failed and partial mail can be retried'}`, { field: 'eventId' });
     }
     const now = Date.now();
-    const after = this.#d.spool.revive(rec.seq, now);
+    const after = await this.#d.spool.revive(rec.seq, now);
     if (!after) throw new PluginError('MESSAGE_NOT_RETRYABLE', `message ${JSON.stringify(eventId)} of ${tenant} can no longer be retried (it was settled meanwhile)`, { field: 'eventId' });
     this.#d.log.info('message retried by an operator', { tenant: rec.tenant, eventId: rec.eventId, was: state, recipients: after.pending.length });
     this.#d.scheduler.notify(rec.tenant, now);
@@ -90,34 +90,34 @@ export class Operations implements OpsApi {
   }
 
   async discard(eventId: string, tenant: string): Promise<MessageSummary> {
-    const rec = this.#find(eventId, tenant);
+    const rec = await this.#find(eventId, tenant);
     const inFlight = this.#d.scheduler.inFlight();
     const state = opsState(rec, inFlight);
     if (state === 'sending' || state === 'delivered' || state === 'discarded') {
       throw new PluginError('MESSAGE_NOT_DISCARDABLE', `message ${JSON.stringify(eventId)} of ${tenant} is ${state}${state === 'sending' ? ' right now; discard it once this attempt has ended' : ''}`, { field: 'eventId' });
     }
-    const given = this.#d.spool.discard(rec.seq, Date.now(), DISCARDED_REASON);
+    const given = await this.#d.spool.discard(rec.seq, Date.now(), DISCARDED_REASON);
     if (!given) throw new PluginError('MESSAGE_NOT_DISCARDABLE', `message ${JSON.stringify(eventId)} of ${tenant} was settled meanwhile`, { field: 'eventId' });
     this.#d.log.info('message discarded by an operator', { tenant: rec.tenant, eventId: rec.eventId, was: state, recipients: given.length });
     if (given.length > 0) this.#d.reporter.report('email.failed', { eventId: rec.eventId, tenant: rec.tenant, attempts: rec.attempts, to: given, reason: DISCARDED_REASON });
-    return summary(this.#d.spool.get(rec.seq) ?? rec, inFlight);
+    return summary((await this.#d.spool.get(rec.seq)) ?? rec, inFlight);
   }
 
   async flush(tenant: string): Promise<{ tenant: string; retried: number }> {
-    const id = this.#known(tenant);
-    this.#d.scheduler.flush(id);
+    const id = await this.#known(tenant);
+    await this.#d.scheduler.flush(id);
     const inFlight = this.#d.scheduler.inFlight();
-    const queued = this.#d.spool.depth().find((d) => d.tenant === id && d.state === 'queued')?.count ?? 0;
-    const sending = queued === 0 ? 0 : this.#d.spool.list({ tenant: id, states: ['queued'], seqs: [...inFlight], limit: inFlight.size || 1 }).length;
+    const queued = (await this.#d.spool.depth()).find((d) => d.tenant === id && d.state === 'queued')?.count ?? 0;
+    const sending = queued === 0 ? 0 : (await this.#d.spool.list({ tenant: id, states: ['queued'], seqs: [...inFlight], limit: inFlight.size || 1 })).length;
     return { tenant: id, retried: queued - sending };
   }
 
   async retryFailed(q: { tenant: string; since: string }): Promise<{ tenant: string; retried: number }> {
-    const id = this.#known(q?.tenant);
+    const id = await this.#known(q?.tenant);
     const since = time(q.since, 'since');
     const now = Date.now();
     let retried = 0;
-    for (const seq of this.#d.spool.settledFailedSince(id, since)) if (this.#d.spool.revive(seq, now)) retried++;
+    for (const seq of await this.#d.spool.settledFailedSince(id, since)) if (await this.#d.spool.revive(seq, now)) retried++;
     this.#d.log.info('failed mail retried by an operator', { tenant: id, since: new Date(since).toISOString(), messages: retried });
     if (retried > 0) this.#d.scheduler.notify(id, now);
     return { tenant: id, retried };
@@ -148,22 +148,22 @@ export class Operations implements OpsApi {
   }
 
   /** Everything status() shows, from the spool and the scheduler. */
-  status(): OpsStatus {
+  status(): Promise<OpsStatus> {
     const lanes = this.#d.scheduler.status();
     return this.#reader.status(Object.keys(this.#d.tenants().config.tenants), lanes.tenants, lanes.active);
   }
 
-  #find(eventId: string, tenant: string): SpoolRecord {
+  async #find(eventId: string, tenant: string): Promise<SpoolRecord> {
     const t = text(tenant, 'tenant');
-    const rec = this.#d.spool.getByEventId(t, text(eventId, 'eventId'));
+    const rec = await this.#d.spool.getByEventId(t, text(eventId, 'eventId'));
     if (!rec) throw new PluginError('MESSAGE_NOT_FOUND', `no message ${JSON.stringify(eventId)} of tenant ${JSON.stringify(t)} in the spool (never accepted, or purged after its retention)`, { field: 'eventId' });
     return rec;
   }
 
   /** A tenant listed in the configuration or with mail (or totals) in the spool. */
-  #known(tenant: unknown): string {
+  async #known(tenant: unknown): Promise<string> {
     const id = text(tenant, 'tenant');
-    if (Object.hasOwn(this.#d.tenants().config.tenants, id) || this.#d.spool.totals().some((t) => t.tenant === id) || this.#d.spool.depth().some((d) => d.tenant === id)) return id;
+    if (Object.hasOwn(this.#d.tenants().config.tenants, id) || (await this.#d.spool.totals()).some((t) => t.tenant === id) || (await this.#d.spool.depth()).some((d) => d.tenant === id)) return id;
     throw new PluginError('TENANT_UNKNOWN', `tenant: ${JSON.stringify(id)} is neither listed in the configuration nor has mail in the spool`, { field: 'tenant' });
   }
 
@@ -210,32 +210,32 @@ export class QueueReader {
     const inFlight = this.#inFlight();
     const base = { ...(tenant !== undefined && { tenant }), ...(before !== undefined && { before }), limit: n };
     const s = q.state;
-    const rows =
-      s === undefined
+    const rows = await (s === undefined
         ? this.#spool.list(base)
         : s === 'sending'
           ? this.#spool.list({ ...base, states: ['queued'], seqs: [...inFlight] })
           : s === 'queued' || s === 'deferred'
             ? this.#spool.list({ ...base, states: ['queued'], attempted: s === 'deferred', excludeSeqs: inFlight })
-            : this.#spool.list({ ...base, states: [s as StoredState] });
+            : this.#spool.list({ ...base, states: [s as StoredState] }));
     return rows.map((r) => summary(r, inFlight));
   }
 
   async message(eventId: string, tenant: string): Promise<MessageDetail | undefined> {
-    const rec = this.#spool.getByEventId(text(tenant, 'tenant'), text(eventId, 'eventId'));
-    return rec && detail(rec, this.#inFlight(), this.#spool.log(rec.seq));
+    const rec = await this.#spool.getByEventId(text(tenant, 'tenant'), text(eventId, 'eventId'));
+    return rec && detail(rec, this.#inFlight(), await this.#spool.log(rec.seq));
   }
 
   async refusals(q: { tenant?: string; limit?: number } = {}): Promise<RefusalRecord[]> {
     const tenant = q.tenant === undefined ? undefined : text(q.tenant, 'tenant');
-    return this.#spool.refusals({ ...(tenant !== undefined && { tenant }), limit: limit(q.limit, DEFAULT_LIMIT) }).map(refusal);
+    return (await this.#spool.refusals({ ...(tenant !== undefined && { tenant }), limit: limit(q.limit, DEFAULT_LIMIT) })).map(refusal);
   }
 
   /** Status from the spool, given the configured tenants and the scheduler's lanes (none for a stopped host). */
-  status(configured: readonly string[], lanes: LaneStatus[] = [], active = 0): OpsStatus {
+  async status(configured: readonly string[], lanes: LaneStatus[] = [], active = 0): Promise<OpsStatus> {
     const inFlight = this.#inFlight();
-    const sending = inFlight.size === 0 ? [] : this.#spool.list({ states: ['queued'], seqs: [...inFlight], limit: inFlight.size });
-    const tenants = tenantStatuses({ now: Date.now(), configured, depth: this.#spool.depth(), sending, totals: this.#spool.totals(), lanes });
+    const sending = inFlight.size === 0 ? [] : await this.#spool.list({ states: ['queued'], seqs: [...inFlight], limit: inFlight.size });
+    const [depth0, totals] = await Promise.all([this.#spool.depth(), this.#spool.totals()]);
+    const tenants = tenantStatuses({ now: Date.now(), configured, depth: depth0, sending, totals, lanes });
     const depth = totalDepth(tenants);
     return {
       counts: { queued: depth.queued + depth.deferred + depth.sending, delivered: depth.delivered + depth.partial, failed: depth.failed + depth.discarded },

@@ -49,16 +49,16 @@ export async function accept(raw: unknown, d: IntakeDeps): Promise<IntakeResult>
     d.log.info('event type disabled for tenant; no mail', { tenant: tenant.id, type: event.type, eventId: event.id });
     return { status: 'disabled', event };
   }
-  const known = (): IntakeResult | undefined => {
+  const known = async (): Promise<IntakeResult | undefined> => {
     let rec: SpoolRecord | undefined;
     try {
-      rec = d.spool.getByEventId(tenant.id, event.id);
+      rec = await d.spool.getByEventId(tenant.id, event.id);
     } catch (e) {
       throw storageError(e, 'could not look the event up in the spool');
     }
     return rec && { status: 'duplicate', state: d.stateOf(rec), event };
   };
-  const seen = known();
+  const seen = await known();
   if (seen) return seen;
 
   const clean = event;
@@ -76,7 +76,7 @@ export async function accept(raw: unknown, d: IntakeDeps): Promise<IntakeResult>
     if (status === 'queued') return { status, event: clean };
     await removeStaged(attachments, d.spool);
     // Accepted by a concurrent post of the same id meanwhile (or purged in between: then it counts as queued).
-    return known() ?? { status: 'duplicate', state: 'queued', event: clean };
+    return (await known()) ?? { status: 'duplicate', state: 'queued', event: clean };
   } catch (e) {
     await removeStaged(attachments, d.spool);
     throw e;

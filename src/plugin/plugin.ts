@@ -12,7 +12,7 @@ import { PluginMetrics, type MetricsText } from '../metrics';
 import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-api';
 import { builtInKinds, type KindRegistry } from '../kinds';
 import { Reporter } from '../report';
-import { DataDirLock, SCHEMA_VERSION, SqliteSpool, storageError, type LogLimits, type Spool } from '../spool';
+import { DataDirLock, SCHEMA_VERSION, SqliteSpool, storageError, type LogLimits, type Spool, type SpoolRecord } from '../spool';
 import { Operations, opsState, type MessageDetail, type MessagesQuery, type MessageSummary, type OpsApi, type OpsStatus, type RefusalRecord, type TestSendResult } from '../ops';
 import { DEFAULT_RENDER_LIMITS, RenderService, type RenderLimits } from '../templates';
 import { renderPreview, type PreviewRequest, type PreviewResult } from '../templates/preview';
@@ -223,12 +223,16 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
   }
 
   /** Runs work from a timer or a host callback: a spool error there is logged with its code, never thrown into the event loop. */
-  #guard(doing: string, fn: () => void): void {
-    try {
-      fn();
-    } catch (e) {
+  #guard(doing: string, fn: () => unknown): void {
+    const failed = (e: unknown) => {
       const err = storageError(e, doing);
       this.#ctx.log.error(`${doing} failed`, { code: err.code, error: err.message });
+    };
+    try {
+      const r = fn();
+      if (r instanceof Promise) r.catch(failed);
+    } catch (e) {
+      failed(e);
     }
   }
 
@@ -274,7 +278,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     // One log line per refusal too, with the same ids and reason (never the event).
     const ids = { ...(tenant !== undefined && { tenant }), ...(eventId !== undefined && { eventId }), ...(eventType !== undefined && { eventType }) };
     this.#ctx.log.warn('event refused', { code: typeof err?.code === 'string' ? err.code : 'SPOOL_FAILURE', ...(typeof err?.field === 'string' && { field: err.field }), ...ids });
-    this.#spool.refuse({
+    void this.#spool.refuse({
       at: Date.now(),
       ...ids,
       code: typeof err?.code === 'string' ? err.code : 'SPOOL_FAILURE',
@@ -304,8 +308,8 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
   }
 
   /** Per tenant: queue depth by state, oldest queued age, hold with reason and next probe, last success and failure, totals; idle configured tenants included. */
-  status(): PluginStatus {
-    return { eventTypes: this.#kinds.types(), extensions: this.#extensions.statuses.map((x) => ({ ...x, kinds: [...x.kinds], hooks: [...x.hooks], helpers: [...x.helpers] })), ...this.#ops.status() };
+  async status(): Promise<PluginStatus> {
+    return { eventTypes: this.#kinds.types(), extensions: this.#extensions.statuses.map((x) => ({ ...x, kinds: [...x.kinds], hooks: [...x.hooks], helpers: [...x.helpers] })), ...(await this.#ops.status()) };
   }
 
   messages(q?: MessagesQuery): Promise<MessageSummary[]> {
@@ -367,7 +371,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
   }
 
   /** The spool's record of an event, for inspection (dead letters included); event ids are per tenant, so name the tenant when ids may repeat across tenants. */
-  lookup(eventId: string, tenant?: string) {
+  lookup(eventId: string, tenant?: string): Promise<SpoolRecord | undefined> {
     return this.#spool.getByEventId(tenant, eventId);
   }
 
@@ -400,8 +404,8 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     this.#spool.limits = logLimits(config);
     this.#metrics.tenants.reserve(Object.keys(config.tenants));
     this.#scheduler.update(schedulerSettings(config));
-    this.#guard('rescheduling after a configuration change', () => {
-      for (const { tenant } of this.#spool.tenantsWithWork()) {
+    this.#guard('rescheduling after a configuration change', async () => {
+      for (const { tenant } of await this.#spool.tenantsWithWork()) {
         if (JSON.stringify(before.get(tenant)) !== JSON.stringify(this.#tenants.get(tenant))) this.#scheduler.retryNow(tenant);
       }
     });
@@ -417,12 +421,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     const { retainDeliveredMs, retainFailedMs } = this.#tenants.config.spool;
     const now = Date.now();
     this.#guard('re-basing due times', () => this.#scheduler.rebase());
-    this.#guard('purging old records', () => {
-      this.#spool.purge(now - retainDeliveredMs, now - retainFailedMs).catch((e) => {
-        const err = storageError(e, 'purging old records');
-        this.#ctx.log.error('purging old records failed', { code: err.code, error: err.message });
-      });
-    });
+    this.#guard('purging old records', () => this.#spool.purge(now - retainDeliveredMs, now - retainFailedMs));
   }
 
   deactivate(): Promise<void> {

@@ -1,6 +1,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { StoredAttachment } from './spool';
 
 const COPY_CHUNK = 256 * 1024;
 
@@ -65,6 +66,9 @@ export class FileStore {
     await syncDir(this.root);
     return dest;
   }
+
+  /** The copies are local already. */
+  async materialise(_attachments: readonly StoredAttachment[]): Promise<void> {}
 
   async remove(dir: string): Promise<void> {
     if (path.dirname(dir) !== this.root) return;

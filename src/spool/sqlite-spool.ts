@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { PluginError } from '../errors';
-import type { AttachmentStore, AttemptWrite, ListQuery, LogLimits, NewRecord, Spool, SpoolRecord, StoredAttachment, StoredLogEntry, StoredRefusal, StoredState, TenantDepth, TenantDue, TenantTotals } from './spool';
+import type { AttachmentStore, AttemptWrite, Claim, ClaimRequest, HealthReport, ListQuery, LogLimits, NewRecord, Spool, SpoolRecord, StoredAttachment, StoredLogEntry, StoredRefusal, StoredState, TenantDepth, TenantDue, TenantTotals } from './spool';
 import { migrate, SCHEMA_VERSION } from './schema';
 import { storageError } from './storage-error';
 import { FileStore } from './file-store';
@@ -90,6 +90,7 @@ function fromRow(r: Row, dataDir: string): SpoolRecord {
  * worst repeats a delivery after a power cut (delivery is at least once).
  */
 export class SqliteSpool implements Spool {
+  readonly shared = false;
   readonly #dataDir: string;
   readonly #file: string;
   readonly #accept!: Database.Database;
@@ -171,7 +172,6 @@ export class SqliteSpool implements Spool {
          VALUES (@eventId, @tenant, @type, @event, @attachments, @filesDir, @pending, 'queued', @now, @now, @now, @now, @messageId)`,
       ),
       accepted: this.#accept.prepare('INSERT INTO tenant_totals (tenant, accepted) VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET accepted = accepted + excluded.accepted'),
-      has: this.#db.prepare('SELECT 1 FROM messages WHERE tenant = ? AND event_id = ?').pluck(),
       tenants: this.#db.prepare("SELECT tenant, MIN(next_attempt_at) AS nextDue FROM messages WHERE state = 'queued' GROUP BY tenant"),
       due: this.#db.prepare("SELECT seq FROM messages WHERE state = 'queued' AND tenant = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?").pluck(),
       next: this.#db.prepare("SELECT seq, next_attempt_at FROM messages WHERE state = 'queued' AND tenant = ? ORDER BY next_attempt_at, seq LIMIT ?"),
@@ -226,10 +226,6 @@ export class SqliteSpool implements Spool {
     return rel.split(path.sep).join('/');
   }
 
-  has(tenant: string, eventId: string): boolean {
-    return this.#guard('looking an event up', () => this.#stmt.has.get(tenant, eventId) !== undefined);
-  }
-
   enqueue(record: NewRecord): Promise<'queued' | 'duplicate'> {
     if (this.#closed) return Promise.reject(new PluginError('PLUGIN_STOPPED', 'the spool is closed'));
     return new Promise((resolve, reject) => {
@@ -279,49 +275,61 @@ export class SqliteSpool implements Spool {
     batch.forEach((w, i) => w.resolve(results[i]!));
   }
 
-  tenantsWithWork(): TenantDue[] {
+  async tenantsWithWork(): Promise<TenantDue[]> {
     return this.#guard('listing tenants with queued mail', () => this.#stmt.tenants.all() as TenantDue[]);
   }
 
-  due(tenant: string, now: number, limit: number, exclude: ReadonlySet<number>): number[] {
+  /** This instance is the spool's only user (the dataDir lock): a claim is the due mail outside `exclude`; the caps and the breaker are the scheduler's. */
+  async claim({ tenant, now, limit, exclude }: ClaimRequest): Promise<Claim> {
     return this.#guard('reading due mail', () => {
       const seqs = this.#stmt.due.all(tenant, now, limit + exclude.size) as number[];
-      return seqs.filter((seq) => !exclude.has(seq)).slice(0, limit);
+      return { seqs: seqs.filter((seq) => !exclude.has(seq)).slice(0, limit) };
     });
   }
 
-  nextDue(tenant: string, exclude: ReadonlySet<number>): number | undefined {
+  /** Nothing to give back: claims live in the scheduler's memory. */
+  async release(_seqs: readonly number[]): Promise<void> {}
+
+  /** The scheduler's own breaker is the only one. */
+  async reportHealth(_tenant: string, _report: HealthReport): Promise<void> {}
+
+  /** No other instance shares this spool: nothing ever wakes. */
+  onWake(_fn: (tenant: string) => void): () => void {
+    return () => undefined;
+  }
+
+  async nextDue(tenant: string, exclude: ReadonlySet<number>): Promise<number | undefined> {
     return this.#guard('reading when mail is due', () => {
       const rows = this.#stmt.next.all(tenant, exclude.size + 1) as { seq: number; next_attempt_at: number }[];
       return rows.find((r) => !exclude.has(r.seq))?.next_attempt_at;
     });
   }
 
-  get(seq: number): SpoolRecord | undefined {
+  async get(seq: number): Promise<SpoolRecord | undefined> {
     return this.#guard('reading a message', () => {
       const r = this.#stmt.get.get(seq) as Row | undefined;
       return r && fromRow(r, this.#dataDir);
     });
   }
 
-  getByEventId(tenant: string | undefined, eventId: string): SpoolRecord | undefined {
+  async getByEventId(tenant: string | undefined, eventId: string): Promise<SpoolRecord | undefined> {
     return this.#guard('looking an event up', () => {
       const r = (tenant === undefined ? this.#stmt.getByEventAnyTenant.get(eventId) : this.#stmt.getByEvent.get(tenant, eventId)) as Row | undefined;
       return r && fromRow(r, this.#dataDir);
     });
   }
 
-  reschedule(tenant: string, at: number): void {
+  async reschedule(tenant: string, at: number): Promise<void> {
     this.#guard('rescheduling a tenant', () => this.#stmt.reschedule.run(at, tenant, at));
   }
 
-  rebase(now: number, latest: number): { tenant: string; count: number }[] {
+  async rebase(now: number, latest: number): Promise<{ tenant: string; count: number }[]> {
     const far = this.#stmt.farAhead.all(latest) as { tenant: string; count: number }[];
     if (far.length > 0) this.#stmt.rebase.run(now, latest);
     return far;
   }
 
-  recordAttempts(outcomes: readonly AttemptWrite[]): void {
+  async recordAttempts(outcomes: readonly AttemptWrite[]): Promise<void> {
     const started = performance.now();
     this.#guard('recording attempts', () => this.#recordAll(outcomes));
     this.#observer?.wrote('attempt', (performance.now() - started) / 1000);
@@ -366,7 +374,7 @@ export class SqliteSpool implements Spool {
       this.#log.tenants(tenants, now);
     })();
 
-  list(q: ListQuery): SpoolRecord[] {
+  async list(q: ListQuery): Promise<SpoolRecord[]> {
     return this.#guard('listing messages', () => {
       const where: string[] = [];
       const args: unknown[] = [];
@@ -382,11 +390,11 @@ export class SqliteSpool implements Spool {
     });
   }
 
-  log(seq: number): StoredLogEntry[] {
+  async log(seq: number): Promise<StoredLogEntry[]> {
     return this.#guard('reading a delivery log', () => this.#log.read(seq));
   }
 
-  revive(seq: number, now: number): SpoolRecord | undefined {
+  async revive(seq: number, now: number): Promise<SpoolRecord | undefined> {
     return this.#guard('retrying a message', () =>
       this.#db.transaction(() => {
         const cur = this.#stmt.get.get(seq) as Row | undefined;
@@ -404,7 +412,7 @@ export class SqliteSpool implements Spool {
     );
   }
 
-  discard(seq: number, now: number, reason: string): string[] | undefined {
+  async discard(seq: number, now: number, reason: string): Promise<string[] | undefined> {
     return this.#guard('discarding a message', () =>
       this.#db.transaction(() => {
         const cur = this.#stmt.get.get(seq) as Row | undefined;
@@ -420,19 +428,19 @@ export class SqliteSpool implements Spool {
     );
   }
 
-  settledFailedSince(tenant: string, since: number): number[] {
+  async settledFailedSince(tenant: string, since: number): Promise<number[]> {
     return this.#guard('listing failed messages', () => this.#stmt.failedSince.all(tenant, since) as number[]);
   }
 
-  depth(): TenantDepth[] {
+  async depth(): Promise<TenantDepth[]> {
     return this.#guard('counting messages', () => this.#stmt.depth.all() as TenantDepth[]);
   }
 
-  totals(): TenantTotals[] {
+  async totals(): Promise<TenantTotals[]> {
     return this.#guard('reading totals', () => this.#log.totals());
   }
 
-  refuse(r: StoredRefusal): void {
+  async refuse(r: StoredRefusal): Promise<void> {
     if (this.#closed) return;
     try {
       this.#db.transaction(() => this.#log.refuse(r))();
@@ -441,7 +449,7 @@ export class SqliteSpool implements Spool {
     }
   }
 
-  refusals(q: { tenant?: string; limit: number }): StoredRefusal[] {
+  async refusals(q: { tenant?: string; limit: number }): Promise<StoredRefusal[]> {
     return this.#guard('reading refusals', () => this.#log.refusals(q));
   }
 
@@ -465,7 +473,7 @@ export class SqliteSpool implements Spool {
     }
   }
 
-  counts(): Record<StoredState, number> {
+  async counts(): Promise<Record<StoredState, number>> {
     return this.#guard('counting messages', () => {
       const out: Record<StoredState, number> = { queued: 0, delivered: 0, partial: 0, failed: 0, discarded: 0 };
       for (const r of this.#stmt.counts.all() as { state: StoredState; n: number }[]) out[r.state] = r.n;
@@ -473,7 +481,7 @@ export class SqliteSpool implements Spool {
     });
   }
 
-  stateStats(): StateStats[] {
+  async stateStats(): Promise<StateStats[]> {
     return this.#guard('counting messages', () => this.#stmt.stateStats.all() as StateStats[]);
   }
 

@@ -23,7 +23,7 @@ describe('delivery: errors before the first byte to the server are message-scope
     const c = tenantConfig(testCa().cert, { [T]: { port } }, { delivery: { retry: { initialDelayMs: 30_000, maxDelayMs: 60_000, maxAgeMs: 600_000 }, messageTimeoutMs: 1000, shutdownTimeoutMs: 300 } });
     return c;
   };
-  const held = () => h.plugin.status().tenants.find((t) => t.tenant === T)?.held ?? false;
+  const held = async () => (await h.plugin.status()).tenants.find((t) => t.tenant === T)?.held ?? false;
 
   it('a beforeSend hook that never settles: HOOK_TIMEOUT for that message; the tenant’s next mail is delivered right after', async () => {
     const smtp = await h.smtp();
@@ -33,12 +33,12 @@ describe('delivery: errors before the first byte to the server are message-scope
     await h.host.send(first);
     await h.host.until((em) => em.some((e) => e.type === 'email.deferred' && e.payload.eventId === first.id));
     expect(h.host.of('email.deferred', first.id)[0]!.payload.reason).to.equal('HOOK_TIMEOUT: a beforeSend hook did not settle within 1000 ms');
-    expect(held()).to.equal(false);
+    expect(await held()).to.equal(false);
     const second = voicemail(T);
     await h.deliver(smtp, second);
     expect(h.host.of('email.delivered', second.id)[0]!.payload.attempts).to.equal(1);
     expect(smtp.mails.map((m) => m.parsed.headers.get('x-pbx-event-id'))).to.deep.equal([second.id]);
-    expect(h.plugin.lookup(first.id)).to.deep.include({ state: 'queued', attempts: 1 });
+    expect((await h.plugin.lookup(first.id))).to.deep.include({ state: 'queued', attempts: 1 });
   });
 
   it('a beforeSend hook that throws: that message alone fails, email.failed HOOK_FAILED with the reason (logged, never sent without the hook); the next mail is delivered right after', async () => {
@@ -52,9 +52,9 @@ describe('delivery: errors before the first byte to the server are message-scope
     await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === first.id));
     expect(h.host.of('email.failed', first.id)[0]!.payload.reason).to.equal('HOOK_FAILED: the beforeSend hook of host threw (TypeError: integrator bug: cannot read properties of undefined)');
     expect(h.host.of('email.deferred', first.id)).to.have.length(0);
-    expect(h.plugin.lookup(first.id)).to.deep.include({ state: 'failed', attempts: 1 });
+    expect((await h.plugin.lookup(first.id))).to.deep.include({ state: 'failed', attempts: 1 });
     expect(h.host.logs.filter((l) => l.level === 'error' && l.fields?.hook === 'beforeSend')).to.have.length(1);
-    expect(held()).to.equal(false);
+    expect(await held()).to.equal(false);
     const second = voicemail(T);
     await h.deliver(smtp, second);
     expect(smtp.mails.map((m) => m.parsed.headers.get('x-pbx-event-id'))).to.deep.equal([second.id]);
@@ -85,7 +85,7 @@ describe('delivery: errors before the first byte to the server are message-scope
     await h.replaceHost(up, { sameDataDir: true });
     await h.host.until((em) => em.some((e) => e.type === 'email.deferred' && e.payload.eventId === first.id), 10_000);
     expect(h.host.of('email.deferred', first.id)[0]!.payload.reason).to.match(/^COMPOSE_FAILED: the mail could not be built \(TypeError: /);
-    expect(held()).to.equal(false);
+    expect(await held()).to.equal(false);
     const second = voicemail(T);
     await h.deliver(smtp, second);
     expect(smtp.mails.map((m) => m.parsed.headers.get('x-pbx-event-id'))).to.deep.equal([second.id]);

@@ -121,12 +121,12 @@ describe('delivery on a full disk: an outcome that cannot be written never cause
       expect(smtp.server.connections).to.equal(events.length);
       expect(host.of('email.delivered')).to.have.length(0);
       expect(host.logs.filter((l) => /attempt crashed/.test(l.msg))).to.deep.equal([]);
-      expect(plugin.status().tenants.filter((t) => t.held).map((t) => t.tenant).sort()).to.deep.equal(TENANTS);
+      expect((await plugin.status()).tenants.filter((t) => t.held).map((t) => t.tenant).sort()).to.deep.equal(TENANTS);
 
       // Space is back: the outcomes are written and reported; nothing is sent again.
       fs.rmSync(filler);
       await host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length, 20_000);
-      for (const e of events) expect(plugin.lookup(e.id)).to.deep.include({ state: 'delivered', attempts: 1, pending: [] });
+      for (const e of events) expect((await plugin.lookup(e.id))).to.deep.include({ state: 'delivered', attempts: 1, pending: [] });
       expect(host.logs.some((l) => /outcomes stored again/.test(l.msg))).to.equal(true);
       await plugin.deactivate();
       plugin = undefined;

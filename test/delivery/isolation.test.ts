@@ -90,14 +90,14 @@ describe('isolation: a sick tenant server never delays a healthy tenant', functi
       }
       expect(healthy.mails).to.have.length(1);
       expect(healthy.mails[0]!.to).to.deep.equal([`alice@${HEALTHY}`]);
-      expect(plugin.lookup(well.id)!.state).to.equal('delivered');
+      expect((await plugin.lookup(well.id))!.state).to.equal('delivered');
       // Temporary failures stay queued for a retry; a 5xx is kept as a dead letter.
-      expect(plugin.lookup(ill.id)!.state).to.equal(f.outcome === 'email.failed' ? 'failed' : 'queued');
+      expect((await plugin.lookup(ill.id))!.state).to.equal(f.outcome === 'email.failed' ? 'failed' : 'queued');
       if (sick instanceof FaultServer) {
         expect(sick.connections, 'one attempt, one connection').to.equal(1);
         expect(sick.mails).to.have.length(0);
       }
-      const status = plugin.status().tenants.find((t) => t.tenant === SICK);
+      const status = (await plugin.status()).tenants.find((t) => t.tenant === SICK);
       if (f.outcome === 'email.deferred' && !/RCPT/.test(f.name)) expect(status, 'server-level trouble holds the tenant').to.include({ held: true });
     });
   }

@@ -44,11 +44,12 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
     // A fresh instance on the same dataDir, with the tenant's server fixed, delivers all of it.
     c.tenants[T].smtp.port = healthy.port;
     await h.activate();
-    expect(h.plugin.status().counts.queued).to.equal(events.length);
+    expect((await h.plugin.status()).counts.queued).to.equal(events.length);
     await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
     // The abandoned attempt was not counted against the message.
     for (const d of h.host.of('email.delivered')) expect(d.payload.attempts).to.equal(1);
-    expect(healthy.mails.map((m) => m.parsed.messageId).sort()).to.deep.equal(events.map((e) => h.plugin.lookup(e.id)!.messageId).sort());
+    const ids = await Promise.all(events.map(async (e) => (await h.plugin.lookup(e.id))!.messageId));
+    expect(healthy.mails.map((m) => m.parsed.messageId).sort()).to.deep.equal(ids.sort());
   });
 
   it('a beforeSend hook that never returns: the message deadline cuts it (deferred, retried) and deactivate() still resolves', async () => {
@@ -108,7 +109,7 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
     h.host.changeConfig({ ...structuredClone(c), tenants: {} });
     await h.host.until((em) => em.some((e) => e.type === 'email.deferred' && /^TENANT_NOT_CONFIGURED\b/.test(e.payload.reason)));
     expect(h.host.of('email.failed')).to.have.length(0);
-    expect(h.plugin.lookup(ev.id)!.state).to.equal('queued');
+    expect((await h.plugin.lookup(ev.id))!.state).to.equal('queued');
     const back = structuredClone(c);
     back.tenants[T].smtp.port = healthy.port;
     h.host.changeConfig(back);
@@ -147,6 +148,6 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
     expect(h.host.logs.some((l) => l.msg === 'configuration change applied')).to.equal(true);
     await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
     expect(healthy.mails).to.have.length(events.length);
-    expect(h.plugin.status().counts).to.include({ queued: 0, delivered: events.length });
+    expect((await h.plugin.status()).counts).to.include({ queued: 0, delivered: events.length });
   });
 });

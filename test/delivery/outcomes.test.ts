@@ -39,7 +39,7 @@ describe('delivery outcomes: per recipient, auth failures, expiry', function () 
     const deferred = h.host.of('email.deferred', ev.id)[0]!;
     expect(deferred.payload.reason).to.match(new RegExp(`^${later}: SMTP_TEMPORARY \\(RCPT TO\\): 451 `));
     expect(Date.parse(deferred.payload.nextAttemptAt)).to.be.greaterThan(0);
-    expect(h.plugin.lookup(ev.id)).to.deep.include({ state: 'queued', pending: [later], delivered: [good], failed: [gone] });
+    expect((await h.plugin.lookup(ev.id))).to.deep.include({ state: 'queued', pending: [later], delivered: [good], failed: [gone] });
 
     // Let the server refuse it a few more times, then accept it.
     await h.host.until((em) => em.filter((e) => e.type === 'email.deferred' && e.payload.eventId === ev.id).length >= 3);
@@ -55,7 +55,7 @@ describe('delivery outcomes: per recipient, auth failures, expiry', function () 
     expect(copies.filter((a) => a === later)).to.have.length(1);
     expect(copies).to.not.include(gone);
     expect(h.host.of('email.failed', ev.id)).to.have.length(1);
-    expect(h.plugin.lookup(ev.id)).to.deep.include({ state: 'partial', pending: [], delivered: [good, later], failed: [gone] });
+    expect((await h.plugin.lookup(ev.id))).to.deep.include({ state: 'partial', pending: [], delivered: [good, later], failed: [gone] });
   });
 
   it('535 on AUTH: SMTP_AUTH, the tenant is held for authFailureDelayMs, not retried hot', async () => {
@@ -78,7 +78,7 @@ describe('delivery outcomes: per recipient, auth failures, expiry', function () 
     expect(d.payload.reason).to.not.include('wrong');
     // The message waits the auth delay, not the 100 ms backoff.
     expect(Date.parse(d.payload.nextAttemptAt) - Date.now()).to.be.greaterThan(authFailureDelayMs / 2);
-    expect(h.plugin.status().tenants.find((t) => t.tenant === T)).to.include({ held: true });
+    expect((await h.plugin.status()).tenants.find((t) => t.tenant === T)).to.include({ held: true });
     // Another tenant's message retried 4 times (backoffs of 100, 200, 300, 300 ms waited out and acted on), and
     // still that one attempt here: a hot retry loop would have tried again in each of those rounds.
     await ticker.tick(h.host, 4);
@@ -112,11 +112,11 @@ describe('delivery outcomes: per recipient, auth failures, expiry', function () 
     expect(f!.payload.reason).to.match(/^MESSAGE_EXPIRED\b/);
     expect(f!.payload.reason).to.include('SMTP_CONNECT');
     expect(h.host.of('email.delivered', ev.id)).to.have.length(0);
-    const rec = h.plugin.lookup(ev.id)!;
+    const rec = (await h.plugin.lookup(ev.id))!;
     expect(rec.state).to.equal('failed');
     expect(rec.failed).to.deep.equal([`alice@${T}`]);
     expect(rec.lastError).to.match(/^MESSAGE_EXPIRED\b/);
-    expect(h.plugin.status().counts).to.include({ failed: 1, queued: 0 });
+    expect((await h.plugin.status()).counts).to.include({ failed: 1, queued: 0 });
   });
 
   /** Queues one voicemail while its server refuses, stops, lets it outlive maxAgeMs, and starts again with `port` as the server. */
@@ -141,7 +141,7 @@ describe('delivery outcomes: per recipient, auth failures, expiry', function () 
     await h.host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === ev.id));
     expect(h.host.of('email.failed', ev.id)).to.have.length(0);
     expect(server.connections).to.equal(1);
-    expect(h.plugin.lookup(ev.id)).to.deep.include({ state: 'delivered', attempts: 2 });
+    expect((await h.plugin.lookup(ev.id))).to.deep.include({ state: 'delivered', attempts: 2 });
   });
 
   it('maxAgeMs on restart with the server still down: one last attempt reaches it, then MESSAGE_EXPIRED (never failed unattempted)', async () => {
@@ -154,6 +154,6 @@ describe('delivery outcomes: per recipient, auth failures, expiry', function () 
     expect(f!.payload.reason).to.match(/^MESSAGE_EXPIRED\b.*451/);
     expect(f!.payload.attempts).to.equal(2);
     expect(h.host.of('email.deferred', ev.id)).to.have.length(1);
-    expect(h.plugin.lookup(ev.id)).to.deep.include({ state: 'failed', attempts: 2, pending: [] });
+    expect((await h.plugin.lookup(ev.id))).to.deep.include({ state: 'failed', attempts: 2, pending: [] });
   });
 });

@@ -54,21 +54,21 @@ describe('retry policy: backoff, re-basing after a clock jump, expiry', () => {
       const add = async (tenant: string) => {
         const e = voicemail(tenant);
         await spool.enqueue({ eventId: e.id, tenant, type: 'voicemail.received', event: e as any, attachments: [], pending: [`a@${tenant}`], messageId: `<${e.id}@x>` });
-        return spool.getByEventId(tenant, e.id)!;
+        return (await spool.getByEventId(tenant, e.id))!;
       };
       const near = await add('a.example');
       const far = await add('a.example');
       const farB = await add('b.example');
       const now = Date.now();
-      spool.recordAttempts([{ seq: near.seq, outcome: { state: 'queued', pending: near.pending, deliveredNow: [], failedNow: [], attempts: 1, nextAttemptAt: now + 1_000 } }]);
-      spool.recordAttempts([{ seq: far.seq, outcome: { state: 'queued', pending: far.pending, deliveredNow: [], failedNow: [], attempts: 1, nextAttemptAt: now + DAY } }]);
-      spool.recordAttempts([{ seq: farB.seq, outcome: { state: 'queued', pending: farB.pending, deliveredNow: [], failedNow: [], attempts: 1, nextAttemptAt: now + DAY } }]);
-      const changed = spool.rebase(now, now + longestDelay(retry));
+      await spool.recordAttempts([{ seq: near.seq, outcome: { state: 'queued', pending: near.pending, deliveredNow: [], failedNow: [], attempts: 1, nextAttemptAt: now + 1_000 } }]);
+      await spool.recordAttempts([{ seq: far.seq, outcome: { state: 'queued', pending: far.pending, deliveredNow: [], failedNow: [], attempts: 1, nextAttemptAt: now + DAY } }]);
+      await spool.recordAttempts([{ seq: farB.seq, outcome: { state: 'queued', pending: farB.pending, deliveredNow: [], failedNow: [], attempts: 1, nextAttemptAt: now + DAY } }]);
+      const changed = await spool.rebase(now, now + longestDelay(retry));
       expect(changed.sort((x, y) => x.tenant.localeCompare(y.tenant))).to.deep.equal([{ tenant: 'a.example', count: 1 }, { tenant: 'b.example', count: 1 }]);
-      expect(spool.get(near.seq)!.nextAttemptAt).to.equal(now + 1_000);
-      expect(spool.get(far.seq)!.nextAttemptAt).to.equal(now);
-      expect(spool.get(farB.seq)!.nextAttemptAt).to.equal(now);
-      expect(spool.rebase(now, now + longestDelay(retry))).to.deep.equal([]);
+      expect((await spool.get(near.seq))!.nextAttemptAt).to.equal(now + 1_000);
+      expect((await spool.get(far.seq))!.nextAttemptAt).to.equal(now);
+      expect((await spool.get(farB.seq))!.nextAttemptAt).to.equal(now);
+      expect(await spool.rebase(now, now + longestDelay(retry))).to.deep.equal([]);
     } finally {
       await spool.close();
       fs.rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import type { TenantOpsStatus } from '../../src/ops';
 import { missed, tenantConfig, voicemail } from '../helpers/events';
 import { FaultServer, type Tally } from '../helpers/fault-servers';
 import { Harness } from '../helpers/harness';
@@ -28,19 +29,20 @@ describe('scheduler: circuit breaker and round robin', function () {
     await Promise.all(events.map((e) => h.host.send(e)));
 
     const deferred = () => h.host.of('email.deferred').length;
-    const lane = () => h.plugin.status().tenants.find((t) => t.tenant === DEAD);
+    let seenLane: TenantOpsStatus | undefined;
+    const lane = async () => (seenLane = (await h.plugin.status()).tenants.find((t) => t.tenant === DEAD));
     // Between two probes (the hold after the third failure): no session in flight, none open at the server.
-    await waitFor(() => deferred() >= 3 && lane()?.active === 0 && blackhole.open === 0, {
+    await waitFor(async () => deferred() >= 3 && (await lane())?.active === 0 && blackhole.open === 0, {
       timeoutMs: 20_000,
       what: 'three probes over and the tenant held',
-      detail: () => ({ deferred: deferred(), lane: lane(), open: blackhole.open, connections: blackhole.connections }),
+      detail: () => ({ deferred: deferred(), lane: seenLane, open: blackhole.open, connections: blackhole.connections }),
     });
     // Every connection was a probe that ended in exactly one deferral, one at a time.
     expect(blackhole.maxOpen, 'concurrent connections to the dead server').to.equal(1);
     expect(blackhole.connections, 'one connection per deferral').to.equal(deferred());
     expect(blackhole.connections).to.be.lessThan(events.length);
     for (const d of h.host.of('email.deferred')) expect(d.payload.reason).to.match(/^SMTP_TIMEOUT\b/);
-    expect(h.plugin.status().tenants.find((t) => t.tenant === DEAD)!.failures).to.be.greaterThan(0);
+    expect((await h.plugin.status()).tenants.find((t) => t.tenant === DEAD)!.failures).to.be.greaterThan(0);
     const probes = blackhole.connections;
 
     // The server comes back on the same port: the next probe succeeds and the window reopens.
@@ -48,9 +50,9 @@ describe('scheduler: circuit breaker and round robin', function () {
     // It answers the probe, then withholds its replies: the reopened window is counted while its sessions stand still.
     const back = await FaultServer.start({ cert: testCa().issue(), holdDataAfter: 1 }, port);
     h.defer(() => back.close());
-    await waitFor(() => back.held === 4, { what: 'four transactions held at the recovered server', detail: () => ({ held: back.held, busy: back.busy, lane: lane() }) });
+    await waitFor(() => back.held === 4, { what: 'four transactions held at the recovered server', detail: () => ({ held: back.held, busy: back.busy, lane: seenLane }) });
     expect(h.host.of('email.delivered')).to.have.length(1);
-    expect(lane()!.active, 'sessions the scheduler started: the per-tenant cap, no more').to.equal(4);
+    expect((await lane())!.active, 'sessions the scheduler started: the per-tenant cap, no more').to.equal(4);
     expect(back.busy.now).to.equal(4);
     back.releaseData();
     await h.host.until((em) => em.filter((e) => e.type === 'email.delivered').length === events.length);
@@ -77,24 +79,23 @@ describe('scheduler: circuit breaker and round robin', function () {
     // Held transactions wait for the test, not for a timeout.
     for (const t of tenants) config.tenants[t].smtp.socketTimeoutMs = 30_000;
     await h.start(config);
-    const status = () => h.plugin.status();
-    const lane = (t: string) => status().tenants.find((l) => l.tenant === t)?.active;
-    const seen = () => ({ held: servers.map((s) => s.held), tally, active: status().active, lanes: status().tenants });
+    const lane = async (t: string) => (await h.plugin.status()).tenants.find((l) => l.tenant === t)?.active;
+    const seen = () => ({ held: servers.map((s) => s.held), tally });
     const byTenant = (t: string) => Array.from({ length: 10 }, () => missed(t));
 
     // One tenant alone: its cap binds (the global one would allow 5).
     const first = byTenant(tenants[0]!);
     await Promise.all(first.map((e) => h.host.send(e)));
     await waitFor(() => s1.held === perTenant, { what: `${perTenant} transactions held for t1`, detail: seen });
-    expect(status().active, 'sessions started for t1 alone').to.equal(perTenant);
-    expect(lane(tenants[0]!)).to.equal(perTenant);
+    expect((await h.plugin.status()).active, 'sessions started for t1 alone').to.equal(perTenant);
+    expect(await lane(tenants[0]!)).to.equal(perTenant);
 
     // Two more tenants: the global cap binds; t1 keeps its three, the others share the two slots left.
     const rest = [...byTenant(tenants[1]!), ...byTenant(tenants[2]!)];
     await Promise.all(rest.map((e) => h.host.send(e)));
     await waitFor(() => s1.held + s2.held + s3.held === global, { what: `${global} transactions held in all`, detail: seen });
     expect(tally.now).to.equal(global);
-    expect(status().active, 'sessions started in all').to.equal(global);
+    expect((await h.plugin.status()).active, 'sessions started in all').to.equal(global);
     expect(s1.held).to.equal(perTenant);
     expect(s2.held + s3.held).to.equal(global - perTenant);
 
@@ -131,7 +132,7 @@ describe('scheduler: circuit breaker and round robin', function () {
     // a ring that does not rotate lets dozens through first.
     expect(floodAhead, 'flood messages delivered after the single one was queued and before it').to.be.at.most(perTenant * 3);
     expect(single.mails).to.have.length(1);
-    expect(h.plugin.status().counts.queued).to.be.greaterThan(1900);
+    expect((await h.plugin.status()).counts.queued).to.be.greaterThan(1900);
     console.log(`      round robin: ${floodAhead} flood messages went out between the single message's accept and its delivery`);
   });
 });

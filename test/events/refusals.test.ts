@@ -59,7 +59,7 @@ describe('events: every refusal code, nothing queued, nothing sent', () => {
 
   /** Nothing queued, no attachment copy left behind, and the next valid event is the only mail sent. */
   async function assertNothingQueuedOrSent(): Promise<void> {
-    expect(h.plugin.status().counts).to.deep.equal({ queued: 0, delivered: 0, failed: 0 });
+    expect((await h.plugin.status()).counts).to.deep.equal({ queued: 0, delivered: 0, failed: 0 });
     expect(fs.readdirSync(path.join(h.host.dataDir, 'files'))).to.deep.equal([]);
     const ok = missed(T);
     await h.host.send(ok);

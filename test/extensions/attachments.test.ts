@@ -58,13 +58,13 @@ describe('extensions: a kind with file fields is spooled and attached like a bui
   });
 
   it('refuses a file outside attachmentRoots (ATTACHMENT_FORBIDDEN) and a missing one inside (ATTACHMENT_NOT_FOUND), naming the field', async () => {
-    const before = h.plugin.status().counts;
+    const before = (await h.plugin.status()).counts;
     const refused = async (e: Record<string, unknown>) => h.host.send(e).then(() => { throw new Error('accepted'); }, (err: PluginError) => [err.code, err.field]);
     expect(await refused(report({ file: { path: '/etc/passwd', contentType: 'application/pdf' } }))).to.deep.equal(['ATTACHMENT_FORBIDDEN', '/data/file/path']);
     expect(await refused(report({ file: { path: path.join(root, 'q3.pdf'), contentType: 'application/pdf' }, extra: { path: path.join(root, 'nope.pdf'), contentType: 'application/pdf' } }))).to.deep.equal(['ATTACHMENT_NOT_FOUND', '/data/file/path']);
     fs.writeFileSync(path.join(root, 'here.pdf'), pdf());
     expect(await refused(report({ file: { path: path.join(root, 'here.pdf'), contentType: 'application/pdf' }, extra: { path: path.join(root, 'nope.pdf'), contentType: 'application/pdf' } }))).to.deep.equal(['ATTACHMENT_NOT_FOUND', '/data/extra/path']);
-    expect(h.plugin.status().counts).to.deep.equal(before);
+    expect((await h.plugin.status()).counts).to.deep.equal(before);
     // The copy of the first file staged before the second was refused is gone again.
     expect(fs.readdirSync(path.join(h.host.dataDir, 'files'))).to.deep.equal([]);
   });

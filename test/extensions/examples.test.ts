@@ -51,8 +51,8 @@ describe('examples/: the three extensions through the real pipeline to a real SM
   });
   after(() => h.dispose());
 
-  it('loads all three, subscribes to their kinds through ctx.on and reports them in status()', () => {
-    const s = h.plugin.status();
+  it('loads all three, subscribes to their kinds through ctx.on and reports them in status()', async () => {
+    const s = (await h.plugin.status());
     expect(s.eventTypes).to.deep.equal(['voicemail.received', 'fax.received', 'call.missed', 'call.recording.ready', 'voicemail.box.full']);
     expect(s.extensions.map((x) => [x.name, x.state, x.kinds, x.hooks, x.helpers])).to.deep.equal([
       ['pbx-email-notify-call-recording-ready', 'loaded', ['call.recording.ready'], [], ['crmSearch']],
@@ -85,7 +85,7 @@ describe('examples/: the three extensions through the real pipeline to a real SM
   });
 
   it('an invalid call.recording.ready event is refused with EVENT_INVALID naming the field; nothing is queued', async () => {
-    const before = h.plugin.status().counts;
+    const before = (await h.plugin.status()).counts;
     const e = await refusal(h.host.send(recording(T, { url: 'javascript:alert(1)' })));
     expect(e.code).to.equal('EVENT_INVALID');
     expect(e.field).to.equal('/data/url');
@@ -94,7 +94,7 @@ describe('examples/: the three extensions through the real pipeline to a real SM
     expect(missing.field).to.equal('/data/title');
     const extra = await refusal(h.host.send(recording(T, { surprise: 1 })));
     expect(extra.field).to.equal('/data/surprise');
-    expect(h.plugin.status().counts).to.deep.equal(before);
+    expect((await h.plugin.status()).counts).to.deep.equal(before);
   });
 
   it('its untrusted text is neutralised like a caller name: one line in the subject, no header, escaped in HTML', async () => {
@@ -109,7 +109,7 @@ describe('examples/: the three extensions through the real pipeline to a real SM
     expect(String(m.parsed.html)).to.contain('&lt;script&gt;x&lt;/script&gt;').and.not.contain('<script>');
     expect(m.parsed.text).to.contain('line one\n\nline two\n');
     // The spool keeps the neutralised copy.
-    expect(h.plugin.lookup(e.id, T)!.event.data.title).to.equal('Evil Bcc: attacker@evil.example = ?UTF-8?B?PHNjcmlwdD4= ?= <script>x</script>');
+    expect((await h.plugin.lookup(e.id, T))!.event.data.title).to.equal('Evil Bcc: attacker@evil.example = ?UTF-8?B?PHNjcmlwdD4= ?= <script>x</script>');
   });
 
   it('voicemail.box.full: a notice to the mailbox owner, without attachment', async () => {

@@ -46,7 +46,7 @@ describe('extensions: a helper that throws or never returns affects only its mes
     expect(h.host.of('email.deferred', throws.id)[0]!.payload.reason).to.equal('COMPOSE_FAILED: the mail could not be built (Error: helper bug)');
     expect(h.host.of('email.deferred', hangs.id)[0]!.payload.reason).to.match(/^COMPOSE_FAILED: the mail could not be built \(RenderStopped: the render ran for 1000 ms\)$/);
     expect(a.mails.map((m) => m.parsed.headers.get('x-pbx-event-id'))).to.deep.equal([vmA.parsed.headers.get('x-pbx-event-id')]);
-    expect(h.plugin.status().tenants.find((t) => t.tenant === A)?.held ?? false).to.equal(false);
+    expect((await h.plugin.status()).tenants.find((t) => t.tenant === A)?.held ?? false).to.equal(false);
     expect(h.plugin.templateStats().stopped).to.equal(2);
   });
 });

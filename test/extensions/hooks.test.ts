@@ -85,8 +85,8 @@ describe('extensions: hooks on every kind, isolated per message', function () {
     expect(h.host.emitted.filter((e) => e.type === 'email.deferred' && mine.some((m) => m.id === e.payload.eventId))).to.have.length(0);
     expect(ids(a.mails, mine)).to.deep.equal([fine.id]);
     expect(ids(b.mails, mine)).to.deep.equal([other.id]);
-    expect(h.plugin.status().tenants.find((t) => t.tenant === A)?.held ?? false).to.equal(false);
-    expect(h.plugin.lookup(bad.id, A)).to.deep.include({ state: 'failed', attempts: 1 });
+    expect((await h.plugin.status()).tenants.find((t) => t.tenant === A)?.held ?? false).to.equal(false);
+    expect((await h.plugin.lookup(bad.id, A))).to.deep.include({ state: 'failed', attempts: 1 });
     const logged = h.host.logs.filter((l) => l.level === 'error' && l.fields?.hook === 'beforeSend' && l.fields?.eventId === bad.id);
     expect(logged).to.have.length(1);
     expect(logged[0]!.fields).to.deep.include({ code: 'HOOK_FAILED', origin: 'stamp' });

@@ -46,7 +46,7 @@ describe('extensions: loading, and what a broken one costs', function () {
     const server = await h.smtp();
     const names = ['good.js', 'throws.js', 'rejects.js', 'partial.js', 'load-error.js', 'no-register.js', 'built-in-clash.js', 'helper-clash-built-in.js', 'helper-clash-other.js', 'bad-hook.js', 'hangs.js', 'late.js'];
     await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { extensions: [...names.map(file), '/nonexistent/ext.js', 'no-such-package-xyz'], delivery: { hookTimeoutMs: 300, retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAgeMs: 60_000 } } }));
-    const status = h.plugin.status();
+    const status = (await h.plugin.status());
     const byModule = new Map(status.extensions.map((x) => [path.basename(x.module), x]));
     expect(status.extensions).to.have.length(14);
     expect(status.extensions.filter((x) => x.state === 'loaded').map((x) => path.basename(x.module))).to.deep.equal(['good.js', 'late.js']);
@@ -122,7 +122,7 @@ describe('extensions: loading, and what a broken one costs', function () {
         extensions: [name],
         tenants: { [T]: { from: `PBX <pbx@${T}>`, smtp: { host: '127.0.0.1', port: server.port, tls: { ca: testCa().cert, servername: 'localhost' } }, templates: { 'x.pkg': { subject: '{{pkgShout event.data.note}}' } } } },
       }));
-      const ext = h.plugin.status().extensions.find((e) => e.module === name);
+      const ext = (await h.plugin.status()).extensions.find((e) => e.module === name);
       expect(ext, 'status().extensions').to.include({ state: 'loaded' });
       expect(ext!.kinds).to.deep.equal(['x.pkg']);
       // The tenant's subject uses the package's helper: rendered in a worker, which loaded the package by its resolved path.

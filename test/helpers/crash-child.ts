@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   };
   await Promise.all(Array.from({ length: o.parallel }, worker));
   if (!o.drain) return; // killed from outside
-  while (plugin.status().counts.queued > 0) await new Promise((r) => setTimeout(r, 50));
+  while ((await plugin.status()).counts.queued > 0) await new Promise((r) => setTimeout(r, 50));
   await plugin.deactivate();
   out('DRAINED');
 }

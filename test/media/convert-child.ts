@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     out(`ACK ${o.eventId}`);
   }
   if (!o.drain) return; // killed from outside
-  while (plugin.status().counts.queued > 0) await new Promise((r) => setTimeout(r, 50));
+  while ((await plugin.status()).counts.queued > 0) await new Promise((r) => setTimeout(r, 50));
   out(`STATS ${JSON.stringify(plugin.mediaStats())}`);
   await plugin.deactivate();
 }

@@ -85,7 +85,7 @@ describe('media: what is not converted goes as it came, a converted file is made
     rcptErrors['retry@fallback.example.com'] = 451;
     await h.host.send(e);
     await h.host.until((em) => em.some((x) => x.type === 'email.deferred' && x.payload.eventId === e.id));
-    const spooled = `${h.plugin.lookup(e.id, T)!.attachments[0]!.path}.mp3`;
+    const spooled = `${(await h.plugin.lookup(e.id, T))!.attachments[0]!.path}.mp3`;
     const first = fs.statSync(spooled);
     const firstBytes = fs.readFileSync(spooled);
     let second: fs.Stats | undefined;

@@ -3,7 +3,7 @@ import { register as globalRegistry } from 'prom-client';
 import { OTHER_TENANT, PluginMetrics, reasonCode, TenantLabels } from '../../src/metrics';
 import { parsePrometheusText, PromParseError, sampleSum, sampleValue } from '../helpers/prom-text';
 
-const sources = (queue = () => [] as { state: string; count: number; oldestCreatedAt: number }[]) => ({ queue, heldTenants: () => 0 });
+const sources = (queue = async () => [] as { state: string; count: number; oldestCreatedAt: number }[]) => ({ queue, heldTenants: () => 0 });
 
 describe('metrics: PluginMetrics', () => {
   it('bounds the tenant label: configured tenants first (sorted), then accepted ones, the rest _other; refusals never claim one', async () => {
@@ -58,7 +58,7 @@ describe('metrics: PluginMetrics', () => {
     const now = 1_000_000;
     const m = new PluginMetrics({
       sources: {
-        queue: () => {
+        queue: async () => {
           if (fail) throw Object.assign(new Error('disk gone'), { code: 'SPOOL_FAILURE' });
           return [{ state: 'queued', count: 4, oldestCreatedAt: now - 90_000 }, { state: 'failed', count: 1, oldestCreatedAt: now - 1_000 }];
         },

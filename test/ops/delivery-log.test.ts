@@ -48,7 +48,7 @@ describe('ops: the delivery log (refusals, test sends, bounds, retention)', func
     expect((await h.plugin.refusals({ tenant: T, limit: 1 })).map((r) => r.eventId)).to.deep.equal([shapeless.id]);
     // Nothing was queued for any of them.
     expect(await h.plugin.messages()).to.deep.equal([]);
-    expect(h.plugin.status().tenants.find((t) => t.tenant === T)!.totals.accepted).to.equal(0);
+    expect((await h.plugin.status()).tenants.find((t) => t.tenant === T)!.totals.accepted).to.equal(0);
   });
 
   it('spool.log.maxRefusals keeps the newest refusals; spool.log.maxAttemptsPerMessage the latest attempts, the count exact', async () => {
@@ -93,7 +93,7 @@ describe('ops: the delivery log (refusals, test sends, bounds, retention)', func
 
     expect(h.host.emitted).to.deep.equal([]);
     expect(await h.plugin.messages()).to.deep.equal([]);
-    expect(h.plugin.status().tenants.find((t) => t.tenant === T)!.totals).to.deep.equal({ accepted: 0, delivered: 0, failed: 0, partial: 0 });
+    expect((await h.plugin.status()).tenants.find((t) => t.tenant === T)!.totals).to.deep.equal({ accepted: 0, delivered: 0, failed: 0, partial: 0 });
     expect(await refusal(h.plugin.testSend({ tenant: T, eventType: 'call.missed', to: 'not an address' }))).to.deep.include({ code: 'QUERY_INVALID', field: 'to' });
     expect(await refusal(h.plugin.testSend({ tenant: T, eventType: 'sms.received', to: `ops@${T}` }))).to.deep.include({ code: 'EVENT_TYPE_UNKNOWN', field: 'eventType' });
   });
@@ -117,7 +117,7 @@ describe('ops: the delivery log (refusals, test sends, bounds, retention)', func
     await h.host.send(ev);
     await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === ev.id));
     await refusal(h.host.send(missed(T, {}, { recipient: { extension: '1', email: [] } })));
-    const seq = h.plugin.lookup(ev.id, T)!.seq;
+    const seq = (await h.plugin.lookup(ev.id, T))!.seq;
     await h.deactivate();
     const rows = () => {
       const db = new Database(path.join(h.host.dataDir, 'spool.db'), { readonly: true });

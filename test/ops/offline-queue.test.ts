@@ -36,7 +36,7 @@ describe('ops: OfflineQueue reads a stopped host’s spool, read-only', function
       const d = (await q.message(bad.id, T))!;
       expect(d.attemptsLog.map((a) => [a.outcome, a.code, a.recipients])).to.deep.equal([['failed', 'SMTP_PERMANENT', [{ address: `gone@${T}`, status: 'rejected', replyCode: 550, replyText: '550 No such user' }]]]);
       expect((await q.refusals()).map((r) => r.code)).to.deep.equal(['EVENT_INVALID']);
-      const s = q.status();
+      const s = (await q.status());
       expect(s.counts).to.deep.equal({ queued: 0, delivered: 1, failed: 1 });
       expect(s.tenants.map((t) => [t.tenant, t.totals, t.held])).to.deep.equal([[T, { accepted: 2, delivered: 1, failed: 1, partial: 0 }, false]]);
     } finally {

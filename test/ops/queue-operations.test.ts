@@ -45,7 +45,7 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
       { address: `gone@${T}`, status: 'rejected', replyCode: 550, replyText: '550 No such user' },
     ]);
     expect(d.log.map((l) => [l.kind, l.detail?.split(':')[0]])).to.deep.equal([['accepted', undefined], ['attempt', 'partial'], ['outcome', 'partial']]);
-    const tenant = h.plugin.status().tenants.find((t) => t.tenant === T)!;
+    const tenant = (await h.plugin.status()).tenants.find((t) => t.tenant === T)!;
     expect(tenant.depth).to.deep.include({ partial: 1, delivered: 0, failed: 0, queued: 0 });
     expect(tenant.totals).to.deep.equal({ accepted: 1, delivered: 0, failed: 0, partial: 1 });
     expect(tenant.lastFailure?.code).to.equal('SMTP_PERMANENT');
@@ -63,7 +63,7 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
     expect(after).to.deep.include({ state: 'delivered', attempts: 1 });
     expect(after.attemptsLog.map((x) => [x.attempt, x.outcome])).to.deep.equal([[1, 'partial'], [1, 'delivered']]);
     expect(after.log.filter((l) => l.kind === 'operator').map((l) => l.detail)).to.deep.equal(['retry: revived from partial']);
-    expect(h.plugin.status().tenants.find((t) => t.tenant === T)!.totals).to.deep.equal({ accepted: 1, delivered: 1, failed: 0, partial: 1 });
+    expect((await h.plugin.status()).tenants.find((t) => t.tenant === T)!.totals).to.deep.equal({ accepted: 1, delivered: 1, failed: 0, partial: 1 });
 
     expect((await refusal(h.plugin.retry(ev.id, T))).code).to.equal('MESSAGE_NOT_RETRYABLE');
     expect((await refusal(h.plugin.retry('no-such-id', T))).code).to.equal('MESSAGE_NOT_FOUND');
@@ -79,7 +79,7 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
     await h.host.send(ev);
     await h.host.until((em) => em.some((e) => e.type === 'email.deferred' && e.payload.eventId === ev.id));
     expect(h.host.of('email.deferred', ev.id)[0]!.payload.reason).to.match(/^SMTP_AUTH/);
-    const held = h.plugin.status().tenants.find((t) => t.tenant === T)!;
+    const held = (await h.plugin.status()).tenants.find((t) => t.tenant === T)!;
     expect(held).to.deep.include({ held: true });
     expect(held.holdReason?.code).to.equal('SMTP_AUTH');
     // authFailureDelayMs is 15 minutes: the probe is that far away.
@@ -94,7 +94,7 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
     expect(flushed).to.deep.equal({ tenant: T, retried: 1 });
     await h.host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === ev.id), 10_000);
     expect(server.mails.map((m) => m.parsed.headers.get('x-pbx-event-id'))).to.deep.equal([ev.id]);
-    const t = h.plugin.status().tenants.find((x) => x.tenant === T)!;
+    const t = (await h.plugin.status()).tenants.find((x) => x.tenant === T)!;
     expect(t).to.deep.include({ held: false });
     expect(t.holdReason).to.equal(undefined);
     expect((await h.plugin.message(ev.id, T))!.state).to.equal('delivered');
@@ -107,7 +107,7 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
     const ev = missed(T);
     await h.host.send(ev);
     await h.host.until((em) => em.some((e) => e.type === 'email.deferred' && e.payload.eventId === ev.id));
-    await waitFor(() => h.plugin.status().tenants.find((t) => t.tenant === T)?.held, { what: 'the tenant held' });
+    await waitFor(async () => (await h.plugin.status()).tenants.find((t) => t.tenant === T)?.held, { what: 'the tenant held' });
     auth.pass = 'configured-secret';
     expect(await h.plugin.flush(T)).to.deep.equal({ tenant: T, retried: 1 });
     await h.host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === ev.id), 10_000);
@@ -131,8 +131,8 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
     const d = (await h.plugin.message(ev.id, DEAD))!;
     expect(d.log.map((l) => [l.kind, l.code])).to.deep.equal([['accepted', undefined], ['attempt', 'SMTP_CONNECT'], ['operator', 'DISCARDED'], ['outcome', 'DISCARDED']]);
     expect(d.attemptsLog[0]).to.deep.include({ attempt: 1, host: '127.0.0.1', outcome: 'deferred', code: 'SMTP_CONNECT', recipients: [] });
-    expect(h.plugin.status().tenants.find((t) => t.tenant === DEAD)!.depth).to.deep.include({ discarded: 1, deferred: 0, queued: 0 });
-    expect(h.plugin.status().counts).to.deep.equal({ queued: 0, delivered: 0, failed: 1 });
+    expect((await h.plugin.status()).tenants.find((t) => t.tenant === DEAD)!.depth).to.deep.include({ discarded: 1, deferred: 0, queued: 0 });
+    expect((await h.plugin.status()).counts).to.deep.equal({ queued: 0, delivered: 0, failed: 1 });
     expect((await refusal(h.plugin.discard(ev.id, DEAD))).code).to.equal('MESSAGE_NOT_DISCARDABLE');
     expect((await refusal(h.plugin.retry(ev.id, DEAD))).code).to.equal('MESSAGE_NOT_RETRYABLE');
     expect(await h.plugin.messages({ tenant: DEAD, state: 'discarded' })).to.have.length(1);
@@ -160,9 +160,9 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
     expect((await refusal(h.plugin.retryFailed({ tenant: T, since: 'yesterday' })))).to.deep.include({ code: 'QUERY_INVALID', field: 'since' });
     expect((await refusal(h.plugin.retryFailed({ tenant: 'nobody.example.com', since })))).to.deep.include({ code: 'TENANT_UNKNOWN', field: 'tenant' });
 
-    const idle = h.plugin.status().tenants.find((t) => t.tenant === IDLE)!;
+    const idle = (await h.plugin.status()).tenants.find((t) => t.tenant === IDLE)!;
     expect(idle).to.deep.equal({ tenant: IDLE, depth: { queued: 0, deferred: 0, sending: 0, delivered: 0, partial: 0, failed: 0, discarded: 0 }, held: false, totals: { accepted: 0, delivered: 0, failed: 0, partial: 0 }, active: 0, failures: 0 });
-    expect(h.plugin.status().tenants.find((t) => t.tenant === T)!.totals).to.deep.equal({ accepted: 3, delivered: 2, failed: 3, partial: 0 });
+    expect((await h.plugin.status()).tenants.find((t) => t.tenant === T)!.totals).to.deep.equal({ accepted: 3, delivered: 2, failed: 3, partial: 0 });
   });
 
   it('messages(): filters by tenant and state, newest first, with a limit; a bad query is QUERY_INVALID naming the field', async () => {
@@ -186,7 +186,7 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
     expect(await refusal(h.plugin.messages({ limit: 0 }))).to.deep.include({ code: 'QUERY_INVALID', field: 'limit' });
     expect(await refusal(h.plugin.messages({ before: 'soon' }))).to.deep.include({ code: 'QUERY_INVALID', field: 'before' });
     expect(await h.plugin.message('no-such-id', T)).to.equal(undefined);
-    const dead0 = h.plugin.status().tenants.find((t) => t.tenant === DEAD)!;
+    const dead0 = (await h.plugin.status()).tenants.find((t) => t.tenant === DEAD)!;
     expect(dead0.oldestQueuedAgeMs).to.be.a('number').and.at.least(0);
     expect(dead0.lastFailure?.code).to.equal('SMTP_CONNECT');
   });

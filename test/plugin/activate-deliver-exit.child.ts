@@ -4,6 +4,7 @@
  * (`stuck`, the server never answers), deactivates, prints DONE and returns. It never calls
  * process.exit: the process ends only if deactivate() released every handle.
  */
+import { waitFor } from '../helpers/wait';
 import { activate } from '../../src';
 import { FakeHost } from '../helpers/fake-host';
 
@@ -13,7 +14,7 @@ async function main(): Promise<void> {
   const plugin = await activate(host.context());
   await host.send(event as never);
   if (mode === 'deliver') await host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === event.id));
-  else await host.until(() => plugin.status().active > 0);
+  else await waitFor(async () => (await plugin.status()).active > 0, { what: 'a session in flight', timeoutMs: 20_000 });
   await plugin.deactivate();
   await plugin.deactivate();
   process.stdout.write(`DONE ${JSON.stringify(host.emitted.map((e) => e.type))}\n`);

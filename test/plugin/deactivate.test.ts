@@ -1,3 +1,4 @@
+import { waitFor } from '../helpers/wait';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -91,8 +92,8 @@ describe('deactivate(): idempotent, releases every handle', () => {
     await stopping;
     const again = new FakeHost(host.config, host.dataDir);
     const p2 = await activate(again.context());
-    expect(p2.lookup(early.id)!.state).to.equal('queued');
-    expect(p2.lookup(late.id)).to.equal(undefined);
+    expect((await p2.lookup(early.id))!.state).to.equal('queued');
+    expect((await p2.lookup(late.id))).to.equal(undefined);
     await p2.deactivate();
   });
 
@@ -105,14 +106,14 @@ describe('deactivate(): idempotent, releases every handle', () => {
     const plugin = await activate(host.context());
     const e = missed(T);
     await host.send(e);
-    await host.until(() => plugin.status().active > 0 && hole.open > 0);
+    await waitFor(async () => (await plugin.status()).active > 0 && hole.open > 0, { what: 'a session in flight and open at the server', timeoutMs: 20_000 });
     await plugin.deactivate();
     expect(host.of('email.delivered')).to.deep.equal([]);
     // The socket the plugin opened was closed by deactivate.
     await host.until(() => hole.open === 0);
     const again = new FakeHost(host.config, host.dataDir);
     const p2 = await activate(again.context());
-    const rec = p2.lookup(e.id)!;
+    const rec = (await p2.lookup(e.id))!;
     expect(rec.state).to.equal('queued');
     expect(rec.attempts).to.equal(0); // abandoned at shutdown: no attempt counted
     await p2.deactivate();

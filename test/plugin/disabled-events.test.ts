@@ -40,8 +40,8 @@ describe('events.<type>.enabled: false at intake', () => {
     await h.host.send(voicemail(A)); // through the host's handler too: resolves
     expect(disabledLogs()).to.have.length(2);
     expect(disabledLogs()[0]).to.deep.equal({ level: 'info', msg: 'event type disabled for tenant; no mail', fields: { tenant: A, type: 'voicemail.received', eventId: off.id } });
-    expect(h.plugin.lookup(off.id)).to.equal(undefined);
-    expect(h.plugin.status().counts).to.deep.equal({ queued: 0, delivered: 0, failed: 0 });
+    expect((await h.plugin.lookup(off.id))).to.equal(undefined);
+    expect((await h.plugin.status()).counts).to.deep.equal({ queued: 0, delivered: 0, failed: 0 });
     expect(fs.readdirSync(path.join(h.host.dataDir, 'files'))).to.deep.equal([]);
 
     // A later, enabled event of the same tenant is delivered: by then the disabled one had every chance to go out.
@@ -49,7 +49,7 @@ describe('events.<type>.enabled: false at intake', () => {
     await h.deliver(a, on);
     expect(a.mails.map((m) => m.parsed.headers.get('x-pbx-event-id'))).to.deep.equal([on.id]);
     expect(h.host.emitted.filter((e) => e.payload.eventId !== on.id)).to.deep.equal([]);
-    expect(h.plugin.status().counts).to.deep.equal({ queued: 0, delivered: 1, failed: 0 });
+    expect((await h.plugin.status()).counts).to.deep.equal({ queued: 0, delivered: 1, failed: 0 });
   });
 
   it('is per tenant and per type: the same type for another tenant, and other types for this one, are mailed', async () => {
@@ -87,7 +87,7 @@ describe('events.<type>.enabled: false at intake', () => {
   it('nothing is kept for later: after the type is enabled again, the same event id makes its mail', async () => {
     const e = voicemail(A);
     await h.host.send(e);
-    expect(h.plugin.lookup(e.id)).to.equal(undefined);
+    expect((await h.plugin.lookup(e.id))).to.equal(undefined);
     const enabled = structuredClone(h.host.config) as ReturnType<typeof tenantConfig>;
     delete (enabled.tenants[A] as Record<string, unknown>).events;
     h.host.changeConfig(enabled);

@@ -30,7 +30,7 @@ describe('idempotency: the same event id never makes a second mail', () => {
     await h.host.send(marker);
     await h.host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === marker.id));
     await server.waitFor(expectedMails);
-    expect(h.plugin.status().counts.queued).to.equal(0);
+    expect((await h.plugin.status()).counts.queued).to.equal(0);
     expect(server.mails).to.have.length(expectedMails);
   }
 
@@ -43,7 +43,7 @@ describe('idempotency: the same event id never makes a second mail', () => {
     await settle(2);
     expect(server.mails.filter((m) => m.parsed.headers.get('x-pbx-event-id') === e.id)).to.have.length(1);
     expect(h.host.of('email.delivered', e.id)).to.have.length(1);
-    expect(h.plugin.status().counts.delivered).to.equal(2);
+    expect((await h.plugin.status()).counts.delivered).to.equal(2);
   });
 
   it('sequentially while the first is still queued', async () => {
@@ -70,7 +70,7 @@ describe('idempotency: the same event id never makes a second mail', () => {
     try {
       const results = await Promise.allSettled(Array.from({ length: 10 }, () => h.host.send(structuredClone(e))));
       expect(results.map((r) => r.status)).to.deep.equal(Array(10).fill('fulfilled'));
-      expect(h.plugin.status().counts).to.include({ queued: 1, delivered: 0 });
+      expect((await h.plugin.status()).counts).to.include({ queued: 1, delivered: 0 });
       await waitFor(() => attempts === 1, { what: 'the one attempt to reach beforeSend', detail: () => attempts });
       // Copies staged by the losing sends were removed; only the winner's remains.
       expect(files()).to.have.length(1);

@@ -32,7 +32,7 @@ describe('several plugin instances in one process (CONTRACT.md section 2)', () =
       const after = missed(T);
       await h2.send(after);
       await h2.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === after.id));
-      expect(p2.status().counts.delivered).to.equal(3);
+      expect((await p2.status()).counts.delivered).to.equal(3);
     } finally {
       await Promise.all([p1.deactivate(), p2.deactivate()]);
       await Promise.all([s1.close(), s2.close()]);

@@ -69,9 +69,9 @@ describe('intake: transient file errors are SPOOL_FAILURE (the host may retry), 
     expect(err?.field, err?.message).to.equal('/data/recording/path');
     expect(err?.message).to.contain('ENOSPC');
     expect(fs.readdirSync(path.join(dataDir, 'files'))).to.deep.equal([]);
-    expect(plugin.lookup(e.id, T)).to.equal(undefined);
+    expect((await plugin.lookup(e.id, T))).to.equal(undefined);
     fs.rmSync(filler);
     await host.send(e);
-    expect(plugin.lookup(e.id, T)!.attachments.map((a) => a.size)).to.deep.equal([wav.length]);
+    expect((await plugin.lookup(e.id, T))!.attachments.map((a) => a.size)).to.deep.equal([wav.length]);
   });
 });

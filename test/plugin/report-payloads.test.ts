@@ -70,7 +70,7 @@ describe('reports: email.delivered / email.deferred / email.failed payloads (CON
     expect(delivered.payload.to).to.deep.equal(['alice@a.example.com']);
     expect(server.mails[0]!.to).to.deep.equal(['alice@a.example.com']);
     expect(host.of('email.deferred')).to.deep.equal([]);
-    expect(plugin.status().counts.queued).to.equal(0);
+    expect((await plugin.status()).counts.queued).to.equal(0);
   });
 
   it('email.failed for every recipient refused with 5xx: the record is a dead letter', async () => {
@@ -82,8 +82,8 @@ describe('reports: email.delivered / email.deferred / email.failed payloads (CON
     await host.until((em) => em.some((x) => x.type === 'email.failed'));
     assertShape(host.of('email.failed', e.id)[0]!);
     expect(host.emitted.map((x) => x.type)).to.deep.equal(['email.failed']);
-    expect(plugin.status().counts).to.deep.include({ queued: 0, failed: 1 });
-    expect(plugin.lookup(e.id)!.state).to.equal('failed');
+    expect((await plugin.status()).counts).to.deep.include({ queued: 0, failed: 1 });
+    expect((await plugin.lookup(e.id))!.state).to.equal('failed');
   });
 
   it('a 4xx recipient is deferred, not failed', async () => {

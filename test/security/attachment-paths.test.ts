@@ -72,7 +72,7 @@ describe('attachment paths: nothing outside attachmentRoots is ever mailed', () 
       expect(e.code, p).to.equal('ATTACHMENT_FORBIDDEN');
       expect(e.field, p).to.equal('/data/recording/path');
     }
-    expect(h.plugin.status().counts.queued).to.equal(0);
+    expect((await h.plugin.status()).counts.queued).to.equal(0);
   });
 
   it('a file swapped for a symlink between check and copy (TOCTOU, in a tight loop) never gets outside content mailed', async function () {

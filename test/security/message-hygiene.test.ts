@@ -66,6 +66,6 @@ describe('message hygiene, on the raw message as received', () => {
     expect(delivered.attempts, 'every deferral was an attempt, and the delivery one more').to.equal(deferrals + 1);
     const m = smtp.mails.find((x) => x.to.includes('retry@acme.example.com'))!;
     expect(m.parsed.messageId).to.equal(delivered.messageId);
-    expect(h.plugin.lookup(e.id)?.messageId).to.equal(delivered.messageId);
+    expect((await h.plugin.lookup(e.id))?.messageId).to.equal(delivered.messageId);
   });
 });

@@ -57,11 +57,11 @@ describe('spool: one plugin instance per dataDir (dataDir/lock)', () => {
     // The first instance is untouched by the refused one.
     const e = missed(T);
     await h.host.send(e);
-    expect(h.plugin.lookup(e.id)!.state).to.equal('queued');
+    expect((await h.plugin.lookup(e.id))!.state).to.equal('queued');
     await h.deactivate();
     const third = await activate(second.context());
     try {
-      expect(third.lookup(e.id)!.state).to.equal('queued');
+      expect((await third.lookup(e.id))!.state).to.equal('queued');
     } finally {
       await third.deactivate();
     }

@@ -27,7 +27,7 @@ describe('spool: private data stays private (dataDir 0700, spool files 0600), wh
       h.defer(() => plugin.deactivate());
       const e = voicemail(T, {}, { recording: { path: path.join(root, 'vm.wav'), contentType: 'audio/wav' } });
       await host.send(e);
-      const rec = plugin.lookup(e.id, T)!.attachments[0]!.path;
+      const rec = (await plugin.lookup(e.id, T))!.attachments[0]!.path;
       const seen = Object.fromEntries(
         [dataDir, `${dataDir}/tmp`, `${dataDir}/files`, path.dirname(rec), rec, `${dataDir}/spool.db`, `${dataDir}/spool.db-wal`, `${dataDir}/spool.db-shm`, `${dataDir}/lock`].map((p) => [path.relative(dataDir, p) || '.', mode(p)]),
       );

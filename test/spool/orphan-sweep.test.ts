@@ -34,7 +34,7 @@ describe('spool: the orphan sweep at activate()', function () {
   const config = (port: number) => tenantConfig(testCa().cert, { [A]: { port } }, { attachmentRoots: [root] });
   const filesDir = () => path.join(h.host.dataDir, 'files');
   const files = () => fs.readdirSync(filesDir()).sort();
-  const dirOf = (eventId: string) => path.basename(path.dirname(h.plugin.lookup(eventId)!.attachments[0]!.path));
+  const dirOf = async (eventId: string) => path.basename(path.dirname((await h.plugin.lookup(eventId))!.attachments[0]!.path));
 
   it('removes a copy no record names, keeps the queued and the dead-lettered ones, and the queued mail goes out with its file', async () => {
     // First run: the fax is a dead letter (550, its file kept for inspection); the voicemail stays queued (server down).
@@ -47,7 +47,7 @@ describe('spool: the orphan sweep at activate()', function () {
     const queued = voicemail(A, {}, { recording: { path: path.join(root, 'vm.wav'), contentType: 'audio/wav' } });
     await h.host.send(queued);
     await h.host.until((em) => em.some((e) => e.type === 'email.deferred' && e.payload.eventId === queued.id));
-    const kept = [dirOf(deadLetter.id), dirOf(queued.id)].sort();
+    const kept = [await dirOf(deadLetter.id), await dirOf(queued.id)].sort();
     expect(files()).to.deep.equal(kept);
     await h.deactivate();
     expect(h.host.logs.filter((l) => l.msg === SWEPT), 'nothing to sweep so far').to.deep.equal([]);
@@ -71,8 +71,8 @@ describe('spool: the orphan sweep at activate()', function () {
     const m = server.mails.find((x) => x.parsed.headers.get('x-pbx-event-id') === queued.id);
     expect(m!.parsed.attachments).to.have.length(1);
     expect(m!.parsed.attachments[0]!.content).to.deep.equal(WAV);
-    expect(h.plugin.lookup(deadLetter.id)).to.deep.include({ state: 'failed' });
-    expect(fs.readFileSync(path.join(filesDir(), dirOf(deadLetter.id), 'document'))).to.deep.equal(PDF);
+    expect((await h.plugin.lookup(deadLetter.id))).to.deep.include({ state: 'failed' });
+    expect(fs.readFileSync(path.join(filesDir(), await dirOf(deadLetter.id), 'document'))).to.deep.equal(PDF);
   });
 
   it('a start with nothing orphaned removes nothing and logs nothing', async () => {

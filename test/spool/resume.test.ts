@@ -43,7 +43,7 @@ describe('spool: mail left by an earlier run is resumed after activate()', () =>
     await second.send(marker);
     await second.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === marker.id));
     expect(deliveredIds(server).sort()).to.deep.equal([e.id, marker.id].sort());
-    expect(p2.status().counts).to.deep.equal({ queued: 0, delivered: 2, failed: 0 });
+    expect((await p2.status()).counts).to.deep.equal({ queued: 0, delivered: 2, failed: 0 });
   });
 
   it('queued, then the process is killed with SIGKILL: the next run delivers every event once, attachment included', async function () {
@@ -91,6 +91,6 @@ describe('spool: mail left by an earlier run is resumed after activate()', () =>
     expect(Buffer.compare(faxMail.parsed.attachments[0]!.content, doc)).to.equal(0);
     // The same ids sent again after the crash are still recognised.
     for (const e of events) await host.send(e);
-    expect(plugin.status().counts).to.deep.equal({ queued: 0, delivered: 4, failed: 0 });
+    expect((await plugin.status()).counts).to.deep.equal({ queued: 0, delivered: 4, failed: 0 });
   });
 });

@@ -39,7 +39,7 @@ describe('spool: retention and purge of delivered and failed mail', function () 
   const filesDir = () => path.join(h.host.dataDir, 'files');
   const files = () => fs.readdirSync(filesDir()).sort();
   /** The spool directory holding an event's attachment copy (its name, however the spool writes the path). */
-  const dirOf = (eventId: string) => path.basename(path.dirname(h.plugin.lookup(eventId)!.attachments[0]!.path));
+  const dirOf = async (eventId: string) => path.basename(path.dirname((await h.plugin.lookup(eventId))!.attachments[0]!.path));
 
   /**
    * Restarts on the same dataDir with `spool` retention and waits until delivery has started: the
@@ -61,38 +61,38 @@ describe('spool: retention and purge of delivered and failed mail', function () 
     await h.host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === delivered.id));
     await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === failed.id));
     await h.host.until((em) => em.some((e) => e.type === 'email.deferred' && e.payload.eventId === queued.id));
-    const failedDir = dirOf(failed.id);
-    const queuedDir = dirOf(queued.id);
+    const failedDir = await dirOf(failed.id);
+    const queuedDir = await dirOf(queued.id);
     // A delivered mail's copy goes at once; a dead letter keeps its file for inspection.
     await waitFor(() => files().length === 2, { what: 'the delivered mail’s copy removed', detail: files });
     expect(files()).to.deep.equal([failedDir, queuedDir].sort());
 
     // Default retention (7 and 30 days): a restart purges nothing.
     await restart({});
-    expect(h.plugin.lookup(delivered.id)).to.deep.include({ state: 'delivered' });
-    expect(h.plugin.lookup(failed.id)).to.deep.include({ state: 'failed', failed: [`gone@${A}`] });
-    expect(h.plugin.lookup(queued.id)).to.deep.include({ state: 'queued' });
+    expect((await h.plugin.lookup(delivered.id))).to.deep.include({ state: 'delivered' });
+    expect((await h.plugin.lookup(failed.id))).to.deep.include({ state: 'failed', failed: [`gone@${A}`] });
+    expect((await h.plugin.lookup(queued.id))).to.deep.include({ state: 'queued' });
     expect(files()).to.deep.equal([failedDir, queuedDir].sort());
 
     // retainDeliveredMs 0: the delivered records go (the marker of the previous run included); the dead letter stays.
-    const before = h.plugin.status().counts;
+    const before = (await h.plugin.status()).counts;
     expect(before).to.deep.equal({ queued: 1, delivered: 2, failed: 1 });
     await restart({ retainDeliveredMs: 0 });
-    expect(h.plugin.lookup(delivered.id)).to.equal(undefined);
-    expect(h.plugin.lookup(failed.id)).to.deep.include({ state: 'failed' });
-    expect(h.plugin.lookup(queued.id)).to.deep.include({ state: 'queued' });
+    expect((await h.plugin.lookup(delivered.id))).to.equal(undefined);
+    expect((await h.plugin.lookup(failed.id))).to.deep.include({ state: 'failed' });
+    expect((await h.plugin.lookup(queued.id))).to.deep.include({ state: 'queued' });
     // The marker of this run was delivered after the pass: it is kept until the next one.
-    expect(h.plugin.status().counts).to.deep.equal({ queued: 1, delivered: 1, failed: 1 });
+    expect((await h.plugin.status()).counts).to.deep.equal({ queued: 1, delivered: 1, failed: 1 });
     expect(files()).to.deep.equal([failedDir, queuedDir].sort());
 
     // retainFailedMs 0: the dead letter and its file go; the queued mail and its file stay.
     await restart({ retainFailedMs: 0 });
-    expect(h.plugin.lookup(failed.id)).to.equal(undefined);
-    expect(h.plugin.lookup(queued.id)).to.deep.include({ state: 'queued' });
+    expect((await h.plugin.lookup(failed.id))).to.equal(undefined);
+    expect((await h.plugin.lookup(queued.id))).to.deep.include({ state: 'queued' });
     await waitFor(() => !files().includes(failedDir), { what: 'the purged dead letter’s file removed', detail: files });
     expect(files()).to.deep.equal([queuedDir]);
     expect(fs.readFileSync(path.join(filesDir(), queuedDir, 'recording'))).to.deep.equal(WAV);
-    expect(h.plugin.status().counts).to.deep.equal({ queued: 1, delivered: 2, failed: 0 });
+    expect((await h.plugin.status()).counts).to.deep.equal({ queued: 1, delivered: 2, failed: 0 });
     expect(h.host.logs.filter((l) => l.msg === 'spool purge failed')).to.deep.equal([]);
   });
 
@@ -101,9 +101,9 @@ describe('spool: retention and purge of delivered and failed mail', function () 
     const e = voicemail(A);
     await h.deliver(server, e);
     await h.host.send(e);
-    expect(h.plugin.lookup(e.id)).to.deep.include({ state: 'delivered' }); // not purged yet: still a duplicate
+    expect((await h.plugin.lookup(e.id))).to.deep.include({ state: 'delivered' }); // not purged yet: still a duplicate
     await restart({ retainDeliveredMs: 0 });
-    expect(h.plugin.lookup(e.id)).to.equal(undefined);
+    expect((await h.plugin.lookup(e.id))).to.equal(undefined);
     await h.deliver(server, e);
     expect(server.mails.filter((m) => m.parsed.headers.get('x-pbx-event-id') === e.id)).to.have.length(2);
   });

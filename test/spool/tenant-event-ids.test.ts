@@ -28,9 +28,9 @@ describe('spool: event ids are unique per tenant, not across tenants', () => {
     await h.host.until((em) => delivered(A, id)(em) && delivered(B, id)(em));
     expect(a.mails.map((m) => m.parsed.headers.get('x-pbx-event-id'))).to.deep.equal([id]);
     expect(b.mails.map((m) => m.parsed.headers.get('x-pbx-event-id'))).to.deep.equal([id]);
-    expect(h.plugin.lookup(id, A)!.tenant).to.equal(A);
-    expect(h.plugin.lookup(id, B)!.tenant).to.equal(B);
-    expect(h.plugin.status().counts).to.deep.equal({ queued: 0, delivered: 2, failed: 0 });
+    expect((await h.plugin.lookup(id, A))!.tenant).to.equal(A);
+    expect((await h.plugin.lookup(id, B))!.tenant).to.equal(B);
+    expect((await h.plugin.status()).counts).to.deep.equal({ queued: 0, delivered: 2, failed: 0 });
   });
 
   it('the same id twice from one tenant is still one mail', async () => {
@@ -44,6 +44,6 @@ describe('spool: event ids are unique per tenant, not across tenants', () => {
     await a.waitFor(2);
     expect(a.mails.map((m) => m.parsed.headers.get('x-pbx-event-id')).sort()).to.deep.equal([id, marker.id].sort());
     expect(h.host.of('email.delivered', id)).to.have.length(1);
-    expect(h.plugin.status().counts).to.deep.equal({ queued: 0, delivered: 2, failed: 0 });
+    expect((await h.plugin.status()).counts).to.deep.equal({ queued: 0, delivered: 2, failed: 0 });
   });
 });

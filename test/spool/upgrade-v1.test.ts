@@ -54,7 +54,7 @@ describe('spool: a spool written by layout 1 (test/fixtures/spool-v1) upgrades t
     expect(mixed.log.map((l) => l.kind)).to.deep.equal(['accepted']);
     expect((await state('fixture-bad-1')).state).to.equal('failed');
     expect((await state('fixture-q-1', B)).state).to.equal('delivered');
-    const totals = Object.fromEntries(plugin.status().tenants.map((t) => [t.tenant, t.totals]));
+    const totals = Object.fromEntries((await plugin.status()).tenants.map((t) => [t.tenant, t.totals]));
     expect(totals).to.deep.equal({ [A]: { accepted: 3, delivered: 1, failed: 1, partial: 1 }, [B]: { accepted: 1, delivered: 1, failed: 0, partial: 0 } });
 
     // nobody@ exists now (a's server takes everyone): the retry sends to it alone.

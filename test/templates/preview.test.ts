@@ -66,7 +66,7 @@ describe('templates: preview', () => {
     expect(r.problems).to.have.length(1);
     expect(r.problems[0]).to.include({ template: 'unsaved/call.missed/html', line: 1, column: 4 });
     // Nothing was sent or stored.
-    expect(plugin.status().counts.queued).to.equal(0);
+    expect((await plugin.status()).counts.queued).to.equal(0);
   });
 
   it('refuses a bad request with a coded error', async () => {
