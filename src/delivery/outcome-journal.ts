@@ -36,6 +36,9 @@ export class OutcomeJournal {
   #retries = 0;
   #lastError: unknown;
   #timer: NodeJS.Timeout | undefined;
+  /** The lot being written: one at a time, so lots commit in the order they were recorded. */
+  #writing: Promise<void> | undefined;
+  #flushing: Promise<void> | undefined;
   #closed = false;
 
   constructor(spool: Spool, log: HostLog) {
@@ -47,7 +50,11 @@ export class OutcomeJournal {
   record(seq: number, tenant: string, outcome: AttemptOutcome, then: () => void): void {
     this.#batch.set(seq, { tenant, outcome, then });
     this.#held.add(seq);
-    this.#immediate ??= setImmediate(() => this.#writeBatch());
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (!this.#writing) this.#immediate ??= setImmediate(() => void this.#writeBatch());
   }
 
   /** True while the outcome of `seq` is not yet in the spool: the message must not be sent or claimed again. */
@@ -83,11 +90,12 @@ export class OutcomeJournal {
   }
 
   /** Writes this turn's outcomes, makes one last try at what was refused, then stops retrying. */
-  close(): void {
+  async close(): Promise<void> {
     if (this.#closed) return;
-    this.#writeBatch();
+    await this.#writing;
+    await this.#writeBatch();
     clearTimeout(this.#timer);
-    this.#flush();
+    await this.#flush();
     this.#closed = true;
     clearTimeout(this.#timer);
     if (this.#unwritten.size > 0) {
@@ -95,13 +103,21 @@ export class OutcomeJournal {
     }
   }
 
-  #writeBatch(): void {
+  async #writeBatch(): Promise<void> {
     if (this.#immediate) clearImmediate(this.#immediate);
     this.#immediate = undefined;
-    if (this.#batch.size === 0) return;
+    if (this.#batch.size === 0 || this.#writing) return;
     const batch = this.#batch;
     this.#batch = new Map();
-    if (!this.#write([...batch].map(([seq, u]) => ({ seq, outcome: u.outcome })))) {
+    this.#writing = this.#writeLot(batch);
+    await this.#writing;
+    this.#writing = undefined;
+    // Outcomes recorded while the lot was being written go in the next one.
+    if (this.#batch.size > 0) this.#schedule();
+  }
+
+  async #writeLot(batch: Map<number, Unwritten>): Promise<void> {
+    if (!(await this.#write([...batch].map(([seq, u]) => ({ seq, outcome: u.outcome }))))) {
       for (const [seq, u] of batch) this.#unwritten.set(seq, u);
       this.#arm();
       return;
@@ -115,9 +131,9 @@ export class OutcomeJournal {
     this.#notify(moved);
   }
 
-  #write(outcomes: AttemptWrite[]): boolean {
+  async #write(outcomes: AttemptWrite[]): Promise<boolean> {
     try {
-      this.#spool.recordAttempts(outcomes);
+      await this.#spool.recordAttempts(outcomes);
       return true;
     } catch (e) {
       this.#lastError = e;
@@ -152,19 +168,25 @@ export class OutcomeJournal {
       retry: this.#retries + 1,
       retryInMs: wait,
     });
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
+    this.#timer = setTimeout(async () => {
       this.#retries++;
-      this.#flush();
+      await this.#flush();
+      this.#timer = undefined;
       if (this.#unwritten.size > 0) this.#arm();
     }, wait);
   }
 
   /** Writes every refused outcome the spool now takes, one at a time (one refused never holds back another). */
-  #flush(): void {
+  #flush(): Promise<void> {
+    // One pass at a time: a retry timer and close() never write the same outcome twice.
+    this.#flushing ??= this.#flushPass().finally(() => (this.#flushing = undefined));
+    return this.#flushing;
+  }
+
+  async #flushPass(): Promise<void> {
     const done = new Set<string>();
     for (const [seq, u] of [...this.#unwritten]) {
-      if (!this.#write([{ seq, outcome: u.outcome }])) continue;
+      if (!(await this.#write([{ seq, outcome: u.outcome }]))) continue;
       this.#unwritten.delete(seq);
       this.#held.delete(seq);
       done.add(u.tenant);

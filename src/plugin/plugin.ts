@@ -432,7 +432,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
       this.#opsShutdown.abort(new Error('shutdown'));
       await Promise.allSettled([...this.#tests]);
       await this.#scheduler.stop();
-      this.#journal.close();
+      await this.#journal.close();
       this.#tokens.dispose();
       await this.#renderer.dispose();
       await this.#media.dispose();
