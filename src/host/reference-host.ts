@@ -162,7 +162,7 @@ export class ReferenceHost {
     const json = (body: unknown) => ({ status: 200, body: JSON.stringify(body ?? {}) });
     return {
       ...opsRoutes(() => this.#plugin as OpsPlugin),
-      '/status': { get: async () => json(plugin().status?.()) },
+      '/status': { get: async () => json(await plugin().status?.()) },
       '/metrics': {
         get: async () => {
           const metrics = plugin().metrics;
@@ -175,7 +175,7 @@ export class ReferenceHost {
         openGet: true,
         get: async () => {
           const nonce = crypto.randomBytes(16).toString('base64');
-          return { status: 200, type: 'text/html; charset=utf-8', headers: previewPageHeaders(nonce), body: previewPage({ tenantsEndpoint: '/preview/tenants', nonce, ...eventTypesOf(plugin().status?.()) }) };
+          return { status: 200, type: 'text/html; charset=utf-8', headers: previewPageHeaders(nonce), body: previewPage({ tenantsEndpoint: '/preview/tenants', nonce, ...eventTypesOf(await plugin().status?.()) }) };
         },
         post: async (_req, request) => {
           const preview = plugin().preview;

@@ -99,7 +99,7 @@ describe('host: HTTP intake security', function () {
     }
     const preview = await send({ method: 'POST', path: '/preview', headers: { ...auth, 'content-type': 'text/plain' }, body: '{}' });
     expect(preview.status).to.equal(415);
-    expect((host.plugin as any).status().counts.queued).to.equal(0);
+    expect((await (host.plugin as any).status()).counts.queued).to.equal(0);
     const ok = await postEvent(event, { ...auth, 'content-type': 'Application/JSON; charset=utf-8' });
     expect(ok.status).to.equal(202);
   });
@@ -119,7 +119,7 @@ describe('host: HTTP intake security', function () {
       const r = await request(port, { path: '/status', headers: { ...auth, host: h } });
       expect(r.status, h).to.equal(200);
     }
-    expect((host.plugin as any).status().counts.queued).to.equal(0);
+    expect((await (host.plugin as any).status()).counts.queued).to.equal(0);
   });
 
   it('403 HTTP_ORIGIN_REFUSED for a request from another origin, also for GET /status and /preview', async () => {
@@ -130,7 +130,7 @@ describe('host: HTTP intake security', function () {
         expect(r.json).to.include({ code: 'HTTP_ORIGIN_REFUSED', field: 'Origin' });
       }
     }
-    expect((host.plugin as any).status().counts.queued).to.equal(0);
+    expect((await (host.plugin as any).status()).counts.queued).to.equal(0);
     const same = await send({ method: 'POST', path: '/events', headers: { ...auth, ...json, origin: `http://127.0.0.1:${port}` }, body: JSON.stringify(missed('a.example.com')) });
     expect(same.status).to.equal(202);
   });
@@ -147,7 +147,7 @@ describe('host: HTTP intake security', function () {
     const viaFetch = await fetch(`http://127.0.0.1:${port}/events`, { method: 'POST', headers: { ...auth, ...json }, body: big });
     expect(viaFetch.status).to.equal(413);
     expect(((await viaFetch.json()) as any).code).to.equal('HTTP_BODY_TOO_LARGE');
-    expect((host.plugin as any).status().counts.queued).to.equal(0);
+    expect((await (host.plugin as any).status()).counts.queued).to.equal(0);
     expect((await postEvent(missed('a.example.com'))).status).to.equal(202);
   });
 
@@ -159,7 +159,7 @@ describe('host: HTTP intake security', function () {
         expect(r.json, `${p} ${body}`).to.include({ code: 'EVENT_INVALID', field: '/' });
       }
     }
-    expect((host.plugin as any).status().counts.queued).to.equal(0);
+    expect((await (host.plugin as any).status()).counts.queued).to.equal(0);
   });
 
   it('a malformed request line over a raw socket gets a coded 400, is logged, and the next request works', async () => {

@@ -173,8 +173,9 @@ describe('reference host', () => {
       const send = () => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify(missed('dead.example.com')) });
       expect((await send()).status).to.equal(202);
       // Wait until the session to the silent server is open, so deactivate has something to wait for.
-      const plugin = host.plugin as unknown as { status(): { active: number } };
-      await waitFor(() => plugin.status().active === 1, { what: 'a session open to the silent server', detail: () => plugin.status() });
+      const plugin = host.plugin as unknown as { status(): Promise<{ active: number }> };
+      let seen: unknown;
+      await waitFor(async () => ((seen = await plugin.status()) as { active: number }).active === 1, { what: 'a session open to the silent server', detail: () => seen });
       stopping = host.stop();
       const res = await send();
       expect(res.status).to.equal(503);

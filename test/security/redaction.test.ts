@@ -74,7 +74,7 @@ describe('redaction: no secret in a log line, emit payload, error message or err
     await host.until((em) => em.some((x) => x.type === 'email.deferred'));
     const reason = host.of('email.deferred', e.id)[0]!.payload.reason as string;
     expect(reason).to.match(/^SMTP_AUTH \(AUTH PLAIN\): 535 5\.7\.8 bad credentials pbx:\[redacted\]/);
-    expect(leaks([PW], host.logs, host.emitted, plugin.lookup(e.id), plugin.status())).to.deep.equal([]);
+    expect(leaks([PW], host.logs, host.emitted, await plugin.lookup(e.id), await plugin.status())).to.deep.equal([]);
   });
 
   it('OAuth2: a token endpoint that echoes the client secret and refresh token, and a server that echoes the access token', async () => {
