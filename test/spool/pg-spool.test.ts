@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as pg from 'pg';
 import { PgSpool, PG_SCHEMA_VERSION, type PgSpoolOptions } from '../../src/spool/pg';
 import { CHUNK_BYTES } from '../../src/spool/pg/pg-files';
-import type { NewRecord, StoredAttachment } from '../../src/spool';
+import { SqliteSpool, type AttemptOutcome, type NewRecord, type Spool, type StoredAttachment, type StoredAttempt } from '../../src/spool';
 import { sharedPostgres, startPostgres, type TestPostgres } from '../helpers/postgres';
 import { waitFor } from '../helpers/wait';
 
@@ -321,6 +321,90 @@ describe('spool: PgSpool, the PostgreSQL spool of a cluster', function () {
       expect(await a.purge(Date.now() + 1, 0)).to.equal(1);
       expect(await a.get(r.seq)).to.equal(undefined);
       expect((await sql(url, `SELECT 1 FROM ${SCHEMA}.attachment_chunks WHERE files_dir = $1`, [path.basename(path.dirname(owned))])).length).to.equal(0);
+    });
+  });
+
+  describe('the same results as SqliteSpool', () => {
+    /** Epoch-ms times the spools take from their own clock become 'T'; those the script passes (small numbers) stay. */
+    const norm = (v: unknown): unknown =>
+      JSON.parse(JSON.stringify(v ?? null), (_k, x: unknown) => (typeof x === 'number' && x > 1e12 ? 'T' : x));
+    const byJson = <X>(xs: X[]) => [...xs].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+    const attempt = (n: number, outcome: StoredAttempt['outcome'], code?: string): StoredAttempt => ({
+      attempt: n,
+      at: 6000 + n,
+      host: 'smtp.example.com',
+      replyCode: outcome === 'delivered' ? 250 : 451,
+      replyText: outcome === 'delivered' ? 'ok' : 'try later',
+      outcome,
+      ...(code !== undefined && { code }),
+      recipients: [{ address: 'user@example.com', status: outcome === 'delivered' ? 'accepted' : 'rejected' }],
+    });
+    const out = (o: Partial<AttemptOutcome> & Pick<AttemptOutcome, 'state'>): AttemptOutcome => ({ pending: [], deliveredNow: [], failedNow: [], attempts: 1, nextAttemptAt: 7000, ...o });
+
+    /** One script of operations; every answer is collected, normalised. */
+    async function script(spool: Spool): Promise<unknown[]> {
+      const seen: unknown[] = [];
+      const see = (what: string, v: unknown) => seen.push([what, norm(v)]);
+      const U = 'u.example.com';
+      const r1 = { ...rec(T, 'e1'), pending: ['x@example.com', 'y@example.com'] };
+      see('enqueue', await Promise.all([rec(T, 'e0'), r1, rec(T, 'e2'), rec(T, 'e3'), rec(U, 'e4'), rec(U, 'e5')].map((r) => spool.enqueue(r))));
+      const seq = async (id: string) => (await spool.getByEventId(undefined, id))!.seq;
+      const [s0, s1, s2, s3, s4] = [await seq('e0'), await seq('e1'), await seq('e2'), await seq('e3'), await seq('e4')];
+      await spool.recordAttempts([
+        { seq: s0!, outcome: out({ state: 'delivered', deliveredNow: ['user@example.com'], log: attempt(1, 'delivered') }) },
+        { seq: s1!, outcome: out({ state: 'partial', deliveredNow: ['x@example.com'], failedNow: ['y@example.com'], lastError: 'y@example.com: 550 no such user', lastErrorCode: 'SMTP_PERMANENT', log: attempt(1, 'partial', 'SMTP_PERMANENT') }) },
+        { seq: s2!, outcome: out({ state: 'queued', pending: ['user@example.com'], lastError: '451 try later', lastErrorCode: 'SMTP_TEMPORARY', log: attempt(1, 'deferred', 'SMTP_TEMPORARY') }) },
+        { seq: s4!, outcome: out({ state: 'failed', failedNow: ['user@example.com'], lastError: 'connect refused', lastErrorCode: 'SMTP_CONNECT', log: attempt(1, 'failed', 'SMTP_CONNECT') }) },
+      ]);
+      for (let n = 2; n <= 4; n++) {
+        await spool.recordAttempts([{ seq: s2!, outcome: out({ state: 'queued', pending: ['user@example.com'], attempts: n, nextAttemptAt: 7000 + n, lastError: '451 try later', lastErrorCode: 'SMTP_TEMPORARY', log: attempt(n, 'deferred', 'SMTP_TEMPORARY') }) }]);
+      }
+      see('revive partial', await spool.revive(s1!, 8000));
+      see('revive queued', await spool.revive(s2!, 8100));
+      see('revive delivered', await spool.revive(s0!, 8150));
+      see('discard queued', await spool.discard(s3!, 8200, 'an operator gave up'));
+      see('discard failed', await spool.discard(s4!, 8300, 'again'));
+      see('discard delivered', await spool.discard(s0!, 8400, 'no'));
+      for (let i = 0; i < 3; i++) await spool.refuse({ at: 9000 + i, ...(i !== 1 && { tenant: T }), eventId: `r${i}`, code: 'EVENT_INVALID', field: '/data/x', message: `refused ${i}` });
+      see('refusals', await spool.refusals({ limit: 10 }));
+      see('refusals of T', await spool.refusals({ tenant: T, limit: 10 }));
+      await spool.reschedule(U, 7600);
+      see('rebase', await spool.rebase(100, 7500));
+      see('list', await spool.list({ limit: 100 }));
+      see('list queued attempted of T', await spool.list({ tenant: T, states: ['queued'], attempted: true, limit: 10 }));
+      see('list not attempted', await spool.list({ attempted: false, limit: 10 }));
+      see('list seqs excluding', await spool.list({ seqs: [s0!, s1!, s2!], excludeSeqs: new Set([s1!]), limit: 1 }));
+      see('list before', await spool.list({ before: 1, limit: 10 }));
+      for (const s of [s0, s1, s2, s3, s4]) see(`log ${s}`, await spool.log(s!));
+      see('totals', await spool.totals());
+      see('depth', byJson(await spool.depth()));
+      see('counts', await spool.counts());
+      see('stateStats', byJson(await spool.stateStats()));
+      see('settledFailedSince', await spool.settledFailedSince(T, 0));
+      see('tenantsWithWork', byJson(await spool.tenantsWithWork()));
+      see('nextDue', await spool.nextDue(T, new Set()));
+      see('nextDue excluding', await spool.nextDue(T, new Set([s1!])));
+      see('get missing', await spool.get(9999));
+      see('by event, any tenant', await spool.getByEventId(undefined, 'e5'));
+      see('purge', await spool.purge(Date.now() + 10_000, 0));
+      see('counts after purge', await spool.counts());
+      see('purge failed', await spool.purge(Date.now() + 10_000, Date.now() + 10_000));
+      see('after purge', [await spool.counts(), await spool.log(s1!), await spool.refusals({ limit: 10 })]);
+      return seen;
+    }
+
+    it('one script of accepts, attempts, retries, discards, refusals, queries and purges answers alike on both stores', async () => {
+      const limits = { maxAttemptsPerMessage: 2, maxRefusals: 2 };
+      const lite = new SqliteSpool(tmp(), { limits });
+      let expected: unknown[];
+      try {
+        expected = await script(lite as unknown as Spool);
+      } finally {
+        await lite.close();
+      }
+      const got = await script(await node('A', { limits }));
+      for (let i = 0; i < expected.length; i++) expect(got[i], JSON.stringify((expected[i] as unknown[])[0])).to.deep.equal(expected[i]);
+      expect(got).to.have.length(expected.length);
     });
   });
 
