@@ -103,6 +103,7 @@ export class PgSpool implements Spool {
   /** The batch being committed: the next waits for it (one accept transaction at a time, so batches grow under load). */
   #inFlight: Promise<void> | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
   limits: LogLimits;
   /** The last error no caller was there to receive (a dropped idle connection, a failed heartbeat). */
   lastBackgroundError: Error | undefined;
@@ -265,7 +266,7 @@ export class PgSpool implements Spool {
   }
 
   async tenantsWithWork(): Promise<TenantDue[]> {
-    return (await this.#db.query<TenantDue>('listing tenants with queued mail', `SELECT tenant, MIN(next_attempt_at) AS "nextDue" FROM ${this.#s}.messages WHERE state = 'queued' GROUP BY tenant`)).rows;
+    return (await this.#db.query<TenantDue>('listing tenants with queued mail', `SELECT tenant, MIN(next_attempt_at) AS "nextDue" FROM ${this.#s}.messages WHERE state = 'queued' GROUP BY tenant ORDER BY tenant COLLATE "C"`)).rows;
   }
 
   /**
@@ -553,7 +554,7 @@ export class PgSpool implements Spool {
         'counting messages',
         `SELECT tenant, state, COUNT(*)::int AS count, SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END)::int AS attempted,
                 MIN(CASE WHEN state = 'queued' THEN created_at END) AS oldest
-         FROM ${this.#s}.messages GROUP BY tenant, state`,
+         FROM ${this.#s}.messages GROUP BY tenant, state ORDER BY tenant COLLATE "C", state COLLATE "C"`,
       )
     ).rows;
   }
@@ -579,8 +580,10 @@ export class PgSpool implements Spool {
     return (
       await this.#db.query<StateStats>(
         'counting messages',
-        `SELECT CASE WHEN state = 'queued' AND attempts > 0 THEN 'deferred' ELSE state END AS state, COUNT(*)::int AS count, MIN(created_at) AS "oldestCreatedAt"
-         FROM ${this.#s}.messages GROUP BY 1`,
+        `SELECT * FROM (
+           SELECT CASE WHEN state = 'queued' AND attempts > 0 THEN 'deferred' ELSE state END AS state, COUNT(*)::int AS count, MIN(created_at) AS "oldestCreatedAt"
+           FROM ${this.#s}.messages GROUP BY 1) AS s
+         ORDER BY state COLLATE "C"`,
       )
     ).rows;
   }
@@ -605,8 +608,12 @@ export class PgSpool implements Spool {
   }
 
   /** Commits a pending accept batch, stops the heartbeat, gives this node's leases back (best effort), and ends every connection. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     if (this.#flushing) {
       clearImmediate(this.#flushing);
       await this.#flush();
