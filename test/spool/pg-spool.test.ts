@@ -163,6 +163,24 @@ describe('spool: PgSpool, the PostgreSQL spool of a cluster', function () {
       expect((await a.claim(claimReq({ perTenant: 2 }))).seqs).to.deep.equal(next.seqs);
     });
 
+    it('three nodes racing for 20 rounds never hold more than perTenant leases of a tenant between them', async () => {
+      const nodes = [await node('A'), await node('B'), await node('C')];
+      await healthy(nodes[0]!);
+      for (let i = 0; i < 30; i++) await nodes[0]!.enqueue(rec(T, `r${i}`));
+      const held = nodes.map(() => [] as number[]);
+      for (let round = 0; round < 20; round++) {
+        const got = await Promise.all(nodes.map((n) => n.claim(claimReq({ perTenant: 3, limit: 2 }))));
+        got.forEach((c, i) => held[i]!.push(...c.seqs));
+        const all = held.flat();
+        expect(all.length, `round ${round}`).to.be.at.most(3);
+        if (round === 0) expect(all, 'the cap is reached, not just kept under').to.have.length(3);
+        expect(new Set(all).size).to.equal(all.length);
+        // Each round one node gives back what it holds.
+        const k = round % 3;
+        await nodes[k]!.release(held[k]!.splice(0));
+      }
+    });
+
     it('never hands out an excluded seq, and returns claims oldest due first', async () => {
       const a = await node('A');
       await healthy(a);
