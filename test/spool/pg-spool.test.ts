@@ -67,12 +67,15 @@ describe('spool: PgSpool, the PostgreSQL spool of a cluster', function () {
   before(async () => {
     server = await sharedPostgres();
   });
+  let database: string;
   beforeEach(async () => {
     url = await server.createDatabase();
+    database = new URL(url).pathname.slice(1);
   });
   afterEach(async () => {
     for (const s of open.splice(0)) await s.close();
     for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+    await server.dropDatabase(database);
   });
 
   describe('accepts', () => {
@@ -266,6 +269,9 @@ describe('spool: PgSpool, the PostgreSQL spool of a cluster', function () {
       const e = await rejection(node('B'));
       expect(e.code).to.equal('SPOOL_FAILURE');
       expect(e.message).to.contain('layout 99').and.contain(`up to ${PG_SCHEMA_VERSION}`);
+      const bad = await rejection(node('C', { schema: 'Robert"; DROP TABLE x; --' }));
+      expect(bad.code).to.equal('SPOOL_FAILURE');
+      expect(bad.message).to.contain('must match');
     });
   });
 

@@ -32,6 +32,8 @@ import { PgWake } from './pg-wake';
 const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 /** A claim that found the tenant's sessions all in use elsewhere looks again within these bounds (ms). */
 const MIN_WAIT_MS = 50;
+/** As the config validates spool.postgres.schema: an unquoted lower-case identifier, which is also the NOTIFY channel. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** How PgSpool.open connects, and how this node takes part. */
 export interface PgSpoolOptions {
@@ -135,6 +137,7 @@ export class PgSpool implements Spool {
    * starts listening and the lease heartbeat. Any storage error rejects with SPOOL_FAILURE.
    */
   static async open(o: PgSpoolOptions): Promise<PgSpool> {
+    if (!SCHEMA_NAME.test(o.schema)) throw new PluginError('SPOOL_FAILURE', `PgSpool.open: the schema name must match ${SCHEMA_NAME} (got ${JSON.stringify(o.schema)})`);
     if (!(o.leaseMs > 0) || !(o.poolSize >= 1) || o.owner === '') throw new PluginError('SPOOL_FAILURE', `PgSpool.open: leaseMs and poolSize must be positive and owner non-empty (got ${o.leaseMs}, ${o.poolSize}, ${JSON.stringify(o.owner)})`);
     let spool: PgSpool | undefined;
     const db = new PgDb({ connectionString: o.connectionString, poolSize: o.poolSize, onError: (e) => spool && (spool.lastBackgroundError = e) });
@@ -275,6 +278,7 @@ export class PgSpool implements Spool {
    * for, leased to this node on the database clock.
    */
   async claim(req: ClaimRequest): Promise<Claim> {
+    if (req.limit <= 0) return { seqs: [] };
     return this.#db.tx('claiming due mail', async (q) => {
       await q(`INSERT INTO ${this.#s}.tenant_breakers (tenant) VALUES ($1) ON CONFLICT (tenant) DO NOTHING`, [req.tenant]);
       const b = (
