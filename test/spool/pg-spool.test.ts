@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as pg from 'pg';
@@ -181,6 +182,55 @@ describe('spool: PgSpool, the PostgreSQL spool of a cluster', function () {
         // Each round one node gives back what it holds.
         const k = round % 3;
         await nodes[k]!.release(held[k]!.splice(0));
+      }
+    });
+
+    it('a lot retried after its COMMIT went through unacknowledged (the connection dropped) is written once', async () => {
+      // A proxy that, once armed, swallows the server's answer to COMMIT and drops the connection.
+      const target = new URL(url);
+      let armed = false;
+      const sockets = new Set<net.Socket>();
+      const proxy = net.createServer((client) => {
+        const upstream = net.connect(Number(target.port), target.hostname);
+        sockets.add(client).add(upstream);
+        client.on('data', (d) => upstream.write(d));
+        upstream.on('data', (d) => {
+          if (armed && d.includes('COMMIT\0')) {
+            armed = false;
+            client.destroy();
+            upstream.destroy();
+            return;
+          }
+          client.write(d);
+        });
+        client.on('error', () => upstream.destroy()).on('close', () => upstream.destroy());
+        upstream.on('error', () => client.destroy()).on('close', () => client.destroy());
+      });
+      await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+      try {
+        const via = new URL(url);
+        via.port = String((proxy.address() as net.AddressInfo).port);
+        const a = await node('A', { connectionString: via.toString() });
+        await healthy(a);
+        await a.enqueue(rec(T, 'twice'));
+        const [seq] = (await a.claim(claimReq())).seqs;
+        const lot = [{ seq: seq!, outcome: { state: 'delivered' as const, pending: [], deliveredNow: ['user@example.com'], failedNow: [], attempts: 1, nextAttemptAt: Date.now(), log: { attempt: 1, at: Date.now(), outcome: 'delivered' as const, recipients: [] } } }];
+        armed = true;
+        const lost = await rejection(a.recordAttempts(lot));
+        expect(lost.code).to.equal('SPOOL_FAILURE');
+        expect((await sql<{ state: string }>(url, `SELECT state FROM ${SCHEMA}.messages WHERE seq = $1`, [seq]))[0]!.state, 'the COMMIT went through').to.equal('delivered');
+        await a.recordAttempts(lot);
+        const r = (await a.get(seq!))!;
+        expect(r.delivered).to.deep.equal(['user@example.com']);
+        expect(await a.log(seq!)).to.have.length(2); // one attempt line, one outcome line
+        expect((await a.totals()).find((t) => t.tenant === T)).to.include({ accepted: 1, delivered: 1 });
+        // Written once, the claim is over: a later lot for the seq (an operator's script, say) is written as SqliteSpool would.
+        await a.recordAttempts([{ seq: seq!, outcome: { ...lot[0]!.outcome, deliveredNow: [], attempts: 2 } }]);
+        expect((await a.get(seq!))!.attempts).to.equal(2);
+      } finally {
+        for (const s of open.splice(0)) await s.close();
+        for (const x of sockets) x.destroy();
+        await new Promise((r) => proxy.close(r));
       }
     });
 

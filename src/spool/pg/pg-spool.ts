@@ -104,6 +104,12 @@ export class PgSpool implements Spool {
   #flushing: NodeJS.Immediate | undefined;
   /** The batch being committed: the next waits for it (one accept transaction at a time, so batches grow under load). */
   #inFlight: Promise<void> | undefined;
+  /**
+   * Each seq this node holds a lease on, with its `attempts` when claimed: an outcome is written only
+   * onto the row it was claimed as. A lot retried after its COMMIT went through unacknowledged (the
+   * connection dropped) then finds the row changed and writes nothing twice.
+   */
+  readonly #claimed = new Map<number, number>();
   #closed = false;
   #closing: Promise<void> | undefined;
   limits: LogLimits;
@@ -279,6 +285,13 @@ export class PgSpool implements Spool {
    */
   async claim(req: ClaimRequest): Promise<Claim> {
     if (req.limit <= 0) return { seqs: [] };
+    const { claim, attempts } = await this.#claim(req);
+    attempts.forEach((n, seq) => this.#claimed.set(seq, n));
+    return claim;
+  }
+
+  #claim(req: ClaimRequest): Promise<{ claim: Claim; attempts: Map<number, number> }> {
+    const none = new Map<number, number>();
     return this.#db.tx('claiming due mail', async (q) => {
       await q(`INSERT INTO ${this.#s}.tenant_breakers (tenant) VALUES ($1) ON CONFLICT (tenant) DO NOTHING`, [req.tenant]);
       const b = (
@@ -289,7 +302,7 @@ export class PgSpool implements Spool {
       ).rows[0]!;
       const now = b.now;
       if (b.hold_until !== null && b.hold_until > now) {
-        return { seqs: [], waitMs: b.hold_until - now, hold: { code: b.code ?? 'UNKNOWN', message: b.message ?? '' } };
+        return { claim: { seqs: [], waitMs: b.hold_until - now, hold: { code: b.code ?? 'UNKNOWN', message: b.message ?? '' } }, attempts: none };
       }
       const cap = b.probing ? 1 : req.perTenant;
       const act = (
@@ -301,26 +314,27 @@ export class PgSpool implements Spool {
       const n = Math.min(req.limit, cap - act.active);
       if (n <= 0) {
         const wait = act.earliest === null ? this.#leaseMs : act.earliest - now;
-        return { seqs: [], waitMs: Math.min(this.#leaseMs, Math.max(MIN_WAIT_MS, wait)) };
+        return { claim: { seqs: [], waitMs: Math.min(this.#leaseMs, Math.max(MIN_WAIT_MS, wait)) }, attempts: none };
       }
       const rows = (
-        await q<{ seq: number; next_attempt_at: number }>(
+        await q<{ seq: number; next_attempt_at: number; attempts: number }>(
           `UPDATE ${this.#s}.messages SET lease_owner = $1, lease_until = $2::bigint + $3::bigint
            WHERE seq IN (
              SELECT seq FROM ${this.#s}.messages
              WHERE tenant = $4 AND state = 'queued' AND next_attempt_at <= $5 AND (lease_until IS NULL OR lease_until <= $2) AND seq <> ALL($6::bigint[])
              ORDER BY next_attempt_at, seq LIMIT $7 FOR UPDATE SKIP LOCKED)
-           RETURNING seq, next_attempt_at`,
+           RETURNING seq, next_attempt_at, attempts`,
           [this.#owner, now, this.#leaseMs, req.tenant, req.now, [...req.exclude], n],
         )
       ).rows;
       rows.sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.seq - b.seq);
-      return { seqs: rows.map((r) => r.seq) };
+      return { claim: { seqs: rows.map((r) => r.seq) }, attempts: new Map(rows.map((r) => [r.seq, r.attempts])) };
     });
   }
 
   async release(seqs: readonly number[]): Promise<void> {
     if (seqs.length === 0) return;
+    for (const seq of seqs) this.#claimed.delete(seq);
     await this.#db.query(
       'releasing claims',
       `WITH r AS (UPDATE ${this.#s}.messages SET lease_owner = NULL, lease_until = NULL WHERE seq = ANY($1::bigint[]) AND lease_owner = $2 RETURNING tenant)
@@ -377,6 +391,7 @@ export class PgSpool implements Spool {
     if (outcomes.length === 0) return;
     const started = performance.now();
     await this.#db.tx('recording attempts', (q) => this.#recordAll(q, outcomes));
+    for (const { seq } of outcomes) this.#claimed.delete(seq);
     this.#observer?.wrote('attempt', (performance.now() - started) / 1000);
   }
 
@@ -387,18 +402,27 @@ export class PgSpool implements Spool {
   async #recordAll(q: Query, outcomes: readonly AttemptWrite[]): Promise<void> {
     const now = Date.now();
     const tenants = new Map<string, TenantLot>();
+    // A seq twice in one lot: its second outcome follows its first (this.#claimed changes only after COMMIT).
+    const lot = new Map<number, number | undefined>();
     // Rows locked in seq order: two nodes' lots never wait on each other in a circle.
-    const cur = new Map<number, { tenant: string; delivered: string; failed: string }>();
-    for (const r of (await q<{ seq: number; tenant: string; delivered: string; failed: string }>(`SELECT seq, tenant, delivered, failed FROM ${this.#s}.messages WHERE seq = ANY($1::bigint[]) ORDER BY seq FOR UPDATE`, [outcomes.map((o) => o.seq)])).rows) {
+    const cur = new Map<number, { tenant: string; delivered: string; failed: string; attempts: number }>();
+    for (const r of (await q<{ seq: number; tenant: string; delivered: string; failed: string; attempts: number }>(`SELECT seq, tenant, delivered, failed, attempts FROM ${this.#s}.messages WHERE seq = ANY($1::bigint[]) ORDER BY seq FOR UPDATE`, [outcomes.map((o) => o.seq)])).rows) {
       cur.set(r.seq, r);
     }
     for (const { seq, outcome: o } of outcomes) {
       const c = cur.get(seq);
       if (!c) continue;
+      const claimedAt = lot.has(seq) ? lot.get(seq) : this.#claimed.get(seq);
+      if (claimedAt !== undefined && c.attempts !== claimedAt) {
+        // Written already (this lot's earlier COMMIT went through unacknowledged), or an operator changed it since the claim.
+        await q(`UPDATE ${this.#s}.messages SET lease_owner = NULL, lease_until = NULL WHERE seq = $1 AND lease_owner = $2`, [seq, this.#owner]);
+        continue;
+      }
       const delivered = o.deliveredNow.length === 0 ? c.delivered : JSON.stringify([...JSON.parse(c.delivered), ...o.deliveredNow]);
       const failed = o.failedNow.length === 0 ? c.failed : JSON.stringify([...JSON.parse(c.failed), ...o.failedNow]);
       // A seq twice in one lot sees its own first write, as in SQLite.
       cur.set(seq, { ...c, delivered, failed });
+      lot.set(seq, claimedAt === undefined ? undefined : o.attempts);
       await q(
         `UPDATE ${this.#s}.messages SET state = $2, pending = $3, delivered = $4, failed = $5, attempts = $6, next_attempt_at = $7, updated_at = $8,
          last_error = $9, last_error_code = $10, lease_owner = NULL, lease_until = NULL WHERE seq = $1`,
