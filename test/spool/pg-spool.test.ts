@@ -326,7 +326,7 @@ describe('spool: PgSpool, the PostgreSQL spool of a cluster', function () {
   });
 
   describe('attachments in the database', () => {
-    it('a 5 MB copy streams in 256 KiB chunks and out on another node, byte for byte; remove deletes the stored copy', async () => {
+    it('a 5 MB copy streams in 256 KiB chunks and out on another node, byte for byte; remove deletes the stored copy only when no message names it', async () => {
       const a = await node('A');
       const b = await node('B');
       const srcDir = tmp();
@@ -356,10 +356,25 @@ describe('spool: PgSpool, the PostgreSQL spool of a cluster', function () {
       expect(crypto.createHash('sha256').update(fs.readFileSync(local)).digest('hex')).to.equal(crypto.createHash('sha256').update(bytes).digest('hex'));
       expect(fs.existsSync(`${local}.part`)).to.equal(false);
 
+      // remove() after a delivery: this node's copy goes; the stored one stays with its message until purge.
       await b.files.remove(path.dirname(local));
       expect(fs.existsSync(local)).to.equal(false);
-      expect((await sql(url, `SELECT 1 FROM ${SCHEMA}.attachment_chunks WHERE files_dir = $1`, [key])).length).to.equal(0);
+      const chunks = async (k: string) => (await sql<{ n: number }>(url, `SELECT COUNT(*)::int AS n FROM ${SCHEMA}.attachment_chunks WHERE files_dir = $1`, [k]))[0]!.n;
+      expect(await chunks(key)).to.equal(n);
+      // A copy no message names (an accept that failed) is deleted everywhere.
+      const failedDir = await a.files.createDir('att-2');
+      const h2 = await fs.promises.open(src, 'r');
+      try {
+        await a.files.copyIn(h2, failedDir, 'recording');
+      } finally {
+        await h2.close();
+      }
+      expect(await chunks(path.basename(failedDir))).to.equal(n);
+      await a.files.remove(failedDir);
+      expect(await chunks(path.basename(failedDir))).to.equal(0);
       // Gone everywhere: it stays missing (the courier sends without it and says so).
+      await sql(url, `DELETE FROM ${SCHEMA}.attachment_chunks WHERE files_dir = $1`, [key]);
+      await sql(url, `DELETE FROM ${SCHEMA}.attachment_files WHERE files_dir = $1`, [key]);
       const c = await node('C');
       const onC = (await c.getByEventId(T, 'att-1'))!;
       await c.files.materialise(onC.attachments);

@@ -78,12 +78,20 @@ export class PgFiles implements AttachmentStore {
     return path.join(dir, name);
   }
 
-  /** Deletes a directory made by createDir: this node's local copies and the stored ones (the only copy, as in SQLite). */
+  /**
+   * Deletes a directory made by createDir: this node's local copies, and the stored ones unless a
+   * message names them. Those go with their message at purge: the courier removes a delivered
+   * message's copies here, another node may still be sending it (its lease ran out), and an accept
+   * whose COMMIT went through unacknowledged is removed by the intake although it is queued.
+   */
   async remove(dir: string): Promise<void> {
     const key = this.#key(dir);
     if (key === undefined) return;
     await fs.promises.rm(dir, { recursive: true, force: true });
-    await this.#db.tx('deleting attachments', (q) => this.forget(q, [key]));
+    await this.#db.tx('deleting attachments', async (q) => {
+      const owned = await q(`SELECT 1 FROM ${this.#s}.messages WHERE files_dir = $1 LIMIT 1`, [`files/${key}`]);
+      if (owned.rows.length === 0) await this.forget(q, [key]);
+    });
   }
 
   /** Deletes the stored copies of these directories (keys), in the caller's transaction. */
