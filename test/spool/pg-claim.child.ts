@@ -3,9 +3,6 @@
  * `CLAIMED <seq,seq,…>` and keeps its leases alive (heartbeat) until the parent SIGKILLs it.
  * Run with `node -r ts-node/register/transpile-only test/spool/pg-claim.child.ts` and PG_CLAIM (JSON).
  */
-import * as os from 'node:os';
-import * as path from 'node:path';
-import * as fs from 'node:fs';
 import { PgSpool } from '../../src/spool/pg';
 
 interface ChildOptions {
@@ -16,12 +13,13 @@ interface ChildOptions {
   tenant: string;
   limit: number;
   perTenant: number;
+  /** The node's dataDir (the parent removes it). */
+  dataDir: string;
 }
 
 async function main(): Promise<void> {
   const o = JSON.parse(process.env.PG_CLAIM ?? '{}') as ChildOptions;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pg-claim-child-'));
-  const spool = await PgSpool.open({ connectionString: o.connectionString, schema: o.schema, poolSize: 2, leaseMs: o.leaseMs, dataDir, owner: o.owner });
+  const spool = await PgSpool.open({ connectionString: o.connectionString, schema: o.schema, poolSize: 2, leaseMs: o.leaseMs, dataDir: o.dataDir, owner: o.owner });
   const c = await spool.claim({ tenant: o.tenant, now: Date.now(), limit: o.limit, exclude: new Set(), perTenant: o.perTenant });
   process.stdout.write(`CLAIMED ${c.seqs.join(',')}\n`);
   // Stays up, heartbeating, until killed.

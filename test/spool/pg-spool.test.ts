@@ -116,7 +116,7 @@ describe('spool: PgSpool, the PostgreSQL spool of a cluster', function () {
       await healthy(b);
       for (let i = 0; i < 3; i++) await b.enqueue(rec(T, `l${i}`));
       const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', CHILD], {
-        env: { ...process.env, PG_CLAIM: JSON.stringify({ connectionString: url, schema: SCHEMA, leaseMs: 1000, owner: 'A', tenant: T, limit: 2, perTenant: 5 }) },
+        env: { ...process.env, PG_CLAIM: JSON.stringify({ connectionString: url, schema: SCHEMA, leaseMs: 1000, owner: 'A', tenant: T, limit: 2, perTenant: 5, dataDir: tmp() }) },
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       try {
