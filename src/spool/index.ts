@@ -3,6 +3,7 @@ export { SqliteSpool } from './sqlite-spool';
 export { FileStore, syncDir } from './file-store';
 export { DataDirLock } from './data-dir-lock';
 export { SCHEMA_VERSION } from './schema';
-export { isCorruption, storageError, storageErrorCode } from './storage-error';
+export { isConnectionLoss, isCorruption, storageError, storageErrorCode } from './storage-error';
 export { leadingCode } from './schema';
 export type { SpoolObserver, StateStats } from './observer';
+export { PgSpool, PG_SCHEMA_VERSION, type PgSpoolOptions } from './pg';
