@@ -12,6 +12,7 @@ import { PluginMetrics, type MetricsText } from '../metrics';
 import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-api';
 import { builtInKinds, type KindRegistry } from '../kinds';
 import { Reporter } from '../report';
+import { redactConnectionString } from '../security';
 import { DataDirLock, SCHEMA_VERSION, SqliteSpool, storageError, type LogLimits, type Spool } from '../spool';
 import { Operations, opsState, type MessageDetail, type MessagesQuery, type MessageSummary, type OpsApi, type OpsStatus, type RefusalRecord, type TestSendResult } from '../ops';
 import { DEFAULT_RENDER_LIMITS, RenderService, type RenderLimits } from '../templates';
@@ -394,6 +395,14 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     warnPlaintextAuth(config, this.#ctx.log);
     if (JSON.stringify(config.extensions) !== JSON.stringify(this.#tenants.config.extensions)) {
       this.#ctx.log.warn('extensions are loaded at activation: the changed list applies at the next start', { extensions: config.extensions });
+    }
+    const store = (c: ResolvedConfig) => JSON.stringify([c.spool.store, c.spool.postgres]);
+    if (store(config) !== store(this.#tenants.config)) {
+      const { connectionString, ...postgres } = config.spool.postgres;
+      this.#ctx.log.warn('the spool store is opened at activation: the changed spool.store and spool.postgres apply at the next start', {
+        store: config.spool.store,
+        postgres: { ...postgres, ...(connectionString !== undefined && { connectionString: redactConnectionString(connectionString) }) },
+      });
     }
     const before = this.#tenants;
     this.#tenants = new TenantDirectory(config);
