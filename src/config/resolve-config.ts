@@ -1,4 +1,4 @@
-import type { PluginConfig } from '../generated/schema-types';
+import type { PluginConfig, PostgresSpoolConfig, SpoolConfig } from '../generated/schema-types';
 import { PluginError, type Problem } from '../errors';
 import { dkimKeyAlgorithm } from '../security/dkim-key';
 import { deepFreeze } from '../util/deep-freeze';
@@ -8,9 +8,15 @@ import { mergeTenant, usabilityProblems } from './tenant-settings';
 
 type DeepRequired<T> = T extends readonly unknown[] ? T : T extends object ? { readonly [K in keyof T]-?: DeepRequired<T[K]> } : T;
 
-/** The validated configuration, with every schema default filled in, deep-frozen. */
-export type ResolvedConfig = DeepRequired<Pick<PluginConfig, 'attachmentRoots' | 'delivery' | 'spool' | 'extensions'>> &
-  Readonly<Pick<Required<PluginConfig>, 'defaults' | 'tenants'>>;
+/**
+ * The validated configuration, with every schema default filled in, deep-frozen.
+ * `spool.postgres.connectionString` has no default: it is set whenever `spool.store` is postgres.
+ */
+export type ResolvedConfig = DeepRequired<Pick<PluginConfig, 'attachmentRoots' | 'delivery' | 'extensions'>> & {
+  readonly spool: DeepRequired<Omit<SpoolConfig, 'postgres'>> & {
+    readonly postgres: DeepRequired<Omit<PostgresSpoolConfig, 'connectionString'>> & { readonly connectionString?: string };
+  };
+} & Readonly<Pick<Required<PluginConfig>, 'defaults' | 'tenants'>>;
 
 /**
  * Validates a raw configuration once: schema (with defaults applied to a copy), then the rule
@@ -51,6 +57,7 @@ export function resolveConfig(raw: unknown, schemas: SchemaRegistry): ResolvedCo
     const path = '/defaults/dkim/privateKey';
     if ('problem' in key && !problems.some((p) => p.path === path)) problems.push({ path, message: key.problem });
   }
+  problems.push(...postgresProblems(copy, problems));
   if (problems.length === 0) {
     const cfg = copy as PluginConfig;
     const { retry } = cfg.delivery!;
@@ -65,4 +72,30 @@ export function resolveConfig(raw: unknown, schemas: SchemaRegistry): ResolvedCo
   const cfg = copy as PluginConfig;
   cfg.defaults ??= {};
   return deepFreeze(cfg) as ResolvedConfig;
+}
+
+/**
+ * The PostgreSQL store needs a connection string, and one that is a postgres URL. Messages never
+ * quote the string: it holds a password.
+ */
+function postgresProblems(copy: unknown, named: readonly Problem[]): Problem[] {
+  const spool = (copy as PluginConfig | null)?.spool;
+  if (spool === null || typeof spool !== 'object' || Array.isArray(spool)) return [];
+  const path = '/spool/postgres/connectionString';
+  if (named.some((p) => p.path === path || p.path === '/spool/postgres' || p.path === '/spool')) return [];
+  const pg = spool.postgres;
+  const url = pg !== null && typeof pg === 'object' ? pg.connectionString : undefined;
+  if (url === undefined) return spool.store === 'postgres' ? [{ path, message: 'is required with spool.store "postgres"' }] : [];
+  // As pg reads it: a URL, where `user@/db?host=/socket` (no host before the path) also counts.
+  let parsed: URL | undefined;
+  for (const candidate of [url, url.replace('@/', '@___DUMMY___/')]) {
+    try {
+      parsed = new URL(candidate);
+      break;
+    } catch {
+      // not a URL (in this form)
+    }
+  }
+  if (!parsed || !/^postgres(ql)?:$/.test(parsed.protocol)) return [{ path, message: 'must be a postgres:// or postgresql:// URL' }];
+  return [];
 }

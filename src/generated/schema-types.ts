@@ -87,9 +87,14 @@ export interface ConcurrencyConfig {
   global?: number;
 }
 /**
- * The durable queue in dataDir.
+ * The durable queue: embedded in dataDir (store sqlite), or in a PostgreSQL database shared by every node of a cluster (store postgres).
  */
 export interface SpoolConfig {
+  /**
+   * Where the spool lives. sqlite: embedded in dataDir, for one machine; postgres: a PostgreSQL database shared by every node of a cluster (set spool.postgres.connectionString), so any node delivers any node's mail.
+   */
+  store?: 'sqlite' | 'postgres';
+  postgres?: PostgresSpoolConfig;
   /**
    * How long delivered messages (and so their event ids, for duplicate detection) are kept, in milliseconds.
    */
@@ -99,6 +104,27 @@ export interface SpoolConfig {
    */
   retainFailedMs?: number;
   log?: DeliveryLogConfig;
+}
+/**
+ * The PostgreSQL spool of a cluster (store postgres; ignored with sqlite). Every node runs the same settings.
+ */
+export interface PostgresSpoolConfig {
+  /**
+   * Connection URL, postgres:// or postgresql://, e.g. postgresql://pbx:secret@db.example.com:5432/pbx?sslmode=verify-full. Required with store postgres. A secret: its password is redacted wherever the plugin logs, reports or echoes it.
+   */
+  connectionString?: string;
+  /**
+   * PostgreSQL schema holding the spool's tables, created and migrated by the plugin.
+   */
+  schema?: string;
+  /**
+   * Connections each node keeps to the database at most.
+   */
+  poolSize?: number;
+  /**
+   * How long a node's claim on a message holds without renewal before another node takes the message over (a dead node's mail waits this long), in milliseconds.
+   */
+  leaseMs?: number;
 }
 /**
  * Bounds of the delivery log kept in the spool (each message's attempts, and the refused events). Entries go with their message at its retention.

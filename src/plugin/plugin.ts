@@ -1,5 +1,7 @@
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as os from 'node:os';
 import { OAuthTokenCache } from '../auth';
 import { resolveConfig, SchemaRegistry, TenantDirectory, type ResolvedConfig } from '../config';
 import { Courier, OutcomeJournal, Scheduler, TlsContexts, type SchedulerSettings } from '../delivery';
@@ -12,7 +14,8 @@ import { PluginMetrics, type MetricsText } from '../metrics';
 import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-api';
 import { builtInKinds, type KindRegistry } from '../kinds';
 import { Reporter } from '../report';
-import { DataDirLock, SCHEMA_VERSION, SqliteSpool, storageError, type LogLimits, type Spool, type SpoolRecord } from '../spool';
+import { redactConnectionString } from '../security';
+import { DataDirLock, PgSpool, SCHEMA_VERSION, SqliteSpool, storageError, type LogLimits, type Spool, type SpoolObserver, type SpoolRecord } from '../spool';
 import { Operations, opsState, type MessageDetail, type MessagesQuery, type MessageSummary, type OpsApi, type OpsStatus, type RefusalRecord, type TestSendResult } from '../ops';
 import { DEFAULT_RENDER_LIMITS, RenderService, type RenderLimits } from '../templates';
 import { renderPreview, type PreviewRequest, type PreviewResult } from '../templates/preview';
@@ -149,7 +152,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     privateDataDir(ctx.dataDir, ctx.log);
     // The lock comes before anything that deletes: a start never touches files a live instance owns.
     const lock = DataDirLock.acquire(ctx.dataDir);
-    let spool: SqliteSpool | undefined;
+    let spool: Spool | undefined;
     let plugin: EmailNotifyPlugin | undefined;
     const metrics = new PluginMetrics({
       sources: {
@@ -165,8 +168,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
       // Where the DKIM signer spills a message over 1 MB while signing and sending it; leftovers of a crash go.
       fs.rmSync(path.join(ctx.dataDir, 'tmp'), { recursive: true, force: true });
       fs.mkdirSync(path.join(ctx.dataDir, 'tmp'), { mode: 0o700 });
-      spool = new SqliteSpool(ctx.dataDir, { observer: metrics.spool, limits: logLimits(config) });
-      if (spool.openedVersion < SCHEMA_VERSION) ctx.log.info('spool upgraded to the current layout', { from: spool.openedVersion, to: SCHEMA_VERSION });
+      spool = await openSpool(config, ctx, metrics.spool);
       const swept = await spool.sweepOrphans();
       if (swept > 0) ctx.log.info('removed attachment copies of events a crash left unqueued', { count: swept });
     } catch (e) {
@@ -194,7 +196,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     ctx.log.info('pbx-email-notify active', {
       version: typeof ctx.manifest.version === 'string' ? ctx.manifest.version : undefined,
       tenants: Object.keys(config.tenants).length,
-      spool: path.join(ctx.dataDir, 'spool.db'),
+      spool: spoolName(config, ctx.dataDir),
       eventTypes: plugin.#kinds.types(),
     });
     // From here on an extension can register nothing more (a register() that kept a callback).
@@ -399,6 +401,14 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     if (JSON.stringify(config.extensions) !== JSON.stringify(this.#tenants.config.extensions)) {
       this.#ctx.log.warn('extensions are loaded at activation: the changed list applies at the next start', { extensions: config.extensions });
     }
+    const store = (c: ResolvedConfig) => JSON.stringify([c.spool.store, c.spool.postgres]);
+    if (store(config) !== store(this.#tenants.config)) {
+      const { connectionString, ...postgres } = config.spool.postgres;
+      this.#ctx.log.warn('the spool store is opened at activation: the changed spool.store and spool.postgres apply at the next start', {
+        store: config.spool.store,
+        postgres: { ...postgres, ...(connectionString !== undefined && { connectionString: redactConnectionString(connectionString) }) },
+      });
+    }
     const before = this.#tenants;
     this.#tenants = new TenantDirectory(config);
     this.#spool.limits = logLimits(config);
@@ -495,6 +505,29 @@ interface Extensions {
   hooks: Hooks;
   helpers: HelperRegistry;
   loaded: LoadedExtensions;
+}
+
+/**
+ * The configured store: SQLite in dataDir (one machine), or PostgreSQL shared by every node of a
+ * cluster, each instance claiming under its own owner name (host, pid and a random part: a
+ * restarted node is a new owner, and the dead one's leases run out).
+ */
+async function openSpool(config: ResolvedConfig, ctx: HostContext, observer: SpoolObserver): Promise<Spool> {
+  const limits = logLimits(config);
+  if (config.spool.store === 'postgres') {
+    const pg = config.spool.postgres;
+    const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString('hex')}`;
+    return PgSpool.open({ connectionString: pg.connectionString!, schema: pg.schema, poolSize: pg.poolSize, leaseMs: pg.leaseMs, dataDir: ctx.dataDir, owner, observer, limits });
+  }
+  const spool = new SqliteSpool(ctx.dataDir, { observer, limits });
+  if (spool.openedVersion < SCHEMA_VERSION) ctx.log.info('spool upgraded to the current layout', { from: spool.openedVersion, to: SCHEMA_VERSION });
+  return spool;
+}
+
+/** Where the spool is, for the startup line: never the connection string's secret. */
+function spoolName(config: ResolvedConfig, dataDir: string): string {
+  const pg = config.spool.postgres;
+  return config.spool.store === 'postgres' ? `postgres ${redactConnectionString(pg.connectionString!)} schema ${pg.schema}` : path.join(dataDir, 'spool.db');
 }
 
 function logLimits(c: ResolvedConfig): LogLimits {

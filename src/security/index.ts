@@ -1,1 +1,1 @@
-export { Redactor } from './redact';
+export { Redactor, redactConnectionString, connectionStringSecrets } from './redact';

@@ -50,3 +50,58 @@ export class Redactor {
     return out;
   }
 }
+
+/** Parameters of a libpq / pg connection string that carry a secret. */
+const SECRET_PARAMS = new Set(['password', 'sslpassword']);
+
+/**
+ * `scheme://` and the userinfo of a URL. Userinfo runs to the last '@' of the string, since a
+ * password may hold '@', ':', '/', '?' or '#' unencoded; where a query value holds an '@', more is
+ * masked than needed (the host), never less.
+ */
+function userinfo(url: string): { scheme: string; user: string; password?: string; rest: string } | undefined {
+  const m = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url);
+  const at = url.lastIndexOf('@');
+  if (!m || at < m[0].length) return undefined;
+  const info = url.slice(m[0].length, at);
+  const colon = info.indexOf(':');
+  return { scheme: m[0], user: colon < 0 ? info : info.slice(0, colon), ...(colon >= 0 && { password: info.slice(colon + 1) }), rest: url.slice(at + 1) };
+}
+
+/**
+ * A PostgreSQL connection string fit to log, report or echo: the password of `user:password@` and
+ * every `password` / `sslpassword` parameter masked, the rest (user, hosts, database, options) kept
+ * so an operator can tell which database is meant. A libpq `key=value` string is masked too.
+ * @example redactConnectionString('postgresql://pbx:s3cret@db:5432/pbx?sslmode=require')
+ *   // 'postgresql://pbx:[redacted]@db:5432/pbx?sslmode=require'
+ */
+export function redactConnectionString(url: string): string {
+  const u = userinfo(url);
+  let out = u && u.password !== undefined ? `${u.scheme}${u.user}:${MASK}@${u.rest}` : url;
+  out = out.replace(/([?&])([^=&#]*)=([^&#]*)/g, (all, sep: string, key: string) => (SECRET_PARAMS.has(safeDecode(key).toLowerCase()) ? `${sep}${key}=${MASK}` : all));
+  // libpq keyword/value form: password=secret or password='se cret'
+  return out.replace(/(^|\s)((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s']\S*)/gi, (_all, pre: string, key: string) => `${pre}${key}${MASK}`);
+}
+
+/**
+ * The secrets a connection string holds (its password and any `password` or `sslpassword`
+ * parameter, as written and decoded), for a Redactor that masks them in a driver's error text.
+ * @example new Redactor(connectionStringSecrets(cfg.spool.postgres.connectionString)).error(e)
+ */
+export function connectionStringSecrets(url: string): string[] {
+  const out: string[] = [];
+  const u = userinfo(url);
+  if (u?.password) out.push(u.password);
+  const q = url.indexOf('?');
+  if (q >= 0) for (const [k, v] of new URLSearchParams(url.slice(q + 1).split('#')[0])) if (SECRET_PARAMS.has(k.toLowerCase())) out.push(v);
+  for (const m of url.matchAll(/(?:^|\s)(?:ssl)?password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']\S*)/gi)) out.push(m[1]!.replace(/^'|'$/g, ''));
+  return [...new Set(out.flatMap((s) => [s, safeDecode(s)]))].filter((s) => s !== '');
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

@@ -158,6 +158,39 @@ function sigkillTree(pid: number): void {
   }
 }
 
+/**
+ * A watchdog for a test process killed outright (SIGKILL, a crashed mocha worker), where no exit
+ * handler runs: it waits for its stdin to close, which happens however the test process ends, then
+ * SIGKILLs the postmaster named in postmaster.pid (only if its command line names this data
+ * directory) with its children, and removes the directory.
+ */
+const WATCHDOG = `
+const fs = require('fs');
+const [dir] = process.argv.slice(1);
+const data = dir + '/data';
+function children(pid) {
+  const out = [];
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\\d+$/.test(e)) continue;
+    try {
+      const st = fs.readFileSync('/proc/' + e + '/stat', 'utf8');
+      if (Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(e));
+    } catch {}
+  }
+  return out;
+}
+function cleanup() {
+  try {
+    const pid = Number(fs.readFileSync(data + '/postmaster.pid', 'utf8').split('\\n')[0]);
+    const cmd = fs.readFileSync('/proc/' + pid + '/cmdline', 'utf8');
+    if (pid > 1 && cmd.includes(data)) for (const p of [pid, ...children(pid)]) try { process.kill(p, 'SIGKILL'); } catch {}
+  } catch {}
+  fs.rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
+process.stdin.on('end', cleanup).on('close', cleanup).on('error', cleanup).resume();
+`;
+
 function ident(name: string): string {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a plain database name: ${JSON.stringify(name)}`);
   return `"${name}"`;
@@ -176,6 +209,7 @@ class Server implements TestPostgres {
   #timeoutMs: number;
   #settings: Record<string, string | number>;
   #stopped = false;
+  #watchdog: ChildProcess | undefined;
 
   constructor(dir: string, as: RunAs | undefined, o: StartPostgresOptions) {
     this.dir = dir;
@@ -189,6 +223,11 @@ class Server implements TestPostgres {
   }
 
   async init(): Promise<void> {
+    const w = spawn(process.execPath, ['-e', WATCHDOG, this.dir], { stdio: ['pipe', 'ignore', 'ignore'], detached: true, env: {} });
+    w.unref();
+    (w.stdin as unknown as { unref?: () => void }).unref?.();
+    w.stdin!.on('error', () => {});
+    this.#watchdog = w;
     if (this.#as) fs.chownSync(this.dir, this.#as.uid, this.#as.gid);
     const pwfile = path.join(this.dir, 'pw');
     fs.writeFileSync(pwfile, `${this.password}\n`, { mode: 0o600 });
@@ -354,6 +393,9 @@ class Server implements TestPostgres {
 
   removeDir(): void {
     fs.rmSync(this.dir, { recursive: true, force: true });
+    // Nothing left to watch: its cleanup finds no directory and exits.
+    this.#watchdog?.stdin?.destroy();
+    this.#watchdog = undefined;
   }
 }
 

@@ -10,6 +10,7 @@ import { TestSmtp, testCa } from '../helpers/smtp';
 const PW = 'pw-Kq93-LeakCanary-password';
 const CS = 'cs-Vb71-LeakCanary-clientsecret';
 const RT = 'rt-Hn52-LeakCanary-refreshtoken';
+const PG = 'pg-Wd64-LeakCanary-dbpassword';
 const DKIM_KEY = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
 
 /** Everything a thing could show a reader: own enumerable fields, message, stack, cause chain. */
@@ -124,6 +125,7 @@ describe('redaction: no secret in a log line, emit payload, error message or err
 
   it('CONFIG_INVALID never echoes a secret, at activation or on a refused config change', async () => {
     const bad = {
+      spool: { store: 'postgres', postgres: { connectionString: `postgresql://pbx:${PG}@[db/pbx?password=${PG}`, extra: PG } },
       tenants: {
         a: { from: 'pbx@a.example', smtp: { host: 'h', auth: { user: 'u', pass: PW, extra: RT } } },
         b: { from: 'pbx@b.example', smtp: { host: 'h', auth: { type: 'oauth2', user: 'u', clientId: 1, clientSecret: CS, refreshToken: RT, tokenUrl: `not a url ${CS}` } } },
@@ -137,7 +139,8 @@ describe('redaction: no secret in a log line, emit payload, error message or err
     expect(err.code).to.equal('CONFIG_INVALID');
     const paths = (err.problems as { path: string }[]).map((p) => p.path);
     for (const t of ['a', 'b', 'c', 'd', 'e']) expect(paths.some((p) => p.startsWith(`/tenants/${t}/`)), t).to.equal(true);
-    expect(leaks([PW, CS, RT, DKIM_KEY.split('\n')[2]!], err, host.logs)).to.deep.equal([]);
+    expect(paths).to.include.members(['/spool/postgres/connectionString', '/spool/postgres/extra']);
+    expect(leaks([PW, CS, RT, PG, DKIM_KEY.split('\n')[2]!], err, host.logs)).to.deep.equal([]);
     host.cleanup();
 
     const ca = testCa();
@@ -146,6 +149,6 @@ describe('redaction: no secret in a log line, emit payload, error message or err
     host.changeConfig(bad);
     const refusal = host.logs.find((l) => l.msg.startsWith('configuration change refused'));
     expect(refusal?.fields?.code).to.equal('CONFIG_INVALID');
-    expect(leaks([PW, CS, RT, DKIM_KEY.split('\n')[2]!], host.logs, host.emitted)).to.deep.equal([]);
+    expect(leaks([PW, CS, RT, PG, DKIM_KEY.split('\n')[2]!], host.logs, host.emitted)).to.deep.equal([]);
   });
 });
