@@ -72,6 +72,8 @@ interface Row {
   last_error: string | null;
   last_error_code: string | null;
   message_id: string;
+  lease_owner: string | null;
+  lease_until: number | null;
 }
 
 interface Waiting {
@@ -193,6 +195,8 @@ export class PgSpool implements Spool {
       ...(r.last_error !== null && { lastError: r.last_error }),
       ...(r.last_error_code !== null && { lastErrorCode: r.last_error_code }),
       messageId: r.message_id,
+      // An unexpired lease (as this node's clock reads it): an instance is delivering it right now.
+      ...(r.lease_owner !== null && r.lease_until !== null && r.lease_until > Date.now() && { claimedBy: r.lease_owner }),
     };
   }
 
