@@ -1,5 +1,5 @@
 import type { HostLog } from '../host-api';
-import { storageError, storageErrorCode, type Claim, type Spool } from '../spool';
+import { storageError, storageErrorCode, type Claim, type HealthReport, type Spool } from '../spool';
 import type { Classification } from './classify';
 import { NO_CONTACT, SHUTDOWN, SPOOL_TROUBLE, UNRECORDED, type Courier } from './courier';
 import { backoffDelay, longestDelay, rebaseDue, type RetrySettings } from './retry-policy';
@@ -60,6 +60,8 @@ const MAX_TIMER_MS = 60_000;
 /** Backoff of a lane after a spool error: from this, doubling, up to SPOOL_BACKOFF_MAX_MS. */
 const SPOOL_BACKOFF_MIN_MS = 250;
 const SPOOL_BACKOFF_MAX_MS = 30_000;
+/** The longest a lane waits for its failure to reach a shared spool's breaker before it claims again (ms). */
+const SHARED_REPORT_WAIT_MS = 10_000;
 /** A lane whose claim came back empty while mail looked due waits this long before it asks again (ms). */
 const EMPTY_CLAIM_WAIT_MS = 250;
 /** How long stop() waits for aborted sessions to unwind. */
@@ -184,10 +186,14 @@ export class Scheduler {
     lane.failures = 0;
     lane.probing = true;
     lane.holdReason = undefined;
+    lane.sharedHold = undefined;
+    lane.waitUntil = 0;
     this.#dropWindow(lane);
     lane.generation++;
     lane.cancel.abort(new Error(SHUTDOWN));
     lane.cancel = new AbortController();
+    // New settings: the cluster's hold on the old server says nothing about the new one.
+    if (this.#spool.shared) void this.#shareHealth(lane, { reset: true });
     // Its mail keeps its due times (each at most longestDelay away) if this fails; the lane still starts afresh.
     this.#spool.reschedule(tenant, this.#clock.wall()).then(
       () => this.notify(tenant),
@@ -204,8 +210,11 @@ export class Scheduler {
     if (this.#stopped) return;
     const now = this.#clock.wall();
     await this.#spool.reschedule(tenant, now);
+    // The cluster's breaker too: every instance wakes, and one of them probes.
+    if (this.#spool.shared) await this.#spool.reportHealth(tenant, { reset: true });
     if (this.#stopped) return;
     const lane = this.#lane(tenant);
+    lane.sharedHold = undefined;
     lane.holdUntil = 0;
     lane.stallUntil = 0;
     lane.waitUntil = 0;
@@ -462,16 +471,18 @@ export class Scheduler {
 
   #settled(lane: Lane, trouble: Classification | undefined): void {
     const now = this.#clock.mono();
-    if (this.#spool.shared) this.#shareHealth(lane, trouble);
     if (!trouble) {
       if (lane.failures > 0 || lane.probing) this.#log.debug('tenant server healthy', { tenant: lane.tenant });
       lane.failures = 0;
       lane.probing = false;
       lane.holdReason = undefined;
+      if (this.#spool.shared) void this.#shareHealth(lane, { ok: true });
       return;
     }
-    if (lane.holdUntil > now) return; // already held by a sibling session's failure
+    // Already held by a sibling session's failure.
+    if (lane.holdUntil > now || (this.#spool.shared && lane.sharedHold && lane.waitUntil > now)) return;
     lane.failures++;
+    if (this.#spool.shared) return this.#holdShared(lane, trouble, now);
     const hold = trouble.kind === 'auth' ? this.#settings.retry.authFailureDelayMs : backoffDelay(lane.failures, this.#settings.retry);
     lane.holdUntil = now + hold;
     lane.holdReason = { code: trouble.code, message: trouble.reason };
@@ -480,13 +491,28 @@ export class Scheduler {
     this.#log.warn('tenant server failing; holding its queue', { tenant: lane.tenant, failures: lane.failures, holdMs: hold, reason: trouble.reason });
   }
 
-  /** Tells a shared spool's breaker what this attempt saw of the tenant's server, so every instance holds or reopens it together. */
-  #shareHealth(lane: Lane, trouble: Classification | undefined): void {
+  /**
+   * A shared spool: the cluster's breaker holds the tenant, not this instance's. The lane claims
+   * nothing until the failure is in the store; its next claim then says how long the hold lasts
+   * (for every instance), and after it one session in the whole cluster probes.
+   */
+  #holdShared(lane: Lane, trouble: Classification, now: number): void {
     const retry = this.#settings.retry;
-    const report = trouble
-      ? { ok: false as const, code: trouble.code, message: trouble.reason, holdFor: (failures: number) => (trouble.kind === 'auth' ? retry.authFailureDelayMs : backoffDelay(failures, retry)) }
-      : { ok: true as const };
-    this.#spool.reportHealth(lane.tenant, report).catch((e) => this.#spoolFailure('share the tenant server health', lane, e, 0));
+    lane.holdReason = lane.sharedHold = { code: trouble.code, message: trouble.reason };
+    lane.probing = true;
+    lane.waitUntil = now + SHARED_REPORT_WAIT_MS;
+    this.#dropWindow(lane);
+    this.#log.warn('tenant server failing; the cluster holds its queue', { tenant: lane.tenant, failures: lane.failures, reason: trouble.reason });
+    const holdFor = (failures: number) => (trouble.kind === 'auth' ? retry.authFailureDelayMs : backoffDelay(failures, retry));
+    void this.#shareHealth(lane, { ok: false, code: trouble.code, message: trouble.reason, holdFor }).then(() => {
+      lane.waitUntil = 0;
+      this.#schedulePump();
+    });
+  }
+
+  /** Tells a shared spool's breaker what an attempt (or an operator) said of the tenant's server, so every instance holds or reopens it together. */
+  #shareHealth(lane: Lane, report: HealthReport): Promise<void> {
+    return this.#spool.reportHealth(lane.tenant, report).catch((e) => this.#spoolFailure('share the tenant server health', lane, e, 0));
   }
 
   /** Drops lanes with nothing queued, nothing in flight and a closed breaker; a lane that is failing keeps its state. */

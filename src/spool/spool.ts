@@ -212,8 +212,15 @@ export interface Claim {
   hold?: { code: string; message: string };
 }
 
-/** A tenant server's health as one delivery attempt saw it, for the breaker a shared store keeps for every instance. */
-export type HealthReport = { ok: true } | { ok: false; code: string; message: string; /** The hold after the breaker's `failures`th consecutive failure (ms). */ holdFor: (failures: number) => number };
+/**
+ * A tenant server's health as one delivery attempt saw it, for the breaker a shared store keeps for
+ * every instance; or `reset`: an operator's flush or new settings end the hold, and the next
+ * session (anywhere in the cluster) is a probe.
+ */
+export type HealthReport =
+  | { ok: true }
+  | { ok: false; code: string; message: string; /** The hold after the breaker's `failures`th consecutive failure (ms). */ holdFor: (failures: number) => number }
+  | { reset: true };
 
 /**
  * The durable queue. Implementations survive `kill -9` at any point. `enqueue` resolves only once

@@ -5,7 +5,8 @@ import { expect } from 'chai';
 import { activate } from '../../src';
 import { FakeHost } from '../helpers/fake-host';
 import { fax, missed, tenantConfig, voicemail } from '../helpers/events';
-import { refusedPort } from '../helpers/fault-servers';
+import { FaultServer, refusedPort } from '../helpers/fault-servers';
+import { waitFor } from '../helpers/wait';
 import { sharedPostgres } from '../helpers/postgres';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
@@ -51,5 +52,36 @@ describe('cluster: the plugin on a PostgreSQL spool', () => {
     expect(faxMail.parsed.attachments).to.have.length(1);
     expect(Buffer.compare(faxMail.parsed.attachments[0]!.content, doc)).to.equal(0);
     expect((await pb.status()).counts).to.deep.equal({ queued: 0, delivered: 3, failed: 0 });
+  });
+
+  it('the breaker is shared: a failure seen by one node holds the tenant on the other, and a flush on that other node ends the hold for both', async function () {
+    this.timeout(60_000);
+    const pg = await sharedPostgres();
+    const url = await pg.createDatabase();
+    const ca = testCa();
+    const port = await refusedPort();
+    // A long hold: only the flush can end it within the test.
+    const config = () =>
+      tenantConfig(ca.cert, { [T]: { port } }, { spool: { store: 'postgres', postgres: { connectionString: url, leaseMs: 2000 } }, delivery: { retry: { initialDelayMs: 120_000, maxDelayMs: 120_000, maxAgeMs: 600_000 }, messageTimeoutMs: 5000, shutdownTimeoutMs: 300 } });
+    const a = new FakeHost(config());
+    const b = new FakeHost(config());
+    cleanup.push(() => a.cleanup(), () => b.cleanup());
+    const pa = await activate(a.context());
+    cleanup.push(() => pa.deactivate());
+    const pb = await activate(b.context());
+    cleanup.push(() => pb.deactivate());
+    const e = voicemail(T);
+    await a.send(e);
+    await waitFor(() => [...a.emitted, ...b.emitted].some((x) => x.type === 'email.deferred'), { what: 'the probe deferred by one node' });
+    // Node B heard of the mail (a wake-up) and claims: the shared breaker answers with the hold and its reason.
+    const held = await waitFor(async () => (await pb.status()).tenants.find((t) => t.tenant === T && t.held && t.holdReason), { what: 'the tenant held on node B', timeoutMs: 15_000 });
+    expect(held.holdReason!.code).to.equal('SMTP_CONNECT');
+    const server = await FaultServer.start({ cert: ca.issue() }, port);
+    cleanup.push(() => server.close());
+    const flushed = await pb.flush(T);
+    expect(flushed).to.deep.equal({ tenant: T, retried: 1 });
+    await waitFor(() => server.mails.length === 1, { what: 'the mail delivered after the flush, well before the two-minute hold', timeoutMs: 20_000 });
+    await waitFor(() => [...a.emitted, ...b.emitted].some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id), { what: 'email.delivered reported' });
+    expect(server.mails).to.have.length(1);
   });
 });

@@ -409,6 +409,17 @@ export class PgSpool implements Spool {
    * running (a sibling session's, on this node or another) keeps that hold and is not counted again.
    */
   async reportHealth(tenant: string, report: HealthReport): Promise<void> {
+    if ('reset' in report) {
+      // Every instance holding the tenant looks again: the hold is over, the next claim is the probe.
+      await this.#db.query(
+        'resetting a tenant breaker',
+        `WITH b AS (INSERT INTO ${this.#s}.tenant_breakers AS b (tenant) VALUES ($1)
+                    ON CONFLICT (tenant) DO UPDATE SET failures = 0, probing = true, hold_until = NULL, code = NULL, message = NULL RETURNING tenant)
+         SELECT pg_notify($2, tenant) FROM b`,
+        [tenant, this.#channel],
+      );
+      return;
+    }
     if (report.ok) {
       await this.#db.query(
         'closing a tenant breaker',
