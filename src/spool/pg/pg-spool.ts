@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PluginError } from '../../errors';
@@ -72,6 +73,19 @@ interface Row {
   last_error: string | null;
   last_error_code: string | null;
   message_id: string;
+}
+
+/** What importMessage did with one message. */
+export interface ImportedMessage {
+  /** `skipped`: a message of that tenant and event id was here already, and is left as it is. */
+  outcome: 'copied' | 'skipped';
+  /** Attachment copies streamed into the database, and their bytes. */
+  files: number;
+  bytes: number;
+  /** Attachments the record names whose copy was gone at the source: named still, stored nowhere (the courier sends without them and says so). */
+  missing: number;
+  /** Delivery log lines written. */
+  logLines: number;
 }
 
 interface Waiting {
@@ -272,6 +286,147 @@ export class PgSpool implements Spool {
     }
     this.#observer?.wrote('accept', (performance.now() - started) / 1000);
     batch.forEach((w, i) => w.resolve(results[i]!));
+  }
+
+  /**
+   * Copies one message of another spool (migrate-spool: a stopped node's SQLite spool) with its
+   * fields as they are (state, recipients, attempts, due time, ageFrom, last error and code,
+   * message id; the seq is this database's) and its delivery log. The attachments, whose `path`
+   * must be readable files (the source's copies), are streamed into this spool's store first, chunk
+   * by chunk (PgFiles.copyIn, never a whole file in memory); then the message and its log in one
+   * transaction, which wakes the cluster's lanes for a queued one. A message of that tenant and
+   * event id already here is left as it is (`skipped`), so a second run after an interruption
+   * copies only what is missing; copies stored by an interrupted run belong to no message and are
+   * swept like a crashed accept's. Totals and refusals are importTotals'.
+   */
+  async importMessage(rec: SpoolRecord, log: readonly StoredLogEntry[]): Promise<ImportedMessage> {
+    const skipped: ImportedMessage = { outcome: 'skipped', files: 0, bytes: 0, missing: 0, logLines: 0 };
+    const there = await this.#db.query('looking an event up', `SELECT 1 FROM ${this.#s}.messages WHERE tenant = $1 AND event_id = $2`, [rec.tenant, rec.eventId]);
+    if (there.rows.length > 0) return skipped;
+    const out: ImportedMessage = { outcome: 'copied', files: 0, bytes: 0, missing: 0, logLines: 0 };
+    const dir = rec.attachments.length > 0 ? await this.#files.createDir(rec.eventId) : undefined;
+    const attachments: StoredAttachment[] = [];
+    for (const a of rec.attachments) {
+      const name = path.basename(a.path);
+      attachments.push({ ...a, path: path.join(dir!, name) });
+      let from: fs.promises.FileHandle;
+      try {
+        from = await fs.promises.open(a.path, 'r');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+          out.missing++;
+          continue;
+        }
+        throw new PluginError('SPOOL_FAILURE', `spool: reading the attachment ${a.path} of ${rec.tenant} ${rec.eventId}: ${(e as Error).message}`, { cause: e });
+      }
+      try {
+        const { size } = await from.stat();
+        await this.#files.copyIn(from, dir!, name);
+        out.files++;
+        out.bytes += size;
+      } finally {
+        await from.close();
+      }
+    }
+    const inserted = await this.#db.tx('importing a message', async (q) => {
+      const row = (
+        await q<{ seq: number }>(
+          `INSERT INTO ${this.#s}.messages (event_id, tenant, type, event, attachments, files_dir, pending, delivered, failed, state, attempts, created_at, age_from, next_attempt_at, updated_at, last_error, last_error_code, message_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+           ON CONFLICT (tenant, event_id) DO NOTHING RETURNING seq`,
+          [
+            rec.eventId,
+            rec.tenant,
+            rec.type,
+            JSON.stringify(rec.event),
+            JSON.stringify(attachments.map((a) => ({ ...a, path: this.#relative(a.path) }))),
+            dir === undefined ? null : this.#relative(dir),
+            JSON.stringify(rec.pending),
+            JSON.stringify(rec.delivered),
+            JSON.stringify(rec.failed),
+            rec.state,
+            rec.attempts,
+            rec.createdAt,
+            rec.ageFrom,
+            rec.nextAttemptAt,
+            rec.updatedAt,
+            rec.lastError ?? null,
+            rec.lastErrorCode ?? null,
+            rec.messageId,
+          ],
+        )
+      ).rows[0];
+      if (!row) return false;
+      if (log.length > 0) {
+        // In the source's order: the ids grow with it, as the log is read back (ORDER BY id).
+        await q(
+          `INSERT INTO ${this.#s}.delivery_log (message_seq, at, kind, code, detail, attempt)
+           SELECT $1, at, kind, code, detail, attempt FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS x(at, kind, code, detail, attempt, i) ORDER BY i`,
+          [
+            row.seq,
+            log.map((l) => l.at),
+            log.map((l) => l.kind),
+            log.map((l) => l.code ?? null),
+            log.map((l) => l.detail ?? null),
+            log.map((l) => (l.attempt === undefined ? null : JSON.stringify(l.attempt))),
+          ],
+        );
+      }
+      if (rec.state === 'queued') await this.#notify(q, [rec.tenant]);
+      return true;
+    });
+    if (!inserted) {
+      // Another run got there between the look-up and the INSERT: its copies stay, these go.
+      if (dir !== undefined) await this.#files.remove(dir);
+      return skipped;
+    }
+    out.logLines = log.length;
+    return out;
+  }
+
+  /**
+   * Adds another spool's per-tenant totals (counts added; last success and last failure the later
+   * of the two) and its refusals (given newest first, as refusals() lists them), once: in one
+   * transaction with a marker in `meta` named by a digest of what is added, so a second run of the
+   * same migration adds nothing and answers `skipped`. Nothing to add is `copied` at once.
+   */
+  async importTotals(totals: readonly TenantTotals[], refusals: readonly StoredRefusal[]): Promise<'copied' | 'skipped'> {
+    if (totals.length === 0 && refusals.length === 0) return 'copied';
+    const digest = crypto.createHash('sha256').update(JSON.stringify({ totals, refusals })).digest('hex').slice(0, 32);
+    return this.#db.tx('importing totals and refusals', async (q) => {
+      const marked = await q(`INSERT INTO ${this.#s}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING key`, [`imported:${digest}`, new Date().toISOString()]);
+      if (marked.rows.length === 0) return 'skipped';
+      for (const t of [...totals].sort((a, b) => (a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : 0))) {
+        await q(
+          `INSERT INTO ${this.#s}.tenant_totals AS t (tenant, accepted, delivered, failed, partial, last_success_at, last_failure_at, last_failure_code, last_failure_message)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           ON CONFLICT (tenant) DO UPDATE SET accepted = t.accepted + excluded.accepted, delivered = t.delivered + excluded.delivered,
+             failed = t.failed + excluded.failed, partial = t.partial + excluded.partial,
+             last_success_at = GREATEST(t.last_success_at, excluded.last_success_at),
+             last_failure_at = GREATEST(t.last_failure_at, excluded.last_failure_at),
+             last_failure_code = CASE WHEN excluded.last_failure_at > COALESCE(t.last_failure_at, -1) THEN excluded.last_failure_code ELSE t.last_failure_code END,
+             last_failure_message = CASE WHEN excluded.last_failure_at > COALESCE(t.last_failure_at, -1) THEN excluded.last_failure_message ELSE t.last_failure_message END`,
+          [t.tenant, t.accepted, t.delivered, t.failed, t.partial, t.lastSuccessAt ?? null, t.lastFailure?.at ?? null, t.lastFailure?.code ?? null, t.lastFailure?.message ?? null],
+        );
+      }
+      if (refusals.length > 0) {
+        const old = [...refusals].reverse();
+        await q(
+          `INSERT INTO ${this.#s}.refusals (at, tenant, event_id, event_type, code, field, message)
+           SELECT at, tenant, event_id, event_type, code, field, message FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS x(at, tenant, event_id, event_type, code, field, message, i) ORDER BY i`,
+          [
+            old.map((r) => r.at),
+            old.map((r) => r.tenant ?? null),
+            old.map((r) => r.eventId ?? null),
+            old.map((r) => r.eventType ?? null),
+            old.map((r) => r.code),
+            old.map((r) => r.field ?? null),
+            old.map((r) => r.message),
+          ],
+        );
+      }
+      return 'copied';
+    });
   }
 
   async tenantsWithWork(): Promise<TenantDue[]> {
