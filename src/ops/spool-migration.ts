@@ -7,7 +7,7 @@ import { PgSpool, type StoredState } from '../spool';
 import { packageRoot } from '../util/package-root';
 import { closeStopped, openStopped } from './offline-queue';
 
-/** Messages read from SQLite and copied per round trip of pages. */
+/** Messages read from SQLite and copied in one transaction. */
 const PAGE = 200;
 /** The migration's own connections: one for the copies, one spare (and PgSpool's LISTEN). */
 const POOL_SIZE = 2;
@@ -56,7 +56,8 @@ const STATES: readonly StoredState[] = ['queued', 'delivered', 'partial', 'faile
  * Moves a stopped node's SQLite spool into the cluster's PostgreSQL spool without losing queued
  * mail: under the dataDir lock (SPOOL_LOCKED while the host runs), spool.db opened read-only and
  * left as it is (the operator keeps it as a backup), every message in every state copied with its
- * fields and delivery log by PgSpool.importMessage (attachments streamed into the database), then
+ * fields and delivery log by PgSpool.importMessages, a page (one transaction) at a time,
+ * attachments streamed into the database first; then
  * the tenants' totals and the refusals, once. A second run copies only what is missing and counts
  * the rest as skipped. Every error is a coded PluginError (SPOOL_LOCKED, SPOOL_FAILURE) whose
  * message names the database redacted and holds none of the connection string's secrets.
@@ -101,15 +102,16 @@ export async function migrateSpool(o: SpoolMigrationOptions): Promise<SpoolMigra
       for (let after = 0; ; ) {
         const page = await source.page(after, PAGE);
         if (page.length === 0) break;
-        for (const rec of page) {
-          const r = await target.importMessage(rec, await source.log(rec.seq));
+        const lot = await Promise.all(page.map(async (record) => ({ record, log: await source.log(record.seq) })));
+        const done = await target.importMessages(lot);
+        done.forEach((r, i) => {
           if (r.outcome === 'skipped') s.skipped++;
-          else s.copied[rec.state]++;
+          else s.copied[page[i]!.state]++;
           s.attachments.files += r.files;
           s.attachments.bytes += r.bytes;
           s.attachments.missing += r.missing;
           s.logLines += r.logLines;
-        }
+        });
         after = page[page.length - 1]!.seq;
       }
       const totals = await source.totals();

@@ -119,7 +119,30 @@ describe('tools: queue migrate-spool moves a stopped node\'s SQLite spool into P
     expect(first.json.to).to.equal(url.replace(`:${password}@`, ':[redacted]@'));
     expect(first.stdout).not.to.contain(password);
 
-    // Run again (after an interruption, say): everything is there already.
+    // As if the first run had been interrupted before the fax: a run copies it (and only it), then another finds everything there.
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      const gone = await db.query('DELETE FROM pbx_email_notify.messages WHERE event_id = $1 RETURNING seq, files_dir', [faxEvent.id]);
+      expect(gone.rowCount).to.equal(1);
+      await db.query('DELETE FROM pbx_email_notify.delivery_log WHERE message_seq = $1', [gone.rows[0].seq]);
+      const key = path.posix.basename(gone.rows[0].files_dir);
+      await db.query('DELETE FROM pbx_email_notify.attachment_chunks WHERE files_dir = $1', [key]);
+      expect((await db.query('DELETE FROM pbx_email_notify.attachment_files WHERE files_dir = $1', [key])).rowCount).to.equal(1);
+    } finally {
+      await db.end();
+    }
+    const resumed = await queueCli(['migrate-spool', '--data', host1.dataDir, '--json'], { PBX_NOTIFY_PG_URL: url });
+    expect([resumed.code, resumed.stderr]).to.deep.equal([0, '']);
+    expect(resumed.json).to.deep.include({
+      copied: { queued: 1, delivered: 0, partial: 0, failed: 0, discarded: 0 },
+      skipped: 5,
+      attachments: { files: 1, bytes: doc.length, missing: 0 },
+      logLines: byId.get(faxEvent.id)!.log.filter((l) => l.kind !== 'accepted').length,
+      totals: 'skipped',
+      refusals: 0,
+      tenants: 0,
+    });
     const second = await queueCli(['migrate-spool', '--data', host1.dataDir, '--to', url]);
     expect([second.code, second.stderr]).to.deep.equal([0, '']);
     expect(second.stdout).not.to.contain(password);

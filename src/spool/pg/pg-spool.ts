@@ -75,7 +75,7 @@ interface Row {
   message_id: string;
 }
 
-/** What importMessage did with one message. */
+/** What importMessages did with one message. */
 export interface ImportedMessage {
   /** `skipped`: a message of that tenant and event id was here already, and is left as it is. */
   outcome: 'copied' | 'skipped';
@@ -289,99 +289,126 @@ export class PgSpool implements Spool {
   }
 
   /**
-   * Copies one message of another spool (migrate-spool: a stopped node's SQLite spool) with its
+   * Copies messages of another spool (migrate-spool: a stopped node's SQLite spool) with their
    * fields as they are (state, recipients, attempts, due time, ageFrom, last error and code,
-   * message id; the seq is this database's) and its delivery log. The attachments, whose `path`
+   * message id; the seq is this database's) and their delivery logs. The attachments, whose `path`
    * must be readable files (the source's copies), are streamed into this spool's store first, chunk
-   * by chunk (PgFiles.copyIn, never a whole file in memory); then the message and its log in one
-   * transaction, which wakes the cluster's lanes for a queued one. A message of that tenant and
-   * event id already here is left as it is (`skipped`), so a second run after an interruption
-   * copies only what is missing; copies stored by an interrupted run belong to no message and are
-   * swept like a crashed accept's. Totals and refusals are importTotals'.
+   * by chunk (PgFiles.copyIn, never a whole file in memory); then the lot's messages and logs in one
+   * transaction, which wakes the cluster's lanes for queued ones. A message of that tenant and event
+   * id already here is left as it is (`skipped`, its copies neither stored nor kept), so a second
+   * run after an interruption copies only what is missing; copies stored by an interrupted run
+   * belong to no message and are swept like a crashed accept's. Totals and refusals are importTotals'.
    */
-  async importMessage(rec: SpoolRecord, log: readonly StoredLogEntry[]): Promise<ImportedMessage> {
-    const skipped: ImportedMessage = { outcome: 'skipped', files: 0, bytes: 0, missing: 0, logLines: 0 };
-    const there = await this.#db.query('looking an event up', `SELECT 1 FROM ${this.#s}.messages WHERE tenant = $1 AND event_id = $2`, [rec.tenant, rec.eventId]);
-    if (there.rows.length > 0) return skipped;
-    const out: ImportedMessage = { outcome: 'copied', files: 0, bytes: 0, missing: 0, logLines: 0 };
-    const dir = rec.attachments.length > 0 ? await this.#files.createDir(rec.eventId) : undefined;
-    const attachments: StoredAttachment[] = [];
-    for (const a of rec.attachments) {
-      const name = path.basename(a.path);
-      attachments.push({ ...a, path: path.join(dir!, name) });
-      let from: fs.promises.FileHandle;
-      try {
-        from = await fs.promises.open(a.path, 'r');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-          out.missing++;
-          continue;
-        }
-        throw new PluginError('SPOOL_FAILURE', `spool: reading the attachment ${a.path} of ${rec.tenant} ${rec.eventId}: ${(e as Error).message}`, { cause: e });
+  async importMessages(lot: readonly { record: SpoolRecord; log: readonly StoredLogEntry[] }[]): Promise<ImportedMessage[]> {
+    const skipped = (): ImportedMessage => ({ outcome: 'skipped', files: 0, bytes: 0, missing: 0, logLines: 0 });
+    const key = (tenant: string, eventId: string) => JSON.stringify([tenant, eventId]);
+    const there = new Set(
+      (
+        await this.#db.query<{ tenant: string; event_id: string }>(
+          'looking events up',
+          `SELECT m.tenant, m.event_id FROM ${this.#s}.messages m JOIN unnest($1::text[], $2::text[]) AS x(t, e) ON m.tenant = x.t AND m.event_id = x.e`,
+          [lot.map((l) => l.record.tenant), lot.map((l) => l.record.eventId)],
+        )
+      ).rows.map((r) => key(r.tenant, r.event_id)),
+    );
+    const out = lot.map(skipped);
+    const todo: { i: number; rec: SpoolRecord; dir: string | undefined; attachments: StoredAttachment[] }[] = [];
+    for (const [i, { record: rec }] of lot.entries()) {
+      if (there.has(key(rec.tenant, rec.eventId))) continue;
+      out[i]!.outcome = 'copied';
+      const dir = rec.attachments.length > 0 ? await this.#files.createDir(rec.eventId) : undefined;
+      const attachments: StoredAttachment[] = [];
+      for (const a of rec.attachments) {
+        const name = path.basename(a.path);
+        attachments.push({ ...a, path: path.join(dir!, name) });
+        const copied = await this.#copyFrom(a.path, dir!, name, rec);
+        if (copied === undefined) out[i]!.missing++;
+        else (out[i]!.files++, (out[i]!.bytes += copied));
       }
-      try {
-        const { size } = await from.stat();
-        await this.#files.copyIn(from, dir!, name);
-        out.files++;
-        out.bytes += size;
-      } finally {
-        await from.close();
-      }
+      todo.push({ i, rec, dir, attachments });
     }
-    const inserted = await this.#db.tx('importing a message', async (q) => {
-      const row = (
-        await q<{ seq: number }>(
+    if (todo.length === 0) return out;
+    const inserted = await this.#db.tx('importing messages', async (q) => {
+      const col = <T>(f: (t: (typeof todo)[number]) => T) => todo.map(f);
+      const rows = (
+        await q<{ seq: number; tenant: string; event_id: string }>(
           `INSERT INTO ${this.#s}.messages (event_id, tenant, type, event, attachments, files_dir, pending, delivered, failed, state, attempts, created_at, age_from, next_attempt_at, updated_at, last_error, last_error_code, message_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-           ON CONFLICT (tenant, event_id) DO NOTHING RETURNING seq`,
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[])
+           ON CONFLICT (tenant, event_id) DO NOTHING RETURNING seq, tenant, event_id`,
           [
-            rec.eventId,
-            rec.tenant,
-            rec.type,
-            JSON.stringify(rec.event),
-            JSON.stringify(attachments.map((a) => ({ ...a, path: this.#relative(a.path) }))),
-            dir === undefined ? null : this.#relative(dir),
-            JSON.stringify(rec.pending),
-            JSON.stringify(rec.delivered),
-            JSON.stringify(rec.failed),
-            rec.state,
-            rec.attempts,
-            rec.createdAt,
-            rec.ageFrom,
-            rec.nextAttemptAt,
-            rec.updatedAt,
-            rec.lastError ?? null,
-            rec.lastErrorCode ?? null,
-            rec.messageId,
+            col((t) => t.rec.eventId),
+            col((t) => t.rec.tenant),
+            col((t) => t.rec.type),
+            col((t) => JSON.stringify(t.rec.event)),
+            col((t) => JSON.stringify(t.attachments.map((a) => ({ ...a, path: this.#relative(a.path) })))),
+            col((t) => (t.dir === undefined ? null : this.#relative(t.dir))),
+            col((t) => JSON.stringify(t.rec.pending)),
+            col((t) => JSON.stringify(t.rec.delivered)),
+            col((t) => JSON.stringify(t.rec.failed)),
+            col((t) => t.rec.state),
+            col((t) => t.rec.attempts),
+            col((t) => t.rec.createdAt),
+            col((t) => t.rec.ageFrom),
+            col((t) => t.rec.nextAttemptAt),
+            col((t) => t.rec.updatedAt),
+            col((t) => t.rec.lastError ?? null),
+            col((t) => t.rec.lastErrorCode ?? null),
+            col((t) => t.rec.messageId),
           ],
         )
-      ).rows[0];
-      if (!row) return false;
-      if (log.length > 0) {
-        // In the source's order: the ids grow with it, as the log is read back (ORDER BY id).
+      ).rows;
+      const seqs = new Map(rows.map((r) => [key(r.tenant, r.event_id), r.seq]));
+      // Each log in the source's order: the ids grow with it, as a log is read back (ORDER BY id).
+      const lines = todo.flatMap((t) => {
+        const seq = seqs.get(key(t.rec.tenant, t.rec.eventId));
+        return seq === undefined ? [] : lot[t.i]!.log.map((l) => ({ seq, l }));
+      });
+      if (lines.length > 0) {
         await q(
           `INSERT INTO ${this.#s}.delivery_log (message_seq, at, kind, code, detail, attempt)
-           SELECT $1, at, kind, code, detail, attempt FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS x(at, kind, code, detail, attempt, i) ORDER BY i`,
+           SELECT seq, at, kind, code, detail, attempt FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS x(seq, at, kind, code, detail, attempt, i) ORDER BY i`,
           [
-            row.seq,
-            log.map((l) => l.at),
-            log.map((l) => l.kind),
-            log.map((l) => l.code ?? null),
-            log.map((l) => l.detail ?? null),
-            log.map((l) => (l.attempt === undefined ? null : JSON.stringify(l.attempt))),
+            lines.map((x) => x.seq),
+            lines.map((x) => x.l.at),
+            lines.map((x) => x.l.kind),
+            lines.map((x) => x.l.code ?? null),
+            lines.map((x) => x.l.detail ?? null),
+            lines.map((x) => (x.l.attempt === undefined ? null : JSON.stringify(x.l.attempt))),
           ],
         );
       }
-      if (rec.state === 'queued') await this.#notify(q, [rec.tenant]);
-      return true;
+      const woken = todo.filter((t) => t.rec.state === 'queued' && seqs.has(key(t.rec.tenant, t.rec.eventId))).map((t) => t.rec.tenant);
+      if (woken.length > 0) await this.#notify(q, woken);
+      return seqs;
     });
-    if (!inserted) {
+    for (const t of todo) {
+      if (inserted.has(key(t.rec.tenant, t.rec.eventId))) {
+        out[t.i]!.logLines = lot[t.i]!.log.length;
+        continue;
+      }
       // Another run got there between the look-up and the INSERT: its copies stay, these go.
-      if (dir !== undefined) await this.#files.remove(dir);
-      return skipped;
+      out[t.i] = skipped();
+      if (t.dir !== undefined) await this.#files.remove(t.dir);
     }
-    out.logLines = log.length;
     return out;
+  }
+
+  /** Streams the file at `from` into the store as `dir/name`; its size, or undefined when it is gone. */
+  async #copyFrom(from: string, dir: string, name: string, rec: SpoolRecord): Promise<number | undefined> {
+    let h: fs.promises.FileHandle;
+    try {
+      h = await fs.promises.open(from, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new PluginError('SPOOL_FAILURE', `spool: reading the attachment ${from} of ${rec.tenant} ${rec.eventId}: ${(e as Error).message}`, { cause: e });
+    }
+    try {
+      const { size } = await h.stat();
+      await this.#files.copyIn(h, dir, name);
+      return size;
+    } finally {
+      await h.close();
+    }
   }
 
   /**
