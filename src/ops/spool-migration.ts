@@ -8,7 +8,7 @@ import { packageRoot } from '../util/package-root';
 import { closeStopped, openStopped } from './offline-queue';
 
 /** Messages read from SQLite and copied in one transaction. */
-const PAGE = 200;
+export const MIGRATION_PAGE = 200;
 /** The migration's own connections: one for the copies, one spare (and PgSpool's LISTEN). */
 const POOL_SIZE = 2;
 /** Leases are never taken by a migration; PgSpool wants a value. */
@@ -100,7 +100,7 @@ export async function migrateSpool(o: SpoolMigrationOptions): Promise<SpoolMigra
     };
     try {
       for (let after = 0; ; ) {
-        const page = await source.page(after, PAGE);
+        const page = await source.page(after, MIGRATION_PAGE);
         if (page.length === 0) break;
         const lot = await Promise.all(page.map(async (record) => ({ record, log: await source.log(record.seq) })));
         const done = await target.importMessages(lot);

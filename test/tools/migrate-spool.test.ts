@@ -3,15 +3,18 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { activate } from '../../src';
-import { OfflineQueue, type MessageDetail, type RefusalRecord, type TenantOpsStatus } from '../../src/ops';
+import { SqliteSpool } from '../../src/spool';
+import { MIGRATION_PAGE, OfflineQueue, type MessageDetail, type RefusalRecord, type TenantOpsStatus } from '../../src/ops';
 import { fax, missed, tenantConfig, voicemail } from '../helpers/events';
 import { FakeHost } from '../helpers/fake-host';
 import { refusedPort } from '../helpers/fault-servers';
 import { sharedPostgres, type TestPostgres } from '../helpers/postgres';
 import { queueCli } from '../helpers/queue-cli';
 import { TestSmtp, testCa } from '../helpers/smtp';
+import { waitFor } from '../helpers/wait';
 
 const A = 'a.example.com';
 const B = 'b.example.com';
@@ -233,6 +236,52 @@ describe('tools: queue migrate-spool moves a stopped node\'s SQLite spool into P
       expect([r.code, JSON.parse(r.stderr).code]).to.deep.equal([1, 'SPOOL_FAILURE']);
     } finally {
       fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('tools: queue migrate-spool SIGKILLed mid-copy', function () {
+  this.timeout(60_000);
+
+  it('a run killed between pages left whole pages behind: the next run copies exactly the rest and skips exactly those', async () => {
+    const N = 6000;
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pbx-migrate-kill-'));
+    const url = await (await sharedPostgres()).createDatabase();
+    const db = new pg.Client({ connectionString: url });
+    try {
+      const spool = new SqliteSpool(dataDir);
+      const event = voicemail(A);
+      await Promise.all(
+        Array.from({ length: N }, (_, i) =>
+          spool.enqueue({ eventId: `e${i}`, tenant: i % 2 ? A : B, type: event.type, event: { ...event, id: `e${i}` } as never, attachments: [], pending: [`alice@${A}`], messageId: `<e${i}@migrate.test>` }),
+        ),
+      );
+      await spool.close();
+      await db.connect();
+      const copied = async () => {
+        const r = await db.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'pbx_email_notify' AND table_name = 'messages'");
+        return r.rows[0].n === 0 ? 0 : (await db.query('SELECT count(*)::int AS n FROM pbx_email_notify.messages')).rows[0].n as number;
+      };
+      const child = spawn(process.execPath, [path.join(__dirname, '../../dist/src/tools/queue-cli.js'), 'migrate-spool', '--data', dataDir, '--json'], { env: { ...process.env, PBX_NOTIFY_PG_URL: url }, stdio: 'ignore' });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+      await waitFor(async () => (await copied()) > 0, { what: 'the first page committed', timeoutMs: 20_000 });
+      child.kill('SIGKILL');
+      expect(await exited).to.equal('SIGKILL');
+      const left = await copied();
+      expect(left, 'killed mid-copy').to.be.lessThan(N);
+      expect(left % MIGRATION_PAGE, 'whole pages only').to.equal(0);
+      const again = await queueCli(['migrate-spool', '--data', dataDir, '--json'], { PBX_NOTIFY_PG_URL: url });
+      expect([again.code, again.stderr]).to.deep.equal([0, '']);
+      expect(again.json).to.deep.include({ copied: { queued: N - left, delivered: 0, partial: 0, failed: 0, discarded: 0 }, skipped: left, totals: 'copied', tenants: 2 });
+      expect(await copied()).to.equal(N);
+      const totals = (await db.query('SELECT tenant, accepted::int FROM pbx_email_notify.tenant_totals ORDER BY tenant')).rows;
+      expect(totals).to.deep.equal([
+        { tenant: A, accepted: N / 2 },
+        { tenant: B, accepted: N / 2 },
+      ]);
+    } finally {
+      await db.end().catch(() => undefined);
+      fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
