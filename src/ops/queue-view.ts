@@ -5,9 +5,10 @@ import { MESSAGE_STATES, type AttemptRecord, type LogEntry, type MessageDetail, 
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The operations state of a stored message: queued mail is `sending` while in flight, `deferred` once attempted. */
-export function opsState(rec: Pick<SpoolRecord, 'seq' | 'state' | 'attempts'>, inFlight: ReadonlySet<number>): MessageState {
+export function opsState(rec: Pick<SpoolRecord, 'seq' | 'state' | 'attempts' | 'claimedBy'>, inFlight: ReadonlySet<number>): MessageState {
   if (rec.state !== 'queued') return rec.state;
-  if (inFlight.has(rec.seq)) return 'sending';
+  // In flight here, or claimed by another instance sharing the spool.
+  if (inFlight.has(rec.seq) || rec.claimedBy !== undefined) return 'sending';
   return rec.attempts > 0 ? 'deferred' : 'queued';
 }
 

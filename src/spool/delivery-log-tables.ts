@@ -1,49 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { LogLimits, StoredLogEntry, StoredRefusal, StoredState, TenantTotals } from './spool';
-
-interface LogRow {
-  at: number;
-  kind: StoredLogEntry['kind'];
-  code: string | null;
-  detail: string | null;
-  attempt: string | null;
-}
-
-interface RefusalRow {
-  at: number;
-  tenant: string | null;
-  event_id: string | null;
-  event_type: string | null;
-  code: string;
-  field: string | null;
-  message: string;
-}
-
-interface TotalsRow {
-  tenant: string;
-  accepted: number;
-  delivered: number;
-  failed: number;
-  partial: number;
-  last_success_at: number | null;
-  last_failure_at: number | null;
-  last_failure_code: string | null;
-  last_failure_message: string | null;
-}
-
-/** What a lot of attempt outcomes changes for one tenant, written once for the lot. */
-export interface TenantLot {
-  succeeded: boolean;
-  failure?: { code: string | null; message: string };
-  settled: { delivered: number; failed: number; partial: number };
-}
-
-/** Counts a settled state into a tenant's totals (discarded counts as failed). */
-export function countSettled(settled: TenantLot['settled'], state: StoredState): void {
-  if (state === 'delivered') settled.delivered++;
-  else if (state === 'failed' || state === 'discarded') settled.failed++;
-  else if (state === 'partial') settled.partial++;
-}
+import { countSettled, logEntryFromRow, refusalFromRow, totalsFromRow, type LogRow, type RefusalRow, type TenantLot, type TotalsRow } from './rows';
 
 /**
  * The spool's delivery log, refusals and per-tenant totals (tables `delivery_log`, `refusals`,
@@ -113,13 +70,7 @@ export class DeliveryLogTables {
 
   /** A message's log, oldest first. */
   read(seq: number): StoredLogEntry[] {
-    return (this.#stmt.read.all(seq) as LogRow[]).map((r) => ({
-      at: r.at,
-      kind: r.kind,
-      ...(r.code !== null && { code: r.code }),
-      ...(r.detail !== null && { detail: r.detail }),
-      ...(r.attempt !== null && { attempt: JSON.parse(r.attempt) }),
-    }));
+    return (this.#stmt.read.all(seq) as LogRow[]).map(logEntryFromRow);
   }
 
   /** Deletes a purged message's log. */
@@ -128,15 +79,7 @@ export class DeliveryLogTables {
   }
 
   totals(): TenantTotals[] {
-    return (this.#stmt.totals.all() as TotalsRow[]).map((r) => ({
-      tenant: r.tenant,
-      accepted: r.accepted,
-      delivered: r.delivered,
-      failed: r.failed,
-      partial: r.partial,
-      ...(r.last_success_at !== null && { lastSuccessAt: r.last_success_at }),
-      ...(r.last_failure_at !== null && { lastFailure: { at: r.last_failure_at, code: r.last_failure_code ?? 'UNKNOWN', message: r.last_failure_message ?? '' } }),
-    }));
+    return (this.#stmt.totals.all() as TotalsRow[]).map(totalsFromRow);
   }
 
   /** Records a refusal, keeping the latest maxRefusals. */
@@ -146,15 +89,7 @@ export class DeliveryLogTables {
   }
 
   refusals(q: { tenant?: string; limit: number }): StoredRefusal[] {
-    return ((q.tenant === undefined ? this.#stmt.refusals.all(q.limit) : this.#stmt.tenantRefusals.all(q.tenant, q.limit)) as RefusalRow[]).map((r) => ({
-      at: r.at,
-      ...(r.tenant !== null && { tenant: r.tenant }),
-      ...(r.event_id !== null && { eventId: r.event_id }),
-      ...(r.event_type !== null && { eventType: r.event_type }),
-      code: r.code,
-      ...(r.field !== null && { field: r.field }),
-      message: r.message,
-    }));
+    return ((q.tenant === undefined ? this.#stmt.refusals.all(q.limit) : this.#stmt.tenantRefusals.all(q.tenant, q.limit)) as RefusalRow[]).map(refusalFromRow);
   }
 
   /** Deletes refusals older than `before`, and any beyond maxRefusals. */

@@ -67,6 +67,8 @@ export interface SpoolRecord {
   /** The ERROR_CATALOG code lastError is about. */
   lastErrorCode?: string;
   messageId: string;
+  /** A shared store: the instance (its owner id) whose unexpired claim holds the message right now; the operations API shows it as sending. */
+  claimedBy?: string;
 }
 
 /** One attempt as the delivery log stores it (AttemptRecord in src/ops hands it out with an ISO time). */

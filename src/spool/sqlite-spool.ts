@@ -6,7 +6,8 @@ import type { AttachmentStore, AttemptWrite, Claim, ClaimRequest, HealthReport, 
 import { migrate, SCHEMA_VERSION } from './schema';
 import { storageError } from './storage-error';
 import { FileStore } from './file-store';
-import { countSettled, DeliveryLogTables, type TenantLot } from './delivery-log-tables';
+import { DeliveryLogTables } from './delivery-log-tables';
+import { countSettled, DEFAULT_LOG_LIMITS, recordFromRow as fromRow, type MessageRow as Row, type TenantLot } from './rows';
 import type { SpoolObserver, StateStats } from './observer';
 
 /** Pages `PRAGMA quick_check` may report before it stops: the first problem is enough to refuse. */
@@ -29,29 +30,7 @@ function privateSidecars(file: string): void {
   }
 }
 
-interface Row {
-  seq: number;
-  event_id: string;
-  tenant: string;
-  type: string;
-  event: string;
-  attachments: string;
-  pending: string;
-  delivered: string;
-  failed: string;
-  state: StoredState;
-  attempts: number;
-  created_at: number;
-  age_from: number;
-  next_attempt_at: number;
-  updated_at: number;
-  last_error: string | null;
-  last_error_code: string | null;
-  message_id: string;
-}
 
-/** The defaults of spool.log (schemas/config.schema.json). */
-export const DEFAULT_LOG_LIMITS: LogLimits = { maxAttemptsPerMessage: 50, maxRefusals: 10_000 };
 
 interface Waiting {
   record: NewRecord;
@@ -59,29 +38,6 @@ interface Waiting {
   reject(e: unknown): void;
 }
 
-function fromRow(r: Row, dataDir: string): SpoolRecord {
-  return {
-    seq: r.seq,
-    eventId: r.event_id,
-    tenant: r.tenant,
-    type: r.type as SpoolRecord['type'],
-    event: JSON.parse(r.event),
-    // Stored relative to dataDir, handed out absolute: a moved dataDir still finds its files.
-    attachments: (JSON.parse(r.attachments) as StoredAttachment[]).map((a) => ({ ...a, path: path.join(dataDir, a.path) })),
-    pending: JSON.parse(r.pending),
-    delivered: JSON.parse(r.delivered),
-    failed: JSON.parse(r.failed),
-    state: r.state,
-    attempts: r.attempts,
-    createdAt: r.created_at,
-    ageFrom: r.age_from,
-    updatedAt: r.updated_at,
-    nextAttemptAt: r.next_attempt_at,
-    ...(r.last_error !== null && { lastError: r.last_error }),
-    ...(r.last_error_code !== null && { lastErrorCode: r.last_error_code }),
-    messageId: r.message_id,
-  };
-}
 
 /**
  * The default spool: SQLite in WAL mode under dataDir. Accepts are group-committed with

@@ -1,36 +1,6 @@
 import type { LogLimits, StoredLogEntry, StoredRefusal, StoredState, TenantTotals } from '../spool';
-import { countSettled, type TenantLot } from '../delivery-log-tables';
+import { countSettled, logEntryFromRow, refusalFromRow, totalsFromRow, type LogRow, type RefusalRow, type TenantLot, type TotalsRow } from '../rows';
 import type { Query } from './pg-db';
-
-interface LogRow {
-  at: number;
-  kind: StoredLogEntry['kind'];
-  code: string | null;
-  detail: string | null;
-  attempt: string | null;
-}
-
-interface RefusalRow {
-  at: number;
-  tenant: string | null;
-  event_id: string | null;
-  event_type: string | null;
-  code: string;
-  field: string | null;
-  message: string;
-}
-
-interface TotalsRow {
-  tenant: string;
-  accepted: number;
-  delivered: number;
-  failed: number;
-  partial: number;
-  last_success_at: number | null;
-  last_failure_at: number | null;
-  last_failure_code: string | null;
-  last_failure_message: string | null;
-}
 
 /**
  * The delivery log, refusals and per-tenant totals in PostgreSQL, as DeliveryLogTables keeps them
@@ -110,13 +80,7 @@ export class PgLogTables {
   /** A message's log, oldest first. */
   async read(q: Query, seq: number): Promise<StoredLogEntry[]> {
     const rows = (await q<LogRow>(`SELECT at, kind, code, detail, attempt FROM ${this.#s}.delivery_log WHERE message_seq = $1 ORDER BY id`, [seq])).rows;
-    return rows.map((r) => ({
-      at: r.at,
-      kind: r.kind,
-      ...(r.code !== null && { code: r.code }),
-      ...(r.detail !== null && { detail: r.detail }),
-      ...(r.attempt !== null && { attempt: JSON.parse(r.attempt) }),
-    }));
+    return rows.map(logEntryFromRow);
   }
 
   /** Deletes purged messages' logs. */
@@ -127,15 +91,7 @@ export class PgLogTables {
   async totals(q: Query): Promise<TenantTotals[]> {
     // COLLATE "C": the byte order SQLite sorts text in.
     const rows = (await q<TotalsRow>(`SELECT * FROM ${this.#s}.tenant_totals ORDER BY tenant COLLATE "C"`)).rows;
-    return rows.map((r) => ({
-      tenant: r.tenant,
-      accepted: r.accepted,
-      delivered: r.delivered,
-      failed: r.failed,
-      partial: r.partial,
-      ...(r.last_success_at !== null && { lastSuccessAt: r.last_success_at }),
-      ...(r.last_failure_at !== null && { lastFailure: { at: r.last_failure_at, code: r.last_failure_code ?? 'UNKNOWN', message: r.last_failure_message ?? '' } }),
-    }));
+    return rows.map(totalsFromRow);
   }
 
   /** Records a refusal, keeping the latest maxRefusals. */
@@ -163,15 +119,7 @@ export class PgLogTables {
         ? await q<RefusalRow>(`SELECT * FROM ${this.#s}.refusals ORDER BY id DESC LIMIT $1`, [f.limit])
         : await q<RefusalRow>(`SELECT * FROM ${this.#s}.refusals WHERE tenant = $1 ORDER BY id DESC LIMIT $2`, [f.tenant, f.limit])
     ).rows;
-    return rows.map((r) => ({
-      at: r.at,
-      ...(r.tenant !== null && { tenant: r.tenant }),
-      ...(r.event_id !== null && { eventId: r.event_id }),
-      ...(r.event_type !== null && { eventType: r.event_type }),
-      code: r.code,
-      ...(r.field !== null && { field: r.field }),
-      message: r.message,
-    }));
+    return rows.map(refusalFromRow);
   }
 
   /** Deletes refusals older than `before`, and any beyond maxRefusals. */

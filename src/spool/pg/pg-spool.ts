@@ -21,8 +21,7 @@ import type {
   TenantTotals,
 } from '../spool';
 import type { SpoolObserver, StateStats } from '../observer';
-import { countSettled, type TenantLot } from '../delivery-log-tables';
-import { DEFAULT_LOG_LIMITS } from '../sqlite-spool';
+import { countSettled, DEFAULT_LOG_LIMITS, recordFromRow as fromRow, type MessageRow as Row, type TenantLot } from '../rows';
 import { DB_NOW, ident, PgDb, type Query } from './pg-db';
 import { migratePg } from './pg-schema';
 import { PgLogTables } from './pg-log-tables';
@@ -54,26 +53,6 @@ export interface PgSpoolOptions {
   limits?: LogLimits;
 }
 
-interface Row {
-  seq: number;
-  event_id: string;
-  tenant: string;
-  type: string;
-  event: string;
-  attachments: string;
-  pending: string;
-  delivered: string;
-  failed: string;
-  state: StoredState;
-  attempts: number;
-  created_at: number;
-  age_from: number;
-  next_attempt_at: number;
-  updated_at: number;
-  last_error: string | null;
-  last_error_code: string | null;
-  message_id: string;
-}
 
 /** What importMessages did with one message. */
 export interface ImportedMessage {
@@ -187,27 +166,7 @@ export class PgSpool implements Spool {
   }
 
   #fromRow(r: Row): SpoolRecord {
-    return {
-      seq: r.seq,
-      eventId: r.event_id,
-      tenant: r.tenant,
-      type: r.type as SpoolRecord['type'],
-      event: JSON.parse(r.event),
-      // Stored relative to dataDir, handed out absolute under this node's dataDir.
-      attachments: (JSON.parse(r.attachments) as StoredAttachment[]).map((a) => ({ ...a, path: path.join(this.#dataDir, a.path) })),
-      pending: JSON.parse(r.pending),
-      delivered: JSON.parse(r.delivered),
-      failed: JSON.parse(r.failed),
-      state: r.state,
-      attempts: r.attempts,
-      createdAt: r.created_at,
-      ageFrom: r.age_from,
-      updatedAt: r.updated_at,
-      nextAttemptAt: r.next_attempt_at,
-      ...(r.last_error !== null && { lastError: r.last_error }),
-      ...(r.last_error_code !== null && { lastErrorCode: r.last_error_code }),
-      messageId: r.message_id,
-    };
+    return fromRow(r, this.#dataDir);
   }
 
   /** A path inside dataDir as stored: relative, with '/' separators. */
