@@ -17,3 +17,4 @@ export { Operations, DISCARDED_REASON, type OperationsDeps } from './operations'
 export { opsState } from './queue-view';
 export { OfflineQueue } from './offline-queue';
 export { QueueReader } from './operations';
+export { migrateSpool, defaultPgSchema, MIGRATION_PAGE, type SpoolMigrationOptions, type SpoolMigrationSummary } from './spool-migration';

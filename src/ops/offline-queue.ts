@@ -28,17 +28,8 @@ export class OfflineQueue {
   }
 
   static open(dataDir: string): OfflineQueue {
-    const file = path.join(dataDir, 'spool.db');
-    if (!fs.existsSync(file)) throw new PluginError('SPOOL_FAILURE', `${dataDir} holds no spool (no spool.db): not a plugin dataDir, or nothing was ever accepted there`, { field: '--data' });
-    const lock = DataDirLock.acquire(dataDir);
-    const sidecars = [`${file}-wal`, `${file}-shm`].filter((f) => !fs.existsSync(f));
-    try {
-      return new OfflineQueue(SqliteSpool.openReadOnly(dataDir), lock, sidecars);
-    } catch (e) {
-      removeEmpty(sidecars);
-      lock.release();
-      throw e;
-    }
+    const { spool, lock, made } = openStopped(dataDir);
+    return new OfflineQueue(spool, lock, made);
   }
 
   messages(q?: MessagesQuery): Promise<MessageSummary[]> {
@@ -59,10 +50,34 @@ export class OfflineQueue {
   }
 
   close(): void {
-    void this.#spool.close();
-    removeEmpty(this.#made);
-    this.#lock.release();
+    closeStopped(this.#spool, this.#lock, this.#made);
   }
+}
+
+/**
+ * A stopped host's spool opened read-only under its dataDir lock (SPOOL_LOCKED while the host
+ * runs), with the sidecar files the read-only connection made; give all three to closeStopped().
+ * A dataDir without spool.db, or one of another layout, is SPOOL_FAILURE.
+ */
+export function openStopped(dataDir: string): { spool: SqliteSpool; lock: DataDirLock; made: string[] } {
+  const file = path.join(dataDir, 'spool.db');
+  if (!fs.existsSync(file)) throw new PluginError('SPOOL_FAILURE', `${dataDir} holds no spool (no spool.db): not a plugin dataDir, or nothing was ever accepted there`, { field: '--data' });
+  const lock = DataDirLock.acquire(dataDir);
+  const made = [`${file}-wal`, `${file}-shm`].filter((f) => !fs.existsSync(f));
+  try {
+    return { spool: SqliteSpool.openReadOnly(dataDir), lock, made };
+  } catch (e) {
+    removeEmpty(made);
+    lock.release();
+    throw e;
+  }
+}
+
+/** Closes what openStopped() opened, removing the sidecars it made, and releases the lock. */
+export function closeStopped(spool: SqliteSpool, lock: DataDirLock, made: string[]): void {
+  void spool.close();
+  removeEmpty(made);
+  lock.release();
 }
 
 /** Removes the sidecars a read-only connection created, as long as the WAL holds nothing (it cannot: nobody wrote). */

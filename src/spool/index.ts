@@ -6,4 +6,4 @@ export { SCHEMA_VERSION } from './schema';
 export { isConnectionLoss, isCorruption, storageError, storageErrorCode } from './storage-error';
 export { leadingCode } from './schema';
 export type { SpoolObserver, StateStats } from './observer';
-export { PgSpool, PG_SCHEMA_VERSION, type PgSpoolOptions } from './pg';
+export { PgSpool, PG_SCHEMA_VERSION, type ImportedMessage, type PgSpoolOptions } from './pg';

@@ -135,6 +135,7 @@ export class SqliteSpool implements Spool {
       farAhead: this.#db.prepare("SELECT tenant, COUNT(*) AS count FROM messages WHERE state = 'queued' AND next_attempt_at > ? GROUP BY tenant"),
       rebase: this.#db.prepare("UPDATE messages SET next_attempt_at = ? WHERE state = 'queued' AND next_attempt_at > ?"),
       get: this.#db.prepare('SELECT * FROM messages WHERE seq = ?'),
+      page: this.#db.prepare('SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?'),
       recipients: this.#db.prepare('SELECT tenant, delivered, failed FROM messages WHERE seq = ?'),
       getByEvent: this.#db.prepare('SELECT * FROM messages WHERE tenant = ? AND event_id = ?'),
       getByEventAnyTenant: this.#db.prepare('SELECT * FROM messages WHERE event_id = ? ORDER BY seq LIMIT 1'),
@@ -266,6 +267,11 @@ export class SqliteSpool implements Spool {
       const r = this.#stmt.get.get(seq) as Row | undefined;
       return r && fromRow(r, this.#dataDir);
     });
+  }
+
+  /** Every message in seq order, `limit` at a time after `afterSeq`: the whole spool read page by page (migrate-spool). */
+  async page(afterSeq: number, limit: number): Promise<SpoolRecord[]> {
+    return this.#guard('reading messages', () => (this.#stmt.page.all(afterSeq, limit) as Row[]).map((r) => fromRow(r, this.#dataDir)));
   }
 
   async getByEventId(tenant: string | undefined, eventId: string): Promise<SpoolRecord | undefined> {

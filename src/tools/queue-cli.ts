@@ -1,9 +1,13 @@
 import * as fs from 'node:fs';
 import { TOKEN_ENV } from '../host/http-token';
 import { CommandError, HttpQueueSource, type QueueSource } from './queue-client';
-import { formatMessage, formatMessages, formatRefusals, formatStatus, formatSummary, formatTestSend } from './queue-format';
+import { formatMessage, formatMessages, formatMigration, formatRefusals, formatStatus, formatSummary, formatTestSend } from './queue-format';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8787';
+/** migrate-spool reads the database's connection string from here when --to is not given (it stays out of shell history). */
+export const PG_URL_ENV = 'PBX_NOTIFY_PG_URL';
+/** As the config validates spool.postgres.schema. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 const USAGE = `usage: npm run queue -- COMMAND [ARGS] [--json] [--url URL | --data DIR] [--token-file FILE]
 
@@ -16,9 +20,14 @@ const USAGE = `usage: npm run queue -- COMMAND [ARGS] [--json] [--url URL | --da
   test T --to ADDR [--event TYPE]                            send a sample mail through T's real settings (default: a voicemail)
   refusals [--tenant T] [--limit N]                          events refused at intake, with code and field
   status                                                     every tenant: held or not, depth by state, last success and failure
+  migrate-spool --data DIR --to URL [--schema NAME]          copy a stopped host's SQLite spool, every message in every state with
+                                                             its log and attachments, into the cluster's PostgreSQL spool; run
+                                                             again after an interruption, it copies only what is missing
+                                                             (--to: else $${PG_URL_ENV}; --schema: spool.postgres.schema, default
+                                                             as in the config)
 
 --url URL         a running host (default ${DEFAULT_URL}); the token from --token-file FILE, else $${TOKEN_ENV}
---data DIR        a stopped host's data directory, read directly and read-only (list, show, refusals, status)
+--data DIR        a stopped host's data directory, read directly and read-only (list, show, refusals, status, migrate-spool)
 --json            JSON on stdout instead of a table (errors as JSON on stderr)
 Exit status: 0 done, 1 refused or failed (the error's code on stderr), 2 usage (CLI_USAGE).`;
 
@@ -40,7 +49,10 @@ const COMMANDS: Record<string, Command> = {
   test: { positional: ['tenant'], flags: ['to', 'event'] },
   refusals: { positional: [], flags: ['tenant', 'limit'] },
   status: { positional: [], flags: [] },
+  'migrate-spool': { positional: [], flags: ['to', 'schema'] },
 };
+/** Commands that read a stopped host's spool (--data) and write elsewhere: never a running host's. */
+const MIGRATE = 'migrate-spool';
 const GLOBAL_FLAGS = ['url', 'data', 'token-file', 'ca'];
 const SWITCHES = ['json', 'help'];
 
@@ -93,7 +105,11 @@ function parse(argv: string[]): Parsed | 'help' {
     throw usage(`${command} takes ${spec.positional.length ? spec.positional.join(' and ') : 'no arguments'}, got ${args.length ? args.map((x) => JSON.stringify(x)).join(' ') : 'none'}`, spec.positional[args.length] ?? 'arguments');
   }
   if (flags.has('url') && flags.has('data')) throw usage('--url and --data exclude each other: a running host, or a stopped one\'s spool', '--data');
-  if (flags.has('data') && !READ_ONLY.has(command)) throw usage(`${command} changes the queue: it needs the running host (--url); --data is for ${[...READ_ONLY].join(', ')}`, '--data');
+  if (command === MIGRATE) {
+    if (flags.has('url')) throw usage(`${MIGRATE} reads a stopped host's spool: give its --data DIR, not --url`, '--url');
+    if (!flags.has('data')) throw usage(`${MIGRATE} needs --data DIR, the stopped host's data directory`, '--data');
+    for (const f of ['token-file', 'ca']) if (flags.has(f)) throw usage(`${MIGRATE} takes no --${f} (it takes --data, --to, --schema)`, `--${f}`);
+  } else if (flags.has('data') && !READ_ONLY.has(command)) throw usage(`${command} changes the queue: it needs the running host (--url); --data is for ${[...READ_ONLY].join(', ')}`, '--data');
   return { command, args, flags, json };
 }
 
@@ -150,6 +166,7 @@ export async function main(argv: string[], io: CliIo = { out: process.stdout, er
         throw usage(`--ca: cannot read ${flags.get('ca')}: ${(e as Error).message}`, '--ca');
       }
     }
+    if (p.command === MIGRATE) return await migrate(dir!, flags, io, json);
     const tok = dir === undefined ? token(flags, io.env) : undefined;
     source = dir !== undefined ? await offline(dir) : new HttpQueueSource({ url: flags.get('url') ?? DEFAULT_URL, ...(tok !== undefined && { token: tok }), ...(ca !== undefined && { ca }) });
     const print = (value: unknown, table: () => string) => io.out.write(`${json ? JSON.stringify(value, null, 2) : table()}\n`);
@@ -222,6 +239,41 @@ export async function main(argv: string[], io: CliIo = { out: process.stdout, er
   } finally {
     await source?.close();
   }
+}
+
+/** The database of migrate-spool: --to, else $PBX_NOTIFY_PG_URL; a postgres URL, never echoed (it holds a password). */
+function pgUrl(flags: Map<string, string>, env: NodeJS.ProcessEnv): string {
+  const url = flags.get('to') ?? (env[PG_URL_ENV]?.trim() || undefined);
+  if (url === undefined) throw usage(`${MIGRATE} needs the database: --to URL, or $${PG_URL_ENV} (which stays out of shell history)`, '--to');
+  const from = flags.has('to') ? '--to' : `$${PG_URL_ENV}`;
+  let parsed: URL | undefined;
+  // As pg reads it: `user@/db?host=/socket` (no host before the path) counts too.
+  for (const candidate of [url, url.replace('@/', '@___DUMMY___/')]) {
+    try {
+      parsed = new URL(candidate);
+      break;
+    } catch {
+      // not a URL in this form
+    }
+  }
+  if (!parsed || !/^postgres(ql)?:$/.test(parsed.protocol)) throw usage(`${from}: expected a postgres:// or postgresql:// URL (the value is not repeated here: it may hold a password)`, '--to');
+  return url;
+}
+
+async function migrate(dataDir: string, flags: Map<string, string>, io: CliIo, json: boolean): Promise<number> {
+  const connectionString = pgUrl(flags, io.env);
+  const { defaultPgSchema, migrateSpool } = await import('../ops/spool-migration');
+  const schema = flags.get('schema') ?? defaultPgSchema();
+  if (!SCHEMA_NAME.test(schema)) throw usage(`--schema: expected a lower-case SQL identifier matching ${SCHEMA_NAME}, as spool.postgres.schema, got ${JSON.stringify(schema)}`, '--schema');
+  let s;
+  try {
+    s = await migrateSpool({ dataDir, connectionString, schema });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'SPOOL_LOCKED') throw new CommandError('SPOOL_LOCKED', `${(e as Error).message}; stop the host first: ${MIGRATE} copies a stopped host's spool`, { field: '--data' });
+    throw e;
+  }
+  io.out.write(`${json ? JSON.stringify(s, null, 2) : formatMigration(s)}\n`);
+  return 0;
 }
 
 function isCoded(e: unknown): e is { code: string; message: string; field?: string } {

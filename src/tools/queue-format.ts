@@ -1,4 +1,4 @@
-import type { MessageDetail, MessageSummary, OpsStatus, RefusalRecord, TestSendResult } from '../ops';
+import type { MessageDetail, MessageSummary, OpsStatus, RefusalRecord, SpoolMigrationSummary, TestSendResult } from '../ops';
 
 /** An ISO time without its milliseconds: `2026-12-03T08:40:01Z`. */
 const time = (iso: string | undefined) => (iso ? iso.replace(/\.\d{3}Z$/, 'Z') : '-');
@@ -100,4 +100,15 @@ export function formatTestSend(r: TestSendResult): string {
     `reply        ${cell(reply(t.replyCode, t.replyText), 200)}`,
     `duration     ${t.durationMs} ms`,
   ].join('\n');
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** migrate-spool's summary line: messages copied per state, skipped, attachments and bytes, log lines, refusals and totals. */
+export function formatMigration(s: SpoolMigrationSummary): string {
+  const copied = Object.values(s.copied).reduce((a, b) => a + b, 0);
+  const states = Object.entries(s.copied).map(([st, n]) => `${n} ${st}`).join(', ');
+  const files = `${plural(s.attachments.files, 'attachment')} (${plural(s.attachments.bytes, 'byte')})${s.attachments.missing > 0 ? `, ${s.attachments.missing} missing at the source` : ''}`;
+  const totals = s.totals === 'copied' ? `${plural(s.refusals, 'refusal')}, totals of ${plural(s.tenants, 'tenant')}` : 'refusals and totals already there';
+  return `migrated ${s.from} to ${s.to} schema ${s.schema}: ${plural(copied, 'message')} copied (${states}), ${s.skipped} skipped as already there; ${files}; ${plural(s.logLines, 'log line')}; ${totals}; ${s.ms} ms`;
 }

@@ -1,3 +1,3 @@
-export { PgSpool, type PgSpoolOptions } from './pg-spool';
+export { PgSpool, type ImportedMessage, type PgSpoolOptions } from './pg-spool';
 export { PG_SCHEMA_VERSION } from './pg-schema';
 export { CHUNK_BYTES } from './pg-files';

@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PluginError } from '../../errors';
@@ -52,6 +53,19 @@ export interface PgSpoolOptions {
   limits?: LogLimits;
 }
 
+
+/** What importMessages did with one message. */
+export interface ImportedMessage {
+  /** `skipped`: a message of that tenant and event id was here already, and is left as it is. */
+  outcome: 'copied' | 'skipped';
+  /** Attachment copies streamed into the database, and their bytes. */
+  files: number;
+  bytes: number;
+  /** Attachments the record names whose copy was gone at the source: named still, stored nowhere (the courier sends without them and says so). */
+  missing: number;
+  /** Delivery log lines written. */
+  logLines: number;
+}
 
 interface Waiting {
   record: NewRecord;
@@ -231,6 +245,174 @@ export class PgSpool implements Spool {
     }
     this.#observer?.wrote('accept', (performance.now() - started) / 1000);
     batch.forEach((w, i) => w.resolve(results[i]!));
+  }
+
+  /**
+   * Copies messages of another spool (migrate-spool: a stopped node's SQLite spool) with their
+   * fields as they are (state, recipients, attempts, due time, ageFrom, last error and code,
+   * message id; the seq is this database's) and their delivery logs. The attachments, whose `path`
+   * must be readable files (the source's copies), are streamed into this spool's store first, chunk
+   * by chunk (PgFiles.copyIn, never a whole file in memory); then the lot's messages and logs in one
+   * transaction, which wakes the cluster's lanes for queued ones. A message of that tenant and event
+   * id already here is left as it is (`skipped`, its copies neither stored nor kept), so a second
+   * run after an interruption copies only what is missing; copies stored by an interrupted run
+   * belong to no message and are swept like a crashed accept's. Totals and refusals are importTotals'.
+   */
+  async importMessages(lot: readonly { record: SpoolRecord; log: readonly StoredLogEntry[] }[]): Promise<ImportedMessage[]> {
+    const skipped = (): ImportedMessage => ({ outcome: 'skipped', files: 0, bytes: 0, missing: 0, logLines: 0 });
+    const key = (tenant: string, eventId: string) => JSON.stringify([tenant, eventId]);
+    const there = new Set(
+      (
+        await this.#db.query<{ tenant: string; event_id: string }>(
+          'looking events up',
+          `SELECT m.tenant, m.event_id FROM ${this.#s}.messages m JOIN unnest($1::text[], $2::text[]) AS x(t, e) ON m.tenant = x.t AND m.event_id = x.e`,
+          [lot.map((l) => l.record.tenant), lot.map((l) => l.record.eventId)],
+        )
+      ).rows.map((r) => key(r.tenant, r.event_id)),
+    );
+    const out = lot.map(skipped);
+    const todo: { i: number; rec: SpoolRecord; dir: string | undefined; attachments: StoredAttachment[] }[] = [];
+    for (const [i, { record: rec }] of lot.entries()) {
+      if (there.has(key(rec.tenant, rec.eventId))) continue;
+      out[i]!.outcome = 'copied';
+      const dir = rec.attachments.length > 0 ? await this.#files.createDir(rec.eventId) : undefined;
+      const attachments: StoredAttachment[] = [];
+      for (const a of rec.attachments) {
+        const name = path.basename(a.path);
+        attachments.push({ ...a, path: path.join(dir!, name) });
+        const copied = await this.#copyFrom(a.path, dir!, name, rec);
+        if (copied === undefined) out[i]!.missing++;
+        else (out[i]!.files++, (out[i]!.bytes += copied));
+      }
+      todo.push({ i, rec, dir, attachments });
+    }
+    if (todo.length === 0) return out;
+    const inserted = await this.#db.tx('importing messages', async (q) => {
+      const col = <T>(f: (t: (typeof todo)[number]) => T) => todo.map(f);
+      const rows = (
+        await q<{ seq: number; tenant: string; event_id: string }>(
+          `INSERT INTO ${this.#s}.messages (event_id, tenant, type, event, attachments, files_dir, pending, delivered, failed, state, attempts, created_at, age_from, next_attempt_at, updated_at, last_error, last_error_code, message_id)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[])
+           ON CONFLICT (tenant, event_id) DO NOTHING RETURNING seq, tenant, event_id`,
+          [
+            col((t) => t.rec.eventId),
+            col((t) => t.rec.tenant),
+            col((t) => t.rec.type),
+            col((t) => JSON.stringify(t.rec.event)),
+            col((t) => JSON.stringify(t.attachments.map((a) => ({ ...a, path: this.#relative(a.path) })))),
+            col((t) => (t.dir === undefined ? null : this.#relative(t.dir))),
+            col((t) => JSON.stringify(t.rec.pending)),
+            col((t) => JSON.stringify(t.rec.delivered)),
+            col((t) => JSON.stringify(t.rec.failed)),
+            col((t) => t.rec.state),
+            col((t) => t.rec.attempts),
+            col((t) => t.rec.createdAt),
+            col((t) => t.rec.ageFrom),
+            col((t) => t.rec.nextAttemptAt),
+            col((t) => t.rec.updatedAt),
+            col((t) => t.rec.lastError ?? null),
+            col((t) => t.rec.lastErrorCode ?? null),
+            col((t) => t.rec.messageId),
+          ],
+        )
+      ).rows;
+      const seqs = new Map(rows.map((r) => [key(r.tenant, r.event_id), r.seq]));
+      // Each log in the source's order: the ids grow with it, as a log is read back (ORDER BY id).
+      const lines = todo.flatMap((t) => {
+        const seq = seqs.get(key(t.rec.tenant, t.rec.eventId));
+        return seq === undefined ? [] : lot[t.i]!.log.map((l) => ({ seq, l }));
+      });
+      if (lines.length > 0) {
+        await q(
+          `INSERT INTO ${this.#s}.delivery_log (message_seq, at, kind, code, detail, attempt)
+           SELECT seq, at, kind, code, detail, attempt FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS x(seq, at, kind, code, detail, attempt, i) ORDER BY i`,
+          [
+            lines.map((x) => x.seq),
+            lines.map((x) => x.l.at),
+            lines.map((x) => x.l.kind),
+            lines.map((x) => x.l.code ?? null),
+            lines.map((x) => x.l.detail ?? null),
+            lines.map((x) => (x.l.attempt === undefined ? null : JSON.stringify(x.l.attempt))),
+          ],
+        );
+      }
+      const woken = todo.filter((t) => t.rec.state === 'queued' && seqs.has(key(t.rec.tenant, t.rec.eventId))).map((t) => t.rec.tenant);
+      if (woken.length > 0) await this.#notify(q, woken);
+      return seqs;
+    });
+    for (const t of todo) {
+      if (inserted.has(key(t.rec.tenant, t.rec.eventId))) {
+        out[t.i]!.logLines = lot[t.i]!.log.length;
+        continue;
+      }
+      // Another run got there between the look-up and the INSERT: its copies stay, these go.
+      out[t.i] = skipped();
+      if (t.dir !== undefined) await this.#files.remove(t.dir);
+    }
+    return out;
+  }
+
+  /** Streams the file at `from` into the store as `dir/name`; its size, or undefined when it is gone. */
+  async #copyFrom(from: string, dir: string, name: string, rec: SpoolRecord): Promise<number | undefined> {
+    let h: fs.promises.FileHandle;
+    try {
+      h = await fs.promises.open(from, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new PluginError('SPOOL_FAILURE', `spool: reading the attachment ${from} of ${rec.tenant} ${rec.eventId}: ${(e as Error).message}`, { cause: e });
+    }
+    try {
+      const { size } = await h.stat();
+      await this.#files.copyIn(h, dir, name);
+      return size;
+    } finally {
+      await h.close();
+    }
+  }
+
+  /**
+   * Adds another spool's per-tenant totals (counts added; last success and last failure the later
+   * of the two) and its refusals (given newest first, as refusals() lists them), once: in one
+   * transaction with a marker in `meta` named by a digest of what is added, so a second run of the
+   * same migration adds nothing and answers `skipped`. Nothing to add is `copied` at once.
+   */
+  async importTotals(totals: readonly TenantTotals[], refusals: readonly StoredRefusal[]): Promise<'copied' | 'skipped'> {
+    if (totals.length === 0 && refusals.length === 0) return 'copied';
+    const digest = crypto.createHash('sha256').update(JSON.stringify({ totals, refusals })).digest('hex').slice(0, 32);
+    return this.#db.tx('importing totals and refusals', async (q) => {
+      const marked = await q(`INSERT INTO ${this.#s}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING key`, [`imported:${digest}`, new Date().toISOString()]);
+      if (marked.rows.length === 0) return 'skipped';
+      for (const t of [...totals].sort((a, b) => (a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : 0))) {
+        await q(
+          `INSERT INTO ${this.#s}.tenant_totals AS t (tenant, accepted, delivered, failed, partial, last_success_at, last_failure_at, last_failure_code, last_failure_message)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           ON CONFLICT (tenant) DO UPDATE SET accepted = t.accepted + excluded.accepted, delivered = t.delivered + excluded.delivered,
+             failed = t.failed + excluded.failed, partial = t.partial + excluded.partial,
+             last_success_at = GREATEST(t.last_success_at, excluded.last_success_at),
+             last_failure_at = GREATEST(t.last_failure_at, excluded.last_failure_at),
+             last_failure_code = CASE WHEN excluded.last_failure_at > COALESCE(t.last_failure_at, -1) THEN excluded.last_failure_code ELSE t.last_failure_code END,
+             last_failure_message = CASE WHEN excluded.last_failure_at > COALESCE(t.last_failure_at, -1) THEN excluded.last_failure_message ELSE t.last_failure_message END`,
+          [t.tenant, t.accepted, t.delivered, t.failed, t.partial, t.lastSuccessAt ?? null, t.lastFailure?.at ?? null, t.lastFailure?.code ?? null, t.lastFailure?.message ?? null],
+        );
+      }
+      if (refusals.length > 0) {
+        const old = [...refusals].reverse();
+        await q(
+          `INSERT INTO ${this.#s}.refusals (at, tenant, event_id, event_type, code, field, message)
+           SELECT at, tenant, event_id, event_type, code, field, message FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS x(at, tenant, event_id, event_type, code, field, message, i) ORDER BY i`,
+          [
+            old.map((r) => r.at),
+            old.map((r) => r.tenant ?? null),
+            old.map((r) => r.eventId ?? null),
+            old.map((r) => r.eventType ?? null),
+            old.map((r) => r.code),
+            old.map((r) => r.field ?? null),
+            old.map((r) => r.message),
+          ],
+        );
+      }
+      return 'copied';
+    });
   }
 
   async tenantsWithWork(): Promise<TenantDue[]> {
