@@ -14,8 +14,8 @@ import { PluginMetrics, type MetricsText } from '../metrics';
 import type { Disposable, HostContext, PbxEvent, PluginInstance } from '../host-api';
 import { builtInKinds, type KindRegistry } from '../kinds';
 import { Reporter } from '../report';
-import { redactConnectionString } from '../security';
-import { DataDirLock, PgSpool, SCHEMA_VERSION, SqliteSpool, storageError, type LogLimits, type Spool, type SpoolObserver, type SpoolRecord } from '../spool';
+import { connectionStringSecrets, redactConnectionString, Redactor } from '../security';
+import { DataDirLock, PgSpool, SCHEMA_VERSION, SqliteSpool, storageError, storageErrorCode, type LogLimits, type Spool, type SpoolObserver, type SpoolRecord } from '../spool';
 import { Operations, opsState, type MessageDetail, type MessagesQuery, type MessageSummary, type OpsApi, type OpsStatus, type RefusalRecord, type TestSendResult } from '../ops';
 import { DEFAULT_RENDER_LIMITS, RenderService, type RenderLimits } from '../templates';
 import { renderPreview, type PreviewRequest, type PreviewResult } from '../templates/preview';
@@ -517,7 +517,10 @@ async function openSpool(config: ResolvedConfig, ctx: HostContext, observer: Spo
   if (config.spool.store === 'postgres') {
     const pg = config.spool.postgres;
     const owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString('hex')}`;
-    return PgSpool.open({ connectionString: pg.connectionString!, schema: pg.schema, poolSize: pg.poolSize, leaseMs: pg.leaseMs, dataDir: ctx.dataDir, owner, observer, limits });
+    const secrets = new Redactor(connectionStringSecrets(pg.connectionString!));
+    const onBackgroundError = (doing: string, e: Error) =>
+      ctx.log.warn(`spool: ${doing} failed; retried (a lease that cannot be renewed runs out and another node takes its mail over)`, { code: 'SPOOL_FAILURE', error: storageErrorCode(e), detail: secrets.text(e.message) });
+    return PgSpool.open({ connectionString: pg.connectionString!, schema: pg.schema, poolSize: pg.poolSize, leaseMs: pg.leaseMs, dataDir: ctx.dataDir, owner, observer, limits, onBackgroundError });
   }
   const spool = new SqliteSpool(ctx.dataDir, { observer, limits });
   if (spool.openedVersion < SCHEMA_VERSION) ctx.log.info('spool upgraded to the current layout', { from: spool.openedVersion, to: SCHEMA_VERSION });

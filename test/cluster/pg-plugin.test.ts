@@ -84,4 +84,28 @@ describe('cluster: the plugin on a PostgreSQL spool', () => {
     await waitFor(() => [...a.emitted, ...b.emitted].some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id), { what: 'email.delivered reported' });
     expect(server.mails).to.have.length(1);
   });
+
+  it('a dropped database connection is logged SPOOL_FAILURE without the password, the node listens again and goes on delivering', async function () {
+    this.timeout(60_000);
+    const pg = await sharedPostgres();
+    const url = await pg.createDatabase();
+    const ca = testCa();
+    const server = await TestSmtp.start({ ca });
+    cleanup.push(() => server.close());
+    const host = new FakeHost(tenantConfig(ca.cert, { [T]: { port: server.port } }, { spool: { store: 'postgres', postgres: { connectionString: url } } }));
+    cleanup.push(() => host.cleanup());
+    const p = await activate(host.context());
+    cleanup.push(() => p.deactivate());
+    const first = missed(T);
+    await host.send(first);
+    await host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === first.id));
+    expect(await pg.terminateBackends(new URL(url).pathname.slice(1))).to.be.greaterThan(0);
+    const warned = await waitFor(() => host.logs.find((l) => l.level === 'warn' && l.fields?.code === 'SPOOL_FAILURE' && /listening for wake-ups/.test(l.msg)), { what: 'the lost LISTEN connection logged' });
+    expect(JSON.stringify(host.logs)).to.not.include(pg.password);
+    expect(warned.fields!.error).to.be.a('string');
+    const second = missed(T);
+    await waitFor(async () => (await host.send(second).then(() => true, () => false)) || undefined, { what: 'an accept after the pool reconnected', timeoutMs: 15_000 });
+    await host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === second.id));
+    expect(server.mails).to.have.length(2);
+  });
 });

@@ -51,6 +51,8 @@ export interface PgSpoolOptions {
   owner: string;
   observer?: SpoolObserver;
   limits?: LogLimits;
+  /** Hears of errors no caller is there to receive: a dropped idle connection, a failed lease heartbeat, a lost LISTEN connection (then made again). */
+  onBackgroundError?: (doing: string, e: Error) => void;
 }
 
 
@@ -108,6 +110,7 @@ export class PgSpool implements Spool {
   limits: LogLimits;
   /** The last error no caller was there to receive (a dropped idle connection, a failed heartbeat). */
   lastBackgroundError: Error | undefined;
+  readonly #onBackgroundError: PgSpoolOptions['onBackgroundError'];
 
   private constructor(o: PgSpoolOptions, db: PgDb) {
     this.#db = db;
@@ -117,13 +120,14 @@ export class PgSpool implements Spool {
     this.#leaseMs = o.leaseMs;
     this.#dataDir = o.dataDir;
     this.#observer = o.observer;
+    this.#onBackgroundError = o.onBackgroundError;
     this.limits = o.limits ?? DEFAULT_LOG_LIMITS;
     this.#log = new PgLogTables(this.#s, () => this.limits);
     this.#files = new PgFiles(db, this.#s, o.dataDir);
     this.#wake = new PgWake({
       config: db.clientConfig(o.connectionString),
       channel: this.#channel,
-      onError: (e) => (this.lastBackgroundError = e),
+      onError: (e) => this.#background('listening for wake-ups', e),
       // Notifications sent while the connection was down are lost: every lane with work looks again.
       resync: async () => {
         for (const t of await this.tenantsWithWork()) this.#wake.emit(t.tenant);
@@ -139,7 +143,7 @@ export class PgSpool implements Spool {
     if (!SCHEMA_NAME.test(o.schema)) throw new PluginError('SPOOL_FAILURE', `PgSpool.open: the schema name must match ${SCHEMA_NAME} (got ${JSON.stringify(o.schema)})`);
     if (!(o.leaseMs > 0) || !(o.poolSize >= 1) || o.owner === '') throw new PluginError('SPOOL_FAILURE', `PgSpool.open: leaseMs and poolSize must be positive and owner non-empty (got ${o.leaseMs}, ${o.poolSize}, ${JSON.stringify(o.owner)})`);
     let spool: PgSpool | undefined;
-    const db = new PgDb({ connectionString: o.connectionString, poolSize: o.poolSize, onError: (e) => spool && (spool.lastBackgroundError = e) });
+    const db = new PgDb({ connectionString: o.connectionString, poolSize: o.poolSize, onError: (e) => spool && spool.#background('an idle database connection', e) });
     try {
       await migratePg(db, o.schema);
       spool = new PgSpool(o, db);
@@ -161,8 +165,13 @@ export class PgSpool implements Spool {
     try {
       await this.#db.query('renewing leases', `UPDATE ${this.#s}.messages SET lease_until = ${DB_NOW} + $2 WHERE lease_owner = $1 AND state = 'queued'`, [this.#owner, this.#leaseMs]);
     } catch (e) {
-      this.lastBackgroundError = e as Error;
+      this.#background('renewing leases', e as Error);
     }
+  }
+
+  #background(doing: string, e: Error): void {
+    this.lastBackgroundError = e;
+    this.#onBackgroundError?.(doing, e);
   }
 
   #fromRow(r: Row): SpoolRecord {
