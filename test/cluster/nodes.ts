@@ -29,7 +29,7 @@ export function clusterConfig(url: string, servers: Record<string, number>, o: C
     },
   });
   // Long enough for a server that holds DATA as long as a test needs (the default 3 s would cut it).
-  for (const t of Object.values(c.tenants)) t.smtp.socketTimeoutMs = o.socketTimeoutMs ?? 30_000;
+  for (const t of Object.values(c.tenants) as { smtp: { socketTimeoutMs: number } }[]) t.smtp.socketTimeoutMs = o.socketTimeoutMs ?? 30_000;
   return c;
 }
 
