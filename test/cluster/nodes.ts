@@ -132,3 +132,10 @@ export class ClusterNode {
     fs.rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
+
+/** The X-PBX-Event-Id of a message as a FaultServer received it. */
+export function eventIdOf(raw: string): string {
+  const m = /^X-PBX-Event-Id:\s*(\S+)/im.exec(raw);
+  if (!m) throw new Error(`no X-PBX-Event-Id in ${raw.slice(0, 500)}`);
+  return m[1]!;
+}
