@@ -1,0 +1,105 @@
+import { expect } from 'chai';
+import { voicemail } from '../helpers/events';
+import { FaultServer } from '../helpers/fault-servers';
+import { sharedPostgres, startPostgres } from '../helpers/postgres';
+import { waitFor } from '../helpers/wait';
+import { ClusterNode, clusterConfig, dbName, eventIdOf } from './nodes';
+
+const T = 'a.example.com';
+
+describe('cluster: losing the database connection', () => {
+  const cleanup: (() => unknown)[] = [];
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c();
+  });
+
+  it('a killed database: new events are refused with SPOOL_FAILURE, the session in flight completes, its outcome is written after the restart, and nothing is sent twice', async function () {
+    this.timeout(90_000);
+    const db = await startPostgres();
+    cleanup.push(() => db.stop());
+    const url = await db.createDatabase();
+    // Both nodes' servers hold DATA, so whichever node claims the message keeps its session open.
+    const servers = await Promise.all([0, 1].map(() => FaultServer.start({ starttls: 'none', holdDataAfter: 0 })));
+    for (const s of servers) cleanup.push(() => s.close());
+    // The lease outlasts the outage: the claim stays the holder's while the database is away.
+    const nodes = await Promise.all(servers.map((s, i) => ClusterNode.start(`n${i}`, clusterConfig(url, { [T]: s.port }, { leaseMs: 15_000 }))));
+    for (const n of nodes) cleanup.push(() => n.kill());
+
+    const m1 = voicemail(T);
+    expect(await nodes[0]!.send(m1)).to.deep.equal({ id: 1, result: 'queued' });
+    await waitFor(() => servers.some((s) => s.held === 1), { what: 'the message’s session open at a server, DATA held', timeoutMs: 20_000 });
+    const at = servers.findIndex((s) => s.held === 1);
+    const holder = servers[at]!;
+    expect(servers.map((s) => s.held).sort()).to.deep.equal([0, 1]);
+
+    db.kill();
+    const m2 = voicemail(T);
+    for (const n of nodes) {
+      const a = await n.send(m2);
+      expect(a.error, JSON.stringify(a)).to.equal('SPOOL_FAILURE');
+    }
+
+    // The server accepts the message in flight while the database is down.
+    holder.releaseData();
+    await waitFor(() => holder.busy.now === 0 && holder.mails.length === 1, { what: 'the held message accepted by the server' });
+    expect(eventIdOf(holder.mails[0]!.raw)).to.equal(m1.id);
+
+    await db.restart();
+    // The outcome kept through the outage is written; the other node reads it from the shared database.
+    await waitFor(
+      async () => {
+        try {
+          return (await nodes[1 - at]!.op('lookup', m1.id, T))?.state === 'delivered';
+        } catch {
+          return false; // the pool is reconnecting
+        }
+      },
+      { what: 'the outcome of the message written after the restart', timeoutMs: 30_000 },
+    );
+
+    // The host retries the refused event: the marker after recovery.
+    for (const s of servers) s.releaseData();
+    expect((await nodes[at]!.send(m2)).result).to.equal('queued');
+    await waitFor(() => servers.reduce((n, s) => n + s.mails.length, 0) >= 2 && nodes.some((n) => n.of('email.delivered').some((e) => e.eventId === m2.id)), {
+      what: 'the marker delivered',
+      timeoutMs: 20_000,
+    });
+    const ids = servers.flatMap((s) => s.mails.map((m) => eventIdOf(m.raw)));
+    expect(ids.sort()).to.deep.equal([m1.id, m2.id].sort());
+    const status = await nodes[0]!.op('status');
+    expect(status.counts).to.deep.equal({ queued: 0, delivered: 2, failed: 0 });
+  });
+
+  it('backends terminated during steady delivery: every message delivered exactly once, none lost', async function () {
+    this.timeout(90_000);
+    const db = await sharedPostgres();
+    const url = await db.createDatabase();
+    cleanup.push(() => db.dropDatabase(dbName(url)));
+    const server = await FaultServer.start({ starttls: 'none', dataReplyDelayMs: 40 });
+    cleanup.push(() => server.close());
+    const nodes = await Promise.all([0, 1].map((i) => ClusterNode.start(`n${i}`, clusterConfig(url, { [T]: server.port }, { perTenant: 4 }))));
+    for (const n of nodes) cleanup.push(() => n.kill());
+
+    const total = 80;
+    const events = Array.from({ length: total }, () => voicemail(T));
+    const answers = await Promise.all(events.map((e, i) => nodes[i % 2]!.send(e)));
+    expect(answers.map((a) => a.result ?? a.error)).to.deep.equal(events.map(() => 'queued'));
+
+    const terminated: number[] = [];
+    for (const mark of [15, 35, 55]) {
+      await waitFor(() => server.mails.length >= mark, { what: `${mark} messages at the server`, timeoutMs: 30_000, detail: () => server.mails.length });
+      terminated.push(await db.terminateBackends(dbName(url)));
+    }
+    // Each time, the nodes' pools and LISTEN connections were cut (two nodes: at least the two listeners).
+    for (const n of terminated) expect(n).to.be.at.least(2);
+
+    const delivered = () => new Set(nodes.flatMap((n) => n.of('email.delivered').map((e) => e.eventId)));
+    await waitFor(() => delivered().size === total, { what: 'every message reported delivered', timeoutMs: 40_000, detail: () => [delivered().size, server.mails.length] });
+    const status = await nodes[1]!.op('status');
+    expect(status.counts).to.deep.equal({ queued: 0, delivered: total, failed: 0 });
+    const ids = server.mails.map((m) => eventIdOf(m.raw));
+    expect(ids, 'mails at the server').to.have.length(total);
+    expect([...new Set(ids)].sort()).to.deep.equal(events.map((e) => e.id).sort());
+    console.log(`      terminated backends at 15/35/55 delivered: ${terminated.join(', ')}`);
+  });
+});
