@@ -4,7 +4,7 @@
  * stdout: `{"ready":true,"pid":…}` once active; `{"emit":type,"eventId","tenant","messageId","at"}` for every report.
  * stdin: `{"id":n,"send":event}` answered `{"id":n,"result":"queued"|"duplicate"}` or `{"id":n,"error":code}`;
  * `{"id":n,"op":"messages"|"retry"|"status"|"lookup",args:[…]}` answered `{"id":n,"result":…}` likewise.
- * Run with `node -r ts-node/register/transpile-only test/cluster/node.child.ts '<json>'`; the test SIGKILLs it.
+ * nodes.ts runs it transpiled once (or run `node -r ts-node/register/transpile-only test/cluster/node.child.ts '<json>'`); the test SIGKILLs it.
  */
 import * as readline from 'node:readline';
 import { activate } from '../../src';
