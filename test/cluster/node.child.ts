@@ -25,7 +25,10 @@ async function main(): Promise<void> {
     status: () => plugin.status(),
     lookup: (id, tenant) => plugin.lookup(id, tenant),
   };
-  readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  const rl = readline.createInterface({ input: process.stdin });
+  // The test process is gone (however it ended): so is this node, at once, as by SIGKILL.
+  rl.on('close', () => process.exit(0));
+  rl.on('line', (line) => {
     const m = JSON.parse(line) as { id: number; send?: Record<string, unknown>; op?: string; args?: unknown[] };
     const run = m.send
       ? host.send(m.send).then((r) => ((r as { status?: string } | undefined)?.status === 'duplicate' ? 'duplicate' : 'queued'))

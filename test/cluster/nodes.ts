@@ -129,10 +129,15 @@ export class ClusterNode {
 
   static async start(name: string, config: unknown): Promise<ClusterNode> {
     const n = new ClusterNode(name, config);
-    await waitFor(() => {
-      if (n.exited) throw new Error(`node ${name} exited before it was ready: ${n.#stderr}`);
-      return n.#ready;
-    }, { what: `node ${name} ready`, timeoutMs: 60_000, detail: () => n.#stderr });
+    try {
+      await waitFor(() => {
+        if (n.exited) throw new Error(`node ${name} exited before it was ready: ${n.#stderr}`);
+        return n.#ready;
+      }, { what: `node ${name} ready`, timeoutMs: 60_000, detail: () => n.#stderr });
+    } catch (e) {
+      await n.kill();
+      throw e;
+    }
     return n;
   }
 
