@@ -13,7 +13,7 @@ describe('cluster: losing the database connection', () => {
     for (const c of cleanup.splice(0).reverse()) await c();
   });
 
-  it('a killed database: new events are refused with SPOOL_FAILURE, the session in flight completes, its outcome is written after the restart, and nothing is sent twice', async function () {
+  it('a killed database, down longer than the lease: new events are refused with SPOOL_FAILURE, the session in flight completes, its outcome is written after the restart, and nothing is sent twice', async function () {
     this.timeout(90_000);
     const db = await startPostgres();
     cleanup.push(() => db.stop());
@@ -21,8 +21,9 @@ describe('cluster: losing the database connection', () => {
     // Both nodes' servers hold DATA, so whichever node claims the message keeps its session open.
     const servers = await Promise.all([0, 1].map(() => FaultServer.start({ starttls: 'none', holdDataAfter: 0 })));
     for (const s of servers) cleanup.push(() => s.close());
-    // The lease outlasts the outage: the claim stays the holder's while the database is away.
-    const nodes = await Promise.all(servers.map((s, i) => ClusterNode.start(`n${i}`, clusterConfig(url, { [T]: s.port }, { leaseMs: 15_000 }))));
+    // The outage outlasts the lease: the holder cannot renew it while the database is away.
+    const leaseMs = 2000;
+    const nodes = await Promise.all(servers.map((s, i) => ClusterNode.start(`n${i}`, clusterConfig(url, { [T]: s.port }, { leaseMs }))));
     for (const n of nodes) cleanup.push(() => n.kill());
 
     const m1 = voicemail(T);
@@ -33,6 +34,7 @@ describe('cluster: losing the database connection', () => {
     expect(servers.map((s) => s.held).sort()).to.deep.equal([0, 1]);
 
     db.kill();
+    const killedAt = Date.now();
     const m2 = voicemail(T);
     for (const n of nodes) {
       const a = await n.send(m2);
@@ -44,7 +46,10 @@ describe('cluster: losing the database connection', () => {
     await waitFor(() => holder.busy.now === 0 && holder.mails.length === 1, { what: 'the held message accepted by the server' });
     expect(eventIdOf(holder.mails[0]!.raw)).to.equal(m1.id);
 
+    // Down for two lease periods: the holder's lease has run out on the database clock when it comes back.
+    await waitFor(() => Date.now() - killedAt > 2 * leaseMs, { what: 'two lease periods of outage', timeoutMs: 3 * leaseMs });
     await db.restart();
+    const outage = Date.now() - killedAt;
     // The outcome kept through the outage is written; the other node reads it from the shared database.
     await waitFor(
       async () => {
@@ -68,6 +73,7 @@ describe('cluster: losing the database connection', () => {
     expect(ids.sort()).to.deep.equal([m1.id, m2.id].sort());
     const status = await nodes[0]!.op('status');
     expect(status.counts).to.deep.equal({ queued: 0, delivered: 2, failed: 0 });
+    console.log(`      database down ${outage} ms (leaseMs ${leaseMs}); the message in flight sent once`);
   });
 
   it('backends terminated during steady delivery: every message delivered exactly once, none lost', async function () {
