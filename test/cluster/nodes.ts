@@ -94,6 +94,12 @@ function compiledChild(): string {
     } catch {
       fs.rmSync(tmp, { recursive: true, force: true }); // another test process made it meanwhile
     }
+    // Builds of older sources go once nobody can be using them any more.
+    const dir = path.dirname(out);
+    for (const old of fs.readdirSync(dir)) {
+      const p = path.join(dir, old);
+      if (p !== out && Date.now() - fs.statSync(p).mtimeMs > 3_600_000) fs.rmSync(p, { recursive: true, force: true });
+    }
   }
   return (compiled = entry);
 }
