@@ -445,20 +445,25 @@ export class PgSpool implements Spool {
     return this.#db.tx('claiming due mail', async (q) => {
       await q(`INSERT INTO ${this.#s}.tenant_breakers (tenant) VALUES ($1) ON CONFLICT (tenant) DO NOTHING`, [req.tenant]);
       const b = (
-        await q<{ probing: boolean; hold_until: number | null; code: string | null; message: string | null; now: number }>(
-          `SELECT probing, hold_until, code, message, ${DB_NOW} AS now FROM ${this.#s}.tenant_breakers WHERE tenant = $1 FOR UPDATE`,
+        await q<{ probing: boolean; hold_until: number | null; code: string | null; message: string | null; now: number; started: number }>(
+          `SELECT probing, hold_until, code, message, ${DB_NOW} AS now, (extract(epoch from pg_postmaster_start_time()) * 1000)::bigint AS started
+           FROM ${this.#s}.tenant_breakers WHERE tenant = $1 FOR UPDATE`,
           [req.tenant],
         )
       ).rows[0]!;
       const now = b.now;
+      // For one lease period after the database (re)started, a lease that ran out while it was down is still its
+      // owner's: a live owner reconnects, renews it and writes the outcome it kept; taking it over would send the
+      // message again. A node that died meanwhile is taken over one lease period late.
+      const grace = now - b.started < this.#leaseMs;
       if (b.hold_until !== null && b.hold_until > now) {
         return { claim: { seqs: [], waitMs: b.hold_until - now, hold: { code: b.code ?? 'UNKNOWN', message: b.message ?? '' } }, attempts: none };
       }
       const cap = b.probing ? 1 : req.perTenant;
       const act = (
         await q<{ active: number; earliest: number | null }>(
-          `SELECT COUNT(*)::int AS active, MIN(lease_until) AS earliest FROM ${this.#s}.messages WHERE tenant = $1 AND state = 'queued' AND lease_owner IS NOT NULL AND lease_until > $2`,
-          [req.tenant, now],
+          `SELECT COUNT(*)::int AS active, MIN(lease_until) AS earliest FROM ${this.#s}.messages WHERE tenant = $1 AND state = 'queued' AND lease_owner IS NOT NULL AND (lease_until > $2 OR $3::boolean)`,
+          [req.tenant, now, grace],
         )
       ).rows[0]!;
       const n = Math.min(req.limit, cap - act.active);
@@ -471,12 +476,13 @@ export class PgSpool implements Spool {
           `UPDATE ${this.#s}.messages SET lease_owner = $1, lease_until = $2::bigint + $3::bigint
            WHERE seq IN (
              SELECT seq FROM ${this.#s}.messages
-             WHERE tenant = $4 AND state = 'queued' AND next_attempt_at <= $5 AND (lease_until IS NULL OR lease_until <= $2) AND seq <> ALL($6::bigint[])
+             WHERE tenant = $4 AND state = 'queued' AND next_attempt_at <= $5 AND (lease_until IS NULL OR (lease_until <= $2 AND NOT $8::boolean)) AND seq <> ALL($6::bigint[])
              ORDER BY next_attempt_at, seq LIMIT $7 FOR UPDATE SKIP LOCKED)
            RETURNING seq, next_attempt_at, attempts`,
-          [this.#owner, now, this.#leaseMs, req.tenant, req.now, [...req.exclude], n],
+          [this.#owner, now, this.#leaseMs, req.tenant, req.now, [...req.exclude], n, grace],
         )
       ).rows;
+      if (rows.length === 0 && grace) return { claim: { seqs: [], waitMs: Math.max(MIN_WAIT_MS, b.started + this.#leaseMs - now) }, attempts: none };
       rows.sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.seq - b.seq);
       return { claim: { seqs: rows.map((r) => r.seq) }, attempts: new Map(rows.map((r) => [r.seq, r.attempts])) };
     });
