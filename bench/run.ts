@@ -13,8 +13,11 @@ import * as path from 'node:path';
 
 const root = path.join(__dirname, '..');
 const build = path.join(__dirname, '.build');
-const ALL = ['throughput', 'accepts', 'isolation', 'scale', 'latency', 'media-latency'] as const;
-/** Run only when named (`npm run bench -- media-latency`): not one of the four issue 3 figures, and ~4 minutes. */
+const ALL = ['throughput', 'accepts', 'isolation', 'scale', 'latency', 'media-latency', 'cluster'] as const;
+/**
+ * Run only when named: `npm run bench -- media-latency` (not one of the four issue 3 figures, and
+ * ~4 minutes), `npm run bench -- cluster` (issue 13, needs the PostgreSQL server binaries, ~5 minutes).
+ */
 const DEFAULT: readonly Name[] = ['throughput', 'accepts', 'isolation', 'scale', 'latency'];
 type Name = (typeof ALL)[number];
 type Result = Record<string, any>;
