@@ -9,7 +9,8 @@
  *   { cmd: 'one', tenant }                             -> { eventId, at } one voicemail, `at` = its handler resolved
  *   { cmd: 'cpu' }                                     -> { cpuMs, delivered, notDelivered } this process's CPU time so far
  *   { cmd: 'stop' }                                    -> {}       deactivates; the process then exits on its own
- * Unasked: { event: 'delivered', tenant, eventId, at } for each email.delivered of a watched tenant.
+ * Unasked: { event: 'delivered', tenant, eventId, at } for each email.delivered of a watched tenant,
+ * { event: 'dispatch', … } for each of its beforeSend hooks (the plugin's own part of the latency ends there).
  */
 import { EmailNotifyPlugin } from '../src/plugin';
 import { BenchHost, voicemail } from './lib/host';
@@ -51,6 +52,9 @@ async function handle(m: Request): Promise<Record<string, unknown>> {
         } else if (type === 'email.deferred' || type === 'email.failed') notDelivered++;
       };
       plugin = await EmailNotifyPlugin.activate(host.context(), m.parked ? { send: parked } : {});
+      plugin.addHook('beforeSend', ({ tenant, event }) => {
+        if (watch.has(tenant)) process.send!({ event: 'dispatch', tenant, eventId: event.id, at: wall() });
+      });
       return { pid: process.pid };
     }
     case 'send': {

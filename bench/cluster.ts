@@ -24,9 +24,9 @@ import { closedPort, Sink } from './lib/sink';
 import { median, percentile, progress, report, round, sleep } from './lib/stats';
 
 const ROUNDS = Number(process.env.BENCH_CLUSTER_ROUNDS ?? 3);
-const ACCEPTS = Number(process.env.BENCH_CLUSTER_ACCEPTS ?? 10_000);
+const ACCEPTS = Number(process.env.BENCH_CLUSTER_ACCEPTS ?? 5000);
 const ACCEPT_CONCURRENCY = Number(process.env.BENCH_ACCEPT_CONCURRENCY ?? 1000);
-const MESSAGES = Number(process.env.BENCH_CLUSTER_MESSAGES ?? 600);
+const MESSAGES = Number(process.env.BENCH_CLUSTER_MESSAGES ?? 300);
 const TENANTS = Number(process.env.BENCH_CLUSTER_TENANTS ?? 32);
 const FAILOVER_REPS = Number(process.env.BENCH_FAILOVER_REPS ?? 3);
 const SAMPLES = Number(process.env.BENCH_CLUSTER_SAMPLES ?? 100);
@@ -63,6 +63,8 @@ class Node {
   readonly #child: ChildProcess;
   readonly exited: Promise<void>;
   readonly delivered: Delivered[] = [];
+  /** beforeSend of watched tenants: scheduling, claim, spool read and render done. */
+  readonly dispatched: Delivered[] = [];
   onDelivered: (d: Delivered) => void = () => undefined;
   #next = 0;
   readonly #pending = new Map<number, { resolve: (v: Record<string, any>) => void; reject: (e: Error) => void }>();
@@ -79,6 +81,7 @@ class Node {
       }),
     );
     this.#child.on('message', (m: Record<string, any>) => {
+      if (m.event === 'dispatch') return void this.dispatched.push({ tenant: m.tenant, eventId: m.eventId, at: m.at });
       if (m.event === 'delivered') {
         const d = { tenant: m.tenant, eventId: m.eventId, at: m.at };
         this.delivered.push(d);
@@ -176,6 +179,8 @@ async function main(): Promise<void> {
     url === undefined ? {} : { spool: { store: 'postgres', postgres: { connectionString: url, ...(leaseMs !== undefined && { leaseMs }) } } };
   const tenant = (id: string, port: number, over: Record<string, unknown> = {}) => ({ from: `PBX <pbx@${id}>`, smtp: smtpTo(port, ca.cert, over) });
 
+  /** The 1-minute load average after each round: the machine is shared. */
+  const loads: number[] = [];
   try {
     const settings = (await query(server, `SELECT current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS sc, current_setting('shared_buffers') AS sb, version() AS v`))[0]!;
     progress(`PostgreSQL ${String(settings.v).split(' ')[1]}, fsync ${settings.fsync}, synchronous_commit ${settings.sc}, shared_buffers ${settings.sb}`);
@@ -215,6 +220,7 @@ async function main(): Promise<void> {
         accepts.durable &&= x.durable;
       }
       accepts.ratios.push(accepts.postgres[r]! / accepts.sqlite[r]!);
+      loads.push(os.loadavg()[0]!);
       progress(`round ${r + 1}: SQLite ${round(accepts.sqlite[r]!, 0)}/s, PostgreSQL ${round(accepts.postgres[r]!, 0)}/s, ratio ${round(accepts.ratios[r]!, 2)}`);
     }
 
@@ -282,7 +288,8 @@ async function main(): Promise<void> {
         const x = deliver[v][r]!;
         return `${v} ${round(x.rate, 1)}/s (CPU/msg nodes ${round(x.nodeCpuMs, 2)} + pg ${round(x.pgCpuMs, 2)} + sink ${round(x.sinkCpuMs, 2)} ms)`;
       });
-      progress(`round ${r + 1}: ${line.join(', ')}`);
+      loads.push(os.loadavg()[0]!);
+      progress(`round ${r + 1}: ${line.join(', ')}; load ${round(os.loadavg()[0]!, 1)}`);
     }
     const ratio = (a: Variant, b: Variant) => deliver[a].map((x, i) => x.rate / deliver[b][i]!.rate);
 
@@ -336,16 +343,18 @@ async function main(): Promise<void> {
       for (const k of r % 2 === 0 ? (['lease2000', 'default'] as const) : (['default', 'lease2000'] as const)) {
         const x = await failover(k === 'default' ? undefined : 2000);
         fo[k].push(x);
+        loads.push(os.loadavg()[0]!);
         progress(`rep ${r + 1} ${k}: first delivery ${round(x.firstMs, 0)} ms after the kill, all ${HELD} ${round(x.allMs, 0)} ms; lease had ${x.leaseRemainingMs} ms to run (${x.leased} leased, ${x.held} held at the server)`);
       }
     }
 
     // 4. Healthy tenant latency with a blackhole and a flood, three nodes against one.
     const healthy = 'healthy.example.com';
+    let cleanupTrace = async () => undefined as unknown;
     async function latencyPhase(n: number) {
       const db = await database();
       const config = {
-        ...spoolOf(db.url),
+        ...spoolOf(process.env.BENCH_LATENCY_STORE === 'sqlite' ? undefined : db.url), // diagnosis: the same on SQLite (one node)
         delivery: { retry: { initialDelayMs: 200, maxDelayMs: 2000 }, messageTimeoutMs: 5000, shutdownTimeoutMs: 0 },
         tenants: {
           [healthy]: tenant(healthy, healthySink.ports['healthy-wan']!),
@@ -355,15 +364,38 @@ async function main(): Promise<void> {
       };
       const nodes = await Promise.all(Array.from({ length: n }, () => Node.start({ config, watch: [healthy, 'flood.example.com'] })));
       try {
+        // Warm every node first (JIT, templates, TLS) with a few healthy and flood messages: a fresh
+        // process's first delivery takes ~1 s here, and a tenant's first session in the cluster is a
+        // probe that runs alone (tenant_breakers starts half-open), so a cold start would gate the queue.
+        const warm = 4;
+        await Promise.all(nodes.map((x) => x.request({ cmd: 'send', tenants: [healthy, 'flood.example.com'], count: 2 * warm, concurrency: 1 })));
+        await waitFor(() => nodes.reduce((a, x) => a + x.delivered.length, 0) >= 2 * warm * n, { what: 'warm-up delivered', timeoutMs: 60_000 });
+        for (const x of nodes) x.delivered.length = x.dispatched.length = 0;
         const blackholeBefore = (await sink.counts()).blackhole!.connections;
+        const sick = process.env.BENCH_SICK; // diagnosis: 'flood', 'dead' or 'none'
         await Promise.all(
           nodes.flatMap((x) => [
-            x.request({ cmd: 'send', tenants: ['flood.example.com'], count: Math.floor(FLOOD / n), concurrency: 1000 }),
-            x.request({ cmd: 'send', tenants: ['blackhole.example.com'], count: Math.floor(DEAD_QUEUE / n), concurrency: 1000 }),
+            ...(sick === 'dead' || sick === 'none' ? [] : [x.request({ cmd: 'send', tenants: ['flood.example.com'], count: Math.floor(FLOOD / n), concurrency: 1000 })]),
+            ...(sick === 'flood' || sick === 'none' ? [] : [x.request({ cmd: 'send', tenants: ['blackhole.example.com'], count: Math.floor(DEAD_QUEUE / n), concurrency: 1000 })]),
           ]),
         );
         await sleep(500);
         const floodBefore = nodes.reduce((a, x) => a + x.delivered.filter((d) => d.tenant !== healthy).length, 0);
+        // Diagnosis: BENCH_TRACE=1 prints the healthy tenant's queued rows as they change.
+        let trace: NodeJS.Timeout | undefined;
+        if (process.env.BENCH_TRACE) {
+          const tc = new pg.Client({ connectionString: db.url });
+          await tc.connect();
+          let last = '';
+          const t0 = Date.now();
+          trace = setInterval(async () => {
+            const rows = (await tc.query(`SELECT seq, attempts, right(lease_owner, 8) AS o, lease_until - (extract(epoch from clock_timestamp()) * 1000)::bigint AS l, (extract(epoch from clock_timestamp()) * 1000)::bigint - created_at AS age FROM ${SCHEMA}.messages WHERE tenant = $1 AND state = 'queued' ORDER BY seq`, [healthy])).rows;
+            const key = rows.map((r) => `${r.seq}:${r.o ?? '-'}`).join(' ');
+            if (key !== last) progress(`+${Date.now() - t0} ms ${rows.map((r) => `${r.seq}[${r.o ?? '-'} l${r.l ?? ''} age${r.age} a${r.attempts}]`).join(' ')}`);
+            last = key;
+          }, 10);
+          cleanupTrace = () => tc.end();
+        }
         const acked = new Map<string, { at: number; node: number }>();
         const pending: Promise<unknown>[] = [];
         for (let i = 0; i < SAMPLES; i++) {
@@ -371,14 +403,20 @@ async function main(): Promise<void> {
           await sleep(INTERVAL_MS);
         }
         await Promise.all(pending);
+        clearInterval(trace);
+        await cleanupTrace();
         const deliveredHealthy = () => nodes.flatMap((x, node) => x.delivered.filter((d) => d.tenant === healthy).map((d) => ({ ...d, node })));
         await waitFor(() => deliveredHealthy().length >= SAMPLES, { what: `${SAMPLES} healthy delivered`, timeoutMs: 60_000, detail: () => deliveredHealthy().length });
         const latencies = deliveredHealthy().map((d) => d.at - acked.get(d.eventId)!.at);
         const byOther = deliveredHealthy().filter((d) => d.node !== acked.get(d.eventId)!.node).length;
+        // First beforeSend of each healthy event (a retried one has several).
+        const firstDispatch = new Map<string, number>();
+        for (const d of nodes.flatMap((x) => x.dispatched)) if (d.tenant === healthy) firstDispatch.set(d.eventId, Math.min(firstDispatch.get(d.eventId) ?? Infinity, d.at));
+        const dispatch = [...firstDispatch].map(([id, at]) => at - acked.get(id)!.at);
         const flooded = nodes.reduce((a, x) => a + x.delivered.filter((d) => d.tenant !== healthy).length, 0) - floodBefore;
         const blackholeConnections = (await sink.counts()).blackhole!.connections - blackholeBefore;
         const stats = await Promise.all(nodes.map((x) => x.request({ cmd: 'cpu' })));
-        return { latencies, flooded, blackholeConnections, duplicates: latencies.length - SAMPLES, healthyNotDelivered: stats.reduce((a, s) => a + s.notDelivered, 0), deliveredByOtherNode: byOther };
+        return { latencies, dispatch, flooded, blackholeConnections, duplicates: latencies.length - SAMPLES, healthyNotDelivered: stats.reduce((a, s) => a + s.notDelivered, 0), deliveredByOtherNode: byOther };
       } finally {
         await Promise.all(nodes.map((x) => x.stop()));
         sink.drop();
@@ -391,14 +429,18 @@ async function main(): Promise<void> {
       for (const k of r % 2 === 0 ? (['one', 'three'] as const) : (['three', 'one'] as const)) {
         const x = await latencyPhase(k === 'one' ? 1 : 3);
         lat[k].push(x);
-        progress(`round ${r + 1} ${k}: p50 ${round(percentile(x.latencies, 50), 1)} ms, p99 ${round(percentile(x.latencies, 99), 1)} ms; flood delivered ${x.flooded}, blackhole connections ${x.blackholeConnections}`);
+        loads.push(os.loadavg()[0]!);
+        progress(`round ${r + 1} ${k}: p50 ${round(percentile(x.latencies, 50), 1)} ms, p99 ${round(percentile(x.latencies, 99), 1)} ms; accepted -> beforeSend p50/p99 ${round(percentile(x.dispatch, 50), 1)}/${round(percentile(x.dispatch, 99), 1)} ms; flood delivered ${x.flooded}, blackhole connections ${x.blackholeConnections}`);
       }
     }
 
     const dm = (v: Variant, k: keyof DeliverRun) => median(deliver[v].map((x) => x[k]));
     const latStat = (k: 'one' | 'three') => {
       const all = lat[k].flatMap((x) => x.latencies);
+      const dispatch = lat[k].flatMap((x) => x.dispatch);
       return {
+        dispatchP50: percentile(dispatch, 50),
+        dispatchP99: percentile(dispatch, 99),
         p50: percentile(all, 50),
         p99: percentile(all, 99),
         samples: all.length,
@@ -424,6 +466,7 @@ async function main(): Promise<void> {
     const p99Ratios = lat.three.map((x, i) => percentile(x.latencies, 99) / percentile(lat.one[i]!.latencies, 99));
     report({
       rounds: ROUNDS,
+      loadavg1: { min: Math.min(...loads), median: median(loads), max: Math.max(...loads) },
       postgres: { version: String(settings.v).split(' ')[1], fsync: settings.fsync, synchronousCommit: settings.sc, sharedBuffers: settings.sb },
       accepts: { events: ACCEPTS, concurrency: ACCEPT_CONCURRENCY, sqlite: median(accepts.sqlite), postgres: median(accepts.postgres), ratio: median(accepts.ratios), ratios: accepts.ratios, durable: accepts.durable, runs: accepts },
       deliver: {
