@@ -26,7 +26,7 @@ import { median, percentile, progress, report, round, sleep } from './lib/stats'
 const ROUNDS = Number(process.env.BENCH_CLUSTER_ROUNDS ?? 3);
 const ACCEPTS = Number(process.env.BENCH_CLUSTER_ACCEPTS ?? 5000);
 const ACCEPT_CONCURRENCY = Number(process.env.BENCH_ACCEPT_CONCURRENCY ?? 1000);
-const MESSAGES = Number(process.env.BENCH_CLUSTER_MESSAGES ?? 300);
+const MESSAGES = Number(process.env.BENCH_CLUSTER_MESSAGES ?? 240);
 const TENANTS = Number(process.env.BENCH_CLUSTER_TENANTS ?? 32);
 const FAILOVER_REPS = Number(process.env.BENCH_FAILOVER_REPS ?? 3);
 const SAMPLES = Number(process.env.BENCH_CLUSTER_SAMPLES ?? 100);
