@@ -488,7 +488,9 @@ async function main(): Promise<void> {
       latency: { samples: SAMPLES, intervalMs: INTERVAL_MS, flood: FLOOD, deadQueue: DEAD_QUEUE, rttMs: RTT_MS, one, three, p50Ratio: three.p50 / one.p50, pooledP99Ratio: three.p99 / one.p99, p99Ratios, p99Ratio: median(p99Ratios) },
     });
   } finally {
-    for (const n of Node.live) n.kill();
+    const left = [...Node.live];
+    for (const n of left) n.kill();
+    await Promise.all(left.map((n) => n.exited)); // and their dataDirs removed
     await sink.stop();
     await healthySink.stop();
     await server.stop();
