@@ -416,6 +416,7 @@ async function main(): Promise<void> {
         const flooded = nodes.reduce((a, x) => a + x.delivered.filter((d) => d.tenant !== healthy).length, 0) - floodBefore;
         const blackholeConnections = (await sink.counts()).blackhole!.connections - blackholeBefore;
         const stats = await Promise.all(nodes.map((x) => x.request({ cmd: 'cpu' })));
+        // healthyNotDelivered is misnamed: every tenant's deferrals, so the blackhole's probes (the key kept for the recorded runs).
         return { latencies, dispatch, flooded, blackholeConnections, duplicates: latencies.length - SAMPLES, healthyNotDelivered: stats.reduce((a, s) => a + s.notDelivered, 0), deliveredByOtherNode: byOther };
       } finally {
         await Promise.all(nodes.map((x) => x.stop()));

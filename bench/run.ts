@@ -184,7 +184,7 @@ function tables(r: Partial<Record<Name, Result>>): string {
       `| event accepted -> delivered p99 | ${f(l.one.p99)} ms | ${f(l.three.p99)} ms | ${f(l.p99Ratio, 2)} (rounds: ${l.p99Ratios.map((x: number) => f(x, 2)).join(', ')}; pooled ${f(l.pooledP99Ratio, 2)}) |`,
       `| accepted -> beforeSend p50 / p99 | ${f(l.one.dispatchP50)} / ${f(l.one.dispatchP99)} ms | ${f(l.three.dispatchP50)} / ${f(l.three.dispatchP99)} ms | - |`,
       `samples ${l.one.samples} / ${l.three.samples}; healthy delivered by another node than the one that accepted it (three nodes): ${l.three.deliveredByOtherNode}; flood delivered while measured ${l.one.flooded} / ${l.three.flooded}; ` +
-        `blackhole connections per phase ${l.one.blackholeConnections.join(', ')} / ${l.three.blackholeConnections.join(', ')}; healthy duplicates ${l.one.duplicates + l.three.duplicates}, deferrals ${l.one.notDelivered + l.three.notDelivered}`,
+        `blackhole connections per phase ${l.one.blackholeConnections.join(', ')} / ${l.three.blackholeConnections.join(', ')}; healthy duplicates ${l.one.duplicates + l.three.duplicates}; deferrals of any tenant (the blackhole's probes) ${l.one.notDelivered} / ${l.three.notDelivered}`,
       '',
     );
   }
