@@ -13,8 +13,11 @@ import * as path from 'node:path';
 
 const root = path.join(__dirname, '..');
 const build = path.join(__dirname, '.build');
-const ALL = ['throughput', 'accepts', 'isolation', 'scale', 'latency', 'media-latency'] as const;
-/** Run only when named (`npm run bench -- media-latency`): not one of the four issue 3 figures, and ~4 minutes. */
+const ALL = ['throughput', 'accepts', 'isolation', 'scale', 'latency', 'media-latency', 'cluster'] as const;
+/**
+ * Run only when named: `npm run bench -- media-latency` (not one of the four issue 3 figures, and
+ * ~4 minutes), `npm run bench -- cluster` (issue 13, needs the PostgreSQL server binaries, ~5 minutes).
+ */
 const DEFAULT: readonly Name[] = ['throughput', 'accepts', 'isolation', 'scale', 'latency'];
 type Name = (typeof ALL)[number];
 type Result = Record<string, any>;
@@ -148,6 +151,40 @@ function tables(r: Partial<Record<Name, Result>>): string {
         `healthy conversion p50/p99/max ${f(m.quiet.conversionP50, 0)}/${f(m.quiet.conversionP99, 0)}/${f(m.quiet.conversionMax, 0)} vs ${f(m.flooded.conversionP50, 0)}/${f(m.flooded.conversionP99, 0)}/${f(m.flooded.conversionMax, 0)} ms; end to end max ${f(m.quiet.max)} vs ${f(m.flooded.max)} ms; event-loop delay p99 ${f(m.quiet.loopDelayP99)} vs ${f(m.flooded.loopDelayP99)} ms`,
       `flood while measured: ${fa.accepted} accepted (p50 ${f(fa.acceptMsP50, 0)} ms each), ${fa.convertedWhileMeasured} converted (p50 ${f(fa.conversionMsP50, 0)} ms, ${f(fa.conversionMsPerMinuteP50, 0)} ms a minute of audio), ${fa.delivered} delivered; ` +
         `healthy not delivered ${m.quiet.notDelivered + m.flooded.notDelivered}, conversion problems ${m.quiet.conversionProblems + m.flooded.conversionProblems}; load (1 min) quiet ${m.quiet.loadavg1.join(', ')}, flood ${m.flooded.loadavg1.join(', ')}`,
+      '',
+    );
+  }
+  const c = r.cluster;
+  if (c) {
+    const a = c.accepts;
+    const d = c.deliver;
+    const cpu = (v: Result) => `${f(v.nodeCpuMs, 2)} + ${f(v.pgCpuMs, 2)} + ${f(v.sinkCpuMs, 2)} ms`;
+    const fo = (name: string, x: Result) =>
+      `| ${name} | ${f(x.firstMedianMs, 0)} / ${f(x.firstMaxMs, 0)} ms | ${f(x.allMedianMs, 0)} / ${f(x.allMaxMs, 0)} ms | ${f(x.afterLeaseMedianMs, 0)} / ${f(x.afterLeaseMaxMs, 0)} ms | ${x.reps.map((y: Result) => `${f(y.firstMs, 0)} (lease left ${y.leaseRemainingMs})`).join(', ')} |`;
+    const l = c.latency;
+    out.push(
+      `### Cluster spool (issue 13): PostgreSQL ${c.postgres.version} (fsync ${c.postgres.fsync}, synchronous_commit ${c.postgres.synchronousCommit}), nodes as child processes; ${c.rounds} interleaved rounds; load average ${f(c.loadavg1.min)} to ${f(c.loadavg1.max)}`,
+      '| measure | PostgreSQL | baseline | ratio (median of rounds) |',
+      '| --- | --- | --- | --- |',
+      `| durable accepts/s, one node (${a.events} events, ${a.concurrency} in flight) | ${f(a.postgres, 0)}/s | SQLite ${f(a.sqlite, 0)}/s | ${f(a.ratio, 2)} (${a.ratios.map((x: number) => f(x, 2)).join(', ')}) |`,
+      `| delivered msg/s, one node (${d.messages} messages, ${d.tenants} tenants) | ${f(d.pg1.rate)} msg/s | SQLite ${f(d.sqlite1.rate)} msg/s | ${f(d.pgOverSqlite, 2)} (${d.pgOverSqliteRatios.map((x: number) => f(x, 2)).join(', ')}) |`,
+      `| delivered msg/s, two nodes | ${f(d.pg2.rate)} msg/s | one node ${f(d.pg1.rate)} msg/s | ${f(d.twoOverOne, 2)} |`,
+      `| delivered msg/s, three nodes | ${f(d.pg3.rate)} msg/s | one node ${f(d.pg1.rate)} msg/s | ${f(d.threeOverOne, 2)} (${d.threeOverOneRatios.map((x: number) => f(x, 2)).join(', ')}) |`,
+      `CPU per delivered message, nodes + postgres + sink: SQLite 1 node ${cpu(d.sqlite1)}; PostgreSQL 1 node ${cpu(d.pg1)}, 2 nodes ${cpu(d.pg2)}, 3 nodes ${cpu(d.pg3)}. ` +
+        `All accepts found in the store: ${a.durable}; duplicates at the sink ${d.duplicates}; deferrals ${d.notDelivered}`,
+      '',
+      `| failover (${c.failover.held} held in DATA, SIGKILL, ${c.failover.reps} reps) | kill -> first delivery, median / max | kill -> all ${c.failover.held} | lease expiry -> first delivery | reps |`,
+      '| --- | --- | --- | --- | --- |',
+      fo('leaseMs default (15000)', c.failover.default),
+      fo('leaseMs 2000', c.failover.lease2000),
+      '',
+      `| healthy tenant, blackhole (${l.deadQueue} queued) + flood (${l.flood} queued), servers ${l.rttMs} ms away | one node | three nodes | ratio |`,
+      '| --- | --- | --- | --- |',
+      `| event accepted -> delivered p50 | ${f(l.one.p50)} ms | ${f(l.three.p50)} ms | ${f(l.p50Ratio, 2)} |`,
+      `| event accepted -> delivered p99 | ${f(l.one.p99)} ms | ${f(l.three.p99)} ms | ${f(l.p99Ratio, 2)} (rounds: ${l.p99Ratios.map((x: number) => f(x, 2)).join(', ')}; pooled ${f(l.pooledP99Ratio, 2)}) |`,
+      `| accepted -> beforeSend p50 / p99 | ${f(l.one.dispatchP50)} / ${f(l.one.dispatchP99)} ms | ${f(l.three.dispatchP50)} / ${f(l.three.dispatchP99)} ms | - |`,
+      `samples ${l.one.samples} / ${l.three.samples}; healthy delivered by another node than the one that accepted it (three nodes): ${l.three.deliveredByOtherNode}; flood delivered while measured ${l.one.flooded} / ${l.three.flooded}; ` +
+        `blackhole connections per phase ${l.one.blackholeConnections.join(', ')} / ${l.three.blackholeConnections.join(', ')}; healthy duplicates ${l.one.duplicates + l.three.duplicates}; deferrals of any tenant (the blackhole's probes) ${l.one.notDelivered} / ${l.three.notDelivered}`,
       '',
     );
   }

@@ -6,14 +6,17 @@
  *
  * Listeners are described by the parent over IPC: `sink` (the above), optionally with
  * `replyDelayMs` (every reply after the greeting is held that long, a simulated WAN round trip),
- * and `blackhole` (accepts TCP, never says a word).
+ * `blackhole` (accepts TCP, never says a word), and `hold` (a sink that, once holding, takes
+ * the whole message and never answers the end of DATA, counting it as `held`; `{ cmd: 'hold',
+ * name, pass }` answers `pass` more messages, then holds; `pass: null` never holds again, and
+ * sessions already held stay unanswered).
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 
 export interface ListenerSpec {
   name: string;
-  mode: 'sink' | 'blackhole';
+  mode: 'sink' | 'blackhole' | 'hold';
   replyDelayMs?: number;
 }
 
@@ -24,11 +27,14 @@ export interface SinkStart {
 }
 
 export interface SinkCounts {
-  [name: string]: { connections: number; handshakes: number; messages: number };
+  [name: string]: { connections: number; handshakes: number; messages: number; held: number };
 }
 
 const EHLO_PLAIN = '250-sink.invalid\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-SIZE 52428800\r\n250 STARTTLS\r\n';
 const EHLO_TLS = '250-sink.invalid\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n';
+
+/** Per `hold` listener: how many more messages are answered before the end of DATA goes unanswered (null: all). */
+const passing = new Map<string, number | null>();
 
 function serve(spec: ListenerSpec, ctx: tls.SecureContext, counts: SinkCounts[string], sockets: Set<net.Socket>): net.Server {
   return net.createServer((raw) => {
@@ -37,11 +43,18 @@ function serve(spec: ListenerSpec, ctx: tls.SecureContext, counts: SinkCounts[st
     raw.on('close', () => sockets.delete(raw));
     raw.on('error', () => undefined);
     if (spec.mode === 'blackhole') return;
-    session(raw, ctx, counts, spec.replyDelayMs ?? 0);
+    session(raw, ctx, counts, spec.replyDelayMs ?? 0, spec.mode === 'hold' ? () => holds(spec.name) : () => false);
   });
 }
 
-function session(raw: net.Socket, ctx: tls.SecureContext, counts: SinkCounts[string], delay: number): void {
+function holds(name: string): boolean {
+  const n = passing.get(name);
+  if (n === null || n === undefined) return false;
+  if (n > 0) passing.set(name, n - 1);
+  return n === 0;
+}
+
+function session(raw: net.Socket, ctx: tls.SecureContext, counts: SinkCounts[string], delay: number, hold: () => boolean): void {
   let sock: net.Socket = raw;
   let secure = false;
   let buf = '';
@@ -77,6 +90,11 @@ function session(raw: net.Socket, ctx: tls.SecureContext, counts: SinkCounts[str
         }
         buf = buf.slice(end + 5);
         inData = false;
+        if (hold()) {
+          counts.held++;
+          paused = true; // the session stays open, in DATA, until the client goes away
+          return;
+        }
         counts.messages++;
         reply('250 2.0.0 queued\r\n');
         continue;
@@ -144,14 +162,16 @@ async function main(start: SinkStart): Promise<void> {
   const sockets = new Set<net.Socket>();
   const ports: Record<string, number> = {};
   for (const spec of start.listeners) {
-    counts[spec.name] = { connections: 0, handshakes: 0, messages: 0 };
+    counts[spec.name] = { connections: 0, handshakes: 0, messages: 0, held: 0 };
+    if (spec.mode === 'hold') passing.set(spec.name, 0);
     const server = serve(spec, ctx, counts[spec.name]!, sockets);
     server.maxConnections = 10_000;
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', 1024, r));
     ports[spec.name] = (server.address() as net.AddressInfo).port;
   }
-  process.on('message', (m: { cmd: string }) => {
+  process.on('message', (m: { cmd: string; name?: string; pass?: number | null }) => {
     if (m.cmd === 'counts') process.send!({ counts });
+    if (m.cmd === 'hold') passing.set(m.name!, m.pass!);
     if (m.cmd === 'drop') for (const s of sockets) s.destroy();
   });
   process.send!({ ports });

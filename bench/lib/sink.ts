@@ -31,6 +31,16 @@ export class Sink {
     });
   }
 
+  /** The sink process's pid (for its CPU time, from /proc). */
+  get pid(): number {
+    return this.#child.pid!;
+  }
+
+  /** A `hold` listener answers `pass` more messages, then leaves the end of DATA unanswered; `null` answers all from now on. */
+  hold(name: string, pass: number | null): void {
+    this.#child.send({ cmd: 'hold', name, pass });
+  }
+
   /** Closes every open connection (blackholed ones included). */
   drop(): void {
     this.#child.send({ cmd: 'drop' });
