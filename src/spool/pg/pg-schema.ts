@@ -105,6 +105,64 @@ CREATE TABLE ${s}.attachment_chunks (
   data BYTEA NOT NULL,
   PRIMARY KEY (files_dir, name, n)
 );
+${CLAIM_FUNCTION(s)}
+`;
+
+/**
+ * A claim in one round trip (it is the hot path: every lane refill on every node). Locks the
+ * tenant's breaker row, which serialises the tenant's claims across nodes; answers with the hold
+ * while the breaker holds the tenant, with how long to wait while the tenant's leases fill its cap
+ * (perTenant, or one while half-open), or else leases up to that many due messages, oldest due
+ * first, skipping rows another claim has locked. For one lease period after the database
+ * (re)started, a lease that ran out while it was down is still its owner's and counts against the
+ * cap: a live owner reconnects, renews it and writes the outcome it kept.
+ * Rows: leased messages (c_seq set), or one row with c_wait in ms (at least 50, at most a lease;
+ * with c_code and c_message for a hold).
+ */
+const CLAIM_FUNCTION = (s: string) => `
+CREATE FUNCTION ${s}.claim_due(p_tenant TEXT, p_owner TEXT, p_lease BIGINT, p_due BIGINT, p_limit INTEGER, p_per_tenant INTEGER, p_exclude BIGINT[])
+RETURNS TABLE (c_seq BIGINT, c_due BIGINT, c_attempts INTEGER, c_wait BIGINT, c_code TEXT, c_message TEXT)
+LANGUAGE plpgsql AS $claim$
+DECLARE
+  b RECORD;
+  now_ms BIGINT := (extract(epoch from clock_timestamp()) * 1000)::bigint;
+  started BIGINT := (extract(epoch from pg_postmaster_start_time()) * 1000)::bigint;
+  grace BOOLEAN;
+  active INTEGER;
+  earliest BIGINT;
+  n INTEGER;
+  got INTEGER;
+BEGIN
+  INSERT INTO ${s}.tenant_breakers (tenant) VALUES (p_tenant) ON CONFLICT (tenant) DO NOTHING;
+  SELECT tb.probing, tb.hold_until, tb.code, tb.message INTO b FROM ${s}.tenant_breakers tb WHERE tb.tenant = p_tenant FOR UPDATE;
+  grace := now_ms - started < p_lease;
+  IF b.hold_until IS NOT NULL AND b.hold_until > now_ms THEN
+    RETURN QUERY SELECT NULL::bigint, NULL::bigint, NULL::integer, b.hold_until - now_ms, COALESCE(b.code, 'UNKNOWN'), COALESCE(b.message, '');
+    RETURN;
+  END IF;
+  SELECT COUNT(*)::integer, MIN(m.lease_until) INTO active, earliest FROM ${s}.messages m
+   WHERE m.tenant = p_tenant AND m.state = 'queued' AND m.lease_owner IS NOT NULL AND (m.lease_until > now_ms OR grace);
+  n := LEAST(p_limit, (CASE WHEN b.probing THEN 1 ELSE p_per_tenant END) - active);
+  IF n <= 0 THEN
+    RETURN QUERY SELECT NULL::bigint, NULL::bigint, NULL::integer, LEAST(p_lease, GREATEST(50, COALESCE(earliest - now_ms, p_lease))), NULL::text, NULL::text;
+    RETURN;
+  END IF;
+  RETURN QUERY
+    WITH c AS (
+      UPDATE ${s}.messages m SET lease_owner = p_owner, lease_until = now_ms + p_lease
+      WHERE m.seq IN (
+        SELECT x.seq FROM ${s}.messages x
+        WHERE x.tenant = p_tenant AND x.state = 'queued' AND x.next_attempt_at <= p_due
+          AND (x.lease_until IS NULL OR (x.lease_until <= now_ms AND NOT grace)) AND x.seq <> ALL(p_exclude)
+        ORDER BY x.next_attempt_at, x.seq LIMIT n FOR UPDATE SKIP LOCKED)
+      RETURNING m.seq, m.next_attempt_at, m.attempts)
+    SELECT c.seq, c.next_attempt_at, c.attempts, NULL::bigint, NULL::text, NULL::text FROM c ORDER BY c.next_attempt_at, c.seq;
+  GET DIAGNOSTICS got = ROW_COUNT;
+  IF got = 0 AND grace THEN
+    RETURN QUERY SELECT NULL::bigint, NULL::bigint, NULL::integer, GREATEST(50, started + p_lease - now_ms), NULL::text, NULL::text;
+  END IF;
+END
+$claim$;
 `;
 
 /** Each step from version i to i + 1 (the first creates the layout in an empty schema). */

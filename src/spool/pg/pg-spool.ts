@@ -30,8 +30,6 @@ import { PgWake } from './pg-wake';
 
 /** Stored attachment copies no message names are deleted once older than this: another node may be accepting the event right now. */
 const ORPHAN_GRACE_MS = 60 * 60 * 1000;
-/** A claim that found the tenant's sessions all in use elsewhere looks again within these bounds (ms). */
-const MIN_WAIT_MS = 50;
 /** As the config validates spool.postgres.schema: an unquoted lower-case identifier, which is also the NOTIFY channel. */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -440,52 +438,18 @@ export class PgSpool implements Spool {
     return claim;
   }
 
-  #claim(req: ClaimRequest): Promise<{ claim: Claim; attempts: Map<number, number> }> {
-    const none = new Map<number, number>();
-    return this.#db.tx('claiming due mail', async (q) => {
-      await q(`INSERT INTO ${this.#s}.tenant_breakers (tenant) VALUES ($1) ON CONFLICT (tenant) DO NOTHING`, [req.tenant]);
-      const b = (
-        await q<{ probing: boolean; hold_until: number | null; code: string | null; message: string | null; now: number; started: number }>(
-          `SELECT probing, hold_until, code, message, ${DB_NOW} AS now, (extract(epoch from pg_postmaster_start_time()) * 1000)::bigint AS started
-           FROM ${this.#s}.tenant_breakers WHERE tenant = $1 FOR UPDATE`,
-          [req.tenant],
-        )
-      ).rows[0]!;
-      const now = b.now;
-      // For one lease period after the database (re)started, a lease that ran out while it was down is still its
-      // owner's: a live owner reconnects, renews it and writes the outcome it kept; taking it over would send the
-      // message again. A node that died meanwhile is taken over one lease period late.
-      const grace = now - b.started < this.#leaseMs;
-      if (b.hold_until !== null && b.hold_until > now) {
-        return { claim: { seqs: [], waitMs: b.hold_until - now, hold: { code: b.code ?? 'UNKNOWN', message: b.message ?? '' } }, attempts: none };
-      }
-      const cap = b.probing ? 1 : req.perTenant;
-      const act = (
-        await q<{ active: number; earliest: number | null }>(
-          `SELECT COUNT(*)::int AS active, MIN(lease_until) AS earliest FROM ${this.#s}.messages WHERE tenant = $1 AND state = 'queued' AND lease_owner IS NOT NULL AND (lease_until > $2 OR $3::boolean)`,
-          [req.tenant, now, grace],
-        )
-      ).rows[0]!;
-      const n = Math.min(req.limit, cap - act.active);
-      if (n <= 0) {
-        const wait = act.earliest === null ? this.#leaseMs : act.earliest - now;
-        return { claim: { seqs: [], waitMs: Math.min(this.#leaseMs, Math.max(MIN_WAIT_MS, wait)) }, attempts: none };
-      }
-      const rows = (
-        await q<{ seq: number; next_attempt_at: number; attempts: number }>(
-          `UPDATE ${this.#s}.messages SET lease_owner = $1, lease_until = $2::bigint + $3::bigint
-           WHERE seq IN (
-             SELECT seq FROM ${this.#s}.messages
-             WHERE tenant = $4 AND state = 'queued' AND next_attempt_at <= $5 AND (lease_until IS NULL OR (lease_until <= $2 AND NOT $8::boolean)) AND seq <> ALL($6::bigint[])
-             ORDER BY next_attempt_at, seq LIMIT $7 FOR UPDATE SKIP LOCKED)
-           RETURNING seq, next_attempt_at, attempts`,
-          [this.#owner, now, this.#leaseMs, req.tenant, req.now, [...req.exclude], n, grace],
-        )
-      ).rows;
-      if (rows.length === 0 && grace) return { claim: { seqs: [], waitMs: Math.max(MIN_WAIT_MS, b.started + this.#leaseMs - now) }, attempts: none };
-      rows.sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.seq - b.seq);
-      return { claim: { seqs: rows.map((r) => r.seq) }, attempts: new Map(rows.map((r) => [r.seq, r.attempts])) };
-    });
+  /** One round trip: the schema's claim_due function (pg-schema.ts) does the claim's work under the tenant's breaker row lock. */
+  async #claim(req: ClaimRequest): Promise<{ claim: Claim; attempts: Map<number, number> }> {
+    const rows = (
+      await this.#db.query<{ c_seq: number | null; c_due: number | null; c_attempts: number | null; c_wait: number | null; c_code: string | null; c_message: string | null }>(
+        'claiming due mail',
+        `SELECT * FROM ${this.#s}.claim_due($1, $2, $3, $4, $5, $6, $7::bigint[])`,
+        [req.tenant, this.#owner, this.#leaseMs, req.now, req.limit, req.perTenant, [...req.exclude]],
+      )
+    ).rows;
+    const wait = rows.find((r) => r.c_wait !== null);
+    if (wait) return { claim: { seqs: [], waitMs: wait.c_wait!, ...(wait.c_code !== null && { hold: { code: wait.c_code, message: wait.c_message ?? '' } }) }, attempts: new Map() };
+    return { claim: { seqs: rows.map((r) => r.c_seq!) }, attempts: new Map(rows.map((r) => [r.c_seq!, r.c_attempts!])) };
   }
 
   async release(seqs: readonly number[]): Promise<void> {
