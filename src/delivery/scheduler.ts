@@ -42,6 +42,8 @@ interface Lane {
   failures: number;
   /** A claim from the spool is on its way (the window refills asynchronously). */
   refilling: boolean;
+  /** A wake-up (an outcome written, another instance's news) came while a claim was on its way: what that claim saw may be stale. */
+  woken: boolean;
   /** A shared spool had nothing for this lane for a cluster-wide reason: no claim before this (monotonic clock), or a wake-up. */
   waitUntil: number;
   /** The shared breaker's hold, while the cluster holds the tenant. */
@@ -110,7 +112,10 @@ export class Scheduler {
     // mail was deferred learns its new due time from the spool.
     const unsubscribeJournal = journal.subscribe((tenant) => {
       const lane = this.#lanes.get(tenant);
-      if (lane) lane.nextDue = this.#clock.wall();
+      if (lane) {
+        lane.nextDue = this.#clock.wall();
+        lane.woken = lane.refilling;
+      }
       this.#schedulePump();
     });
     // Another instance sharing the spool accepted, released or settled mail of a tenant: look again.
@@ -119,6 +124,7 @@ export class Scheduler {
       const lane = this.#lane(tenant);
       lane.waitUntil = 0;
       lane.nextDue = this.#clock.wall();
+      lane.woken = lane.refilling;
       this.#schedulePump();
     });
     this.#unsubscribe = () => {
@@ -294,6 +300,7 @@ export class Scheduler {
         spoolErrors: 0,
         failures: 0,
         refilling: false,
+        woken: false,
         waitUntil: 0,
         sharedHold: undefined,
         probing: true,
@@ -369,6 +376,7 @@ export class Scheduler {
    */
   async #refill(lane: Lane, now: number): Promise<void> {
     lane.refilling = true;
+    lane.woken = false;
     const generation = lane.generation;
     const skip = new Set([...lane.active, ...this.#journal.seqs()]);
     const ask = (): Promise<Claim> =>
@@ -388,7 +396,12 @@ export class Scheduler {
       lane.window = claim.seqs;
       lane.sharedHold = claim.hold;
       if (claim.waitMs !== undefined) lane.waitUntil = this.#clock.mono() + claim.waitMs;
-      else if (claim.seqs.length === 0 && lane.nextDue !== undefined && lane.nextDue <= now) lane.waitUntil = this.#clock.mono() + EMPTY_CLAIM_WAIT_MS;
+      else if (lane.woken) {
+        // The spool moved on while it was asked (an outcome of this lane was written, say, and
+        // nextDue above still excluded it): its empty answer and due time are stale, and they
+        // must not undo the wake-up. Look again at once. An asynchronous spool makes this race.
+        if (claim.seqs.length === 0) lane.nextDue = this.#clock.wall();
+      } else if (claim.seqs.length === 0 && lane.nextDue !== undefined && lane.nextDue <= now) lane.waitUntil = this.#clock.mono() + EMPTY_CLAIM_WAIT_MS;
     } catch (e) {
       if (this.#stopped) return;
       lane.window = [];
@@ -396,6 +409,7 @@ export class Scheduler {
       this.#spoolFailure('claim due mail', lane, e, lane.stallUntil - this.#clock.mono());
     } finally {
       lane.refilling = false;
+      lane.woken = false;
       this.#schedulePump();
     }
   }
