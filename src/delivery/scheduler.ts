@@ -194,6 +194,21 @@ export class Scheduler {
     lane.generation++;
     lane.cancel.abort(new Error(SHUTDOWN));
     lane.cancel = new AbortController();
+    if (this.#spool.shared) {
+      // A shared breaker still holds the old server's failures (for authFailureDelayMs, say): the
+      // lane claims nothing until it is lifted, or the claim would answer with that hold.
+      lane.waitUntil = Infinity;
+      lane.sharedHold = undefined;
+      const lifted = lane.generation;
+      this.#spool
+        .reportHealth(tenant, { ok: true })
+        .catch((e) => this.#spoolFailure('lift the shared breaker after a settings change', lane, e, 0))
+        .finally(() => {
+          if (lane.generation !== lifted || lane.waitUntil !== Infinity) return;
+          lane.waitUntil = 0;
+          this.notify(tenant);
+        });
+    }
     // Its mail keeps its due times (each at most longestDelay away) if this fails; the lane still starts afresh.
     this.#spool.reschedule(tenant, this.#clock.wall()).then(
       () => this.notify(tenant),
@@ -209,9 +224,12 @@ export class Scheduler {
   async flush(tenant: string): Promise<void> {
     if (this.#stopped) return;
     const now = this.#clock.wall();
+    // A shared breaker holds the tenant on every instance: the flush lifts it for all of them.
+    if (this.#spool.shared) await this.#spool.reportHealth(tenant, { ok: true });
     await this.#spool.reschedule(tenant, now);
     if (this.#stopped) return;
     const lane = this.#lane(tenant);
+    lane.sharedHold = undefined;
     lane.holdUntil = 0;
     lane.stallUntil = 0;
     lane.waitUntil = 0;
