@@ -21,6 +21,8 @@ export interface StoreCase {
    * first call in it) and dropped after it.
    */
   spoolConfig(): Promise<Record<string, unknown>>;
+  /** `config` with spoolConfig() merged into its `spool` key (the config's own spool settings win). */
+  configure<T extends object>(config: T): Promise<T>;
   /**
    * The directories (by name) of the attachment copies the store holds, sorted: sqlite the entries
    * of `<dataDir>/files`; postgres the `files_dir` keys of `attachment_files` (the attachments live
@@ -38,10 +40,18 @@ export interface StoreCase {
   rows<T = Record<string, unknown>>(dataDir: string, sql: string, params?: unknown[]): Promise<T[]>;
 }
 
+async function configure<T extends object>(store: StoreCase, config: T): Promise<T> {
+  const own = (config as { spool?: Record<string, unknown> }).spool;
+  return { ...config, spool: { ...(await store.spoolConfig()), ...own } };
+}
+
 class SqliteCase implements StoreCase {
   readonly name = 'sqlite' as const;
   async spoolConfig(): Promise<Record<string, unknown>> {
     return {};
+  }
+  configure<T extends object>(config: T): Promise<T> {
+    return configure(this, config);
   }
   async storedDirs(dataDir: string): Promise<string[]> {
     return fs.readdirSync(path.join(dataDir, 'files')).sort();
@@ -72,6 +82,10 @@ class PostgresCase implements StoreCase {
       return { url, name: decodeURIComponent(new URL(url).pathname.slice(1)) };
     })();
     return this.#db.then(({ url }) => ({ store: 'postgres', postgres: { connectionString: url, leaseMs: 2000 } }));
+  }
+
+  configure<T extends object>(config: T): Promise<T> {
+    return configure(this, config);
   }
 
   /** Drops this test's database, if it made one (afterEach, once the test's own hooks have stopped its plugins). */
