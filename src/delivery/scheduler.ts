@@ -42,6 +42,8 @@ interface Lane {
   failures: number;
   /** A claim from the spool is on its way (the window refills asynchronously). */
   refilling: boolean;
+  /** A wake-up (new mail, an outcome written, another instance's news) came while a claim was on its way: what that claim saw may be stale. */
+  woken: boolean;
   /** A shared spool had nothing for this lane for a cluster-wide reason: no claim before this (monotonic clock), or a wake-up. */
   waitUntil: number;
   /** The shared breaker's hold, while the cluster holds the tenant. */
@@ -112,7 +114,10 @@ export class Scheduler {
     // mail was deferred learns its new due time from the spool.
     const unsubscribeJournal = journal.subscribe((tenant) => {
       const lane = this.#lanes.get(tenant);
-      if (lane) lane.nextDue = this.#clock.wall();
+      if (lane) {
+        lane.nextDue = this.#clock.wall();
+        lane.woken ||= lane.refilling;
+      }
       this.#schedulePump();
     });
     // Another instance sharing the spool accepted, released or settled mail of a tenant: look again.
@@ -121,6 +126,7 @@ export class Scheduler {
       const lane = this.#lane(tenant);
       lane.waitUntil = 0;
       lane.nextDue = this.#clock.wall();
+      lane.woken ||= lane.refilling;
       this.#schedulePump();
     });
     this.#unsubscribe = () => {
@@ -175,6 +181,7 @@ export class Scheduler {
     if (this.#stopped) return;
     const lane = this.#lane(tenant);
     lane.nextDue = Math.min(lane.nextDue ?? Infinity, due);
+    lane.woken ||= lane.refilling;
     this.#schedulePump();
   }
 
@@ -192,8 +199,18 @@ export class Scheduler {
     lane.generation++;
     lane.cancel.abort(new Error(SHUTDOWN));
     lane.cancel = new AbortController();
-    // New settings: the cluster's hold on the old server says nothing about the new one.
-    if (this.#spool.shared) void this.#shareHealth(lane, { reset: true });
+    if (this.#spool.shared) {
+      // New settings: the cluster's hold on the old server says nothing about the new one. The lane
+      // claims nothing until the hold is reset (the claim would answer with it); then every node
+      // wakes and the next session anywhere is the probe.
+      lane.waitUntil = Infinity;
+      const lifted = lane.generation;
+      void this.#shareHealth(lane, { reset: true }).finally(() => {
+        if (lane.generation !== lifted || lane.waitUntil !== Infinity) return;
+        lane.waitUntil = 0;
+        this.notify(tenant);
+      });
+    }
     // Its mail keeps its due times (each at most longestDelay away) if this fails; the lane still starts afresh.
     this.#spool.reschedule(tenant, this.#clock.wall()).then(
       () => this.notify(tenant),
@@ -210,7 +227,7 @@ export class Scheduler {
     if (this.#stopped) return;
     const now = this.#clock.wall();
     await this.#spool.reschedule(tenant, now);
-    // The cluster's breaker too: every instance wakes, and one of them probes.
+    // A shared breaker holds the tenant on every instance: the flush ends it for all of them; every instance wakes, and one of them probes.
     if (this.#spool.shared) await this.#spool.reportHealth(tenant, { reset: true });
     if (this.#stopped) return;
     const lane = this.#lane(tenant);
@@ -303,6 +320,7 @@ export class Scheduler {
         spoolErrors: 0,
         failures: 0,
         refilling: false,
+        woken: false,
         waitUntil: 0,
         sharedHold: undefined,
         probing: true,
@@ -378,6 +396,7 @@ export class Scheduler {
    */
   async #refill(lane: Lane, now: number): Promise<void> {
     lane.refilling = true;
+    lane.woken = false;
     const generation = lane.generation;
     const skip = new Set([...lane.active, ...this.#journal.seqs()]);
     const ask = (): Promise<Claim> =>
@@ -396,7 +415,12 @@ export class Scheduler {
       lane.spoolErrors = 0;
       lane.window = claim.seqs;
       lane.sharedHold = claim.hold;
-      if (claim.waitMs !== undefined) lane.waitUntil = this.#clock.mono() + claim.waitMs;
+      if (lane.woken) {
+        // The spool moved on while it was asked (new mail, an outcome of this lane written, and
+        // nextDue above still excluded it): its empty answer, due time or wait are stale, and they
+        // must not undo the wake-up. Look again at once. An asynchronous spool makes this race.
+        if (claim.seqs.length === 0) lane.nextDue = this.#clock.wall();
+      } else if (claim.waitMs !== undefined) lane.waitUntil = this.#clock.mono() + claim.waitMs;
       else if (claim.seqs.length === 0 && lane.nextDue !== undefined && lane.nextDue <= now) lane.waitUntil = this.#clock.mono() + EMPTY_CLAIM_WAIT_MS;
     } catch (e) {
       if (this.#stopped) return;
@@ -405,6 +429,7 @@ export class Scheduler {
       this.#spoolFailure('claim due mail', lane, e, lane.stallUntil - this.#clock.mono());
     } finally {
       lane.refilling = false;
+      lane.woken = false;
       this.#schedulePump();
     }
   }
@@ -464,6 +489,7 @@ export class Scheduler {
   /** The lane's mail is due next at `next` (or none is queued): the pump looks again. */
   #due(lane: Lane, next: number | undefined): void {
     if (this.#stopped) return;
+    if (next !== undefined) lane.woken ||= lane.refilling;
     lane.nextDue = Math.min(lane.nextDue ?? Infinity, next ?? Infinity);
     if (lane.nextDue === Infinity) lane.nextDue = undefined;
     this.#schedulePump();

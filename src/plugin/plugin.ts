@@ -259,9 +259,11 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
         }
         return r;
       },
-      (e: unknown) => {
+      async (e: unknown) => {
         this.#metrics.refused(isPluginError(e) ? e.code : 'OTHER', (event as { tenant?: unknown } | null)?.tenant);
-        this.#refused(event, e);
+        // Recorded before the host hears the refusal: refusals() then lists it, in the order the
+        // host saw them, and deactivate() (which waits for the intake) does not close the spool under it.
+        await this.#refused(event, e);
         throw e;
       },
     );
@@ -271,8 +273,8 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     return p;
   }
 
-  /** Records a refusal in the delivery log: the envelope's ids and the coded reason, never the event. */
-  #refused(event: unknown, e: unknown): void {
+  /** Records a refusal in the delivery log: the envelope's ids and the coded reason, never the event. Never rejects (the record is best effort). */
+  #refused(event: unknown, e: unknown): Promise<void> {
     const env = (event !== null && typeof event === 'object' ? event : {}) as Record<string, unknown>;
     const id = (v: unknown) => (typeof v === 'string' && v !== '' ? v.slice(0, 200) : undefined);
     const [tenant, eventId, eventType] = [id(env.tenant), id(env.id), id(env.type)];
@@ -280,7 +282,7 @@ export class EmailNotifyPlugin implements PluginInstance, OpsApi {
     // One log line per refusal too, with the same ids and reason (never the event).
     const ids = { ...(tenant !== undefined && { tenant }), ...(eventId !== undefined && { eventId }), ...(eventType !== undefined && { eventType }) };
     this.#ctx.log.warn('event refused', { code: typeof err?.code === 'string' ? err.code : 'SPOOL_FAILURE', ...(typeof err?.field === 'string' && { field: err.field }), ...ids });
-    void this.#spool.refuse({
+    return this.#spool.refuse({
       at: Date.now(),
       ...ids,
       code: typeof err?.code === 'string' ? err.code : 'SPOOL_FAILURE',

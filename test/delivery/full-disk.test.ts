@@ -79,6 +79,7 @@ function fill(file: string): number {
 
 const TENANTS = ['a.example.com', 'b.example.com', 'c.example.com'];
 
+// SQLite only: a full disk under spool.db; a PostgreSQL spool that cannot write is covered by test/spool/pg-spool.test.ts (losing the database).
 describe('delivery on a full disk: an outcome that cannot be written never causes a resend', function () {
   this.timeout(60_000);
 

@@ -3,6 +3,7 @@ import { tenantConfig, voicemail } from '../helpers/events';
 import { FaultServer, refusedPort } from '../helpers/fault-servers';
 import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
+import { describeStores } from '../helpers/stores';
 import { waitFor } from '../helpers/wait';
 
 const T = 'acme.example.com';
@@ -15,7 +16,7 @@ function within<V>(p: Promise<V>, ms: number, what: string): Promise<V> {
   );
 }
 
-describe('delivery lifecycle: bounded deactivate, config changes', function () {
+describeStores('delivery lifecycle: bounded deactivate, config changes', function (store) {
   this.timeout(30_000);
   const h = new Harness();
   afterEach(() => h.dispose());
@@ -25,9 +26,9 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
     const healthy = await TestSmtp.start({ ca: testCa() });
     h.defer(() => blackhole.close(), () => healthy.close());
     // Timeouts far beyond the test: only deactivate() can end these sessions.
-    const c = tenantConfig(testCa().cert, { [T]: { port: blackhole.port } }, {
+    const c = await store.configure(tenantConfig(testCa().cert, { [T]: { port: blackhole.port } }, {
       delivery: { retry: { initialDelayMs: 100, maxDelayMs: 300, maxAgeMs: 600_000 }, messageTimeoutMs: 120_000, shutdownTimeoutMs: 300 },
-    });
+    }));
     Object.assign(c.tenants[T].smtp, { connectionTimeoutMs: 120_000, greetingTimeoutMs: 120_000, socketTimeoutMs: 120_000 });
     await h.start(c);
     const events = [voicemail(T), voicemail(T), voicemail(T)];
@@ -41,7 +42,7 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
     await waitFor(() => blackhole.open === 0, { what: 'the abandoned sessions closed', detail: () => blackhole.open });
     expect(h.host.emitted.filter((e) => e.type.startsWith('email.'))).to.have.length(0);
 
-    // A fresh instance on the same dataDir, with the tenant's server fixed, delivers all of it.
+    // A fresh instance on the same dataDir (for postgres: the same database), with the tenant's server fixed, delivers all of it.
     c.tenants[T].smtp.port = healthy.port;
     await h.activate();
     expect((await h.plugin.status()).counts.queued).to.equal(events.length);
@@ -54,9 +55,9 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
 
   it('a beforeSend hook that never returns: the message deadline cuts it (deferred, retried) and deactivate() still resolves', async () => {
     const healthy = await h.smtp();
-    await h.start(tenantConfig(testCa().cert, { [T]: { port: healthy.port } }, {
+    await h.start(await store.configure(tenantConfig(testCa().cert, { [T]: { port: healthy.port } }, {
       delivery: { retry: { initialDelayMs: 100, maxDelayMs: 200, maxAgeMs: 600_000 }, messageTimeoutMs: 1000, shutdownTimeoutMs: 100 },
-    }));
+    })));
     let calls = 0;
     h.plugin.addHook('beforeSend', () => (++calls === 1 ? new Promise<void>(() => undefined) : undefined));
     const ev = voicemail(T);
@@ -79,9 +80,9 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
     const healthy = await TestSmtp.start({ ca: testCa() });
     h.defer(() => tarpit.close(), () => healthy.close());
     // Deadlines far beyond the test: only the settings change can free these sessions.
-    const c = tenantConfig(testCa().cert, { [T]: { port: tarpit.port } }, {
+    const c = await store.configure(tenantConfig(testCa().cert, { [T]: { port: tarpit.port } }, {
       delivery: { retry: { initialDelayMs: 100, maxDelayMs: 300, maxAgeMs: 600_000 }, messageTimeoutMs: 120_000, shutdownTimeoutMs: 200 },
-    });
+    }));
     await h.start(c);
     const events = [voicemail(T), voicemail(T)];
     for (const e of events) await h.host.send(e);
@@ -99,9 +100,9 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
   it('onConfigChange: a tenant removed from the configuration keeps its queued mail (deferred TENANT_NOT_CONFIGURED) until it is back', async () => {
     const dead = await refusedPort();
     const healthy = await h.smtp();
-    const c = tenantConfig(testCa().cert, { [T]: { port: dead } }, {
+    const c = await store.configure(tenantConfig(testCa().cert, { [T]: { port: dead } }, {
       delivery: { retry: { initialDelayMs: 100, maxDelayMs: 200, maxAgeMs: 600_000 }, messageTimeoutMs: 3000, shutdownTimeoutMs: 200 },
-    });
+    }));
     await h.start(c);
     const ev = voicemail(T);
     await h.host.send(ev);
@@ -120,9 +121,9 @@ describe('delivery lifecycle: bounded deactivate, config changes', function () {
   it('onConfigChange: a tenant pointing at a dead port is fixed without a restart; an invalid change is refused and the old settings stay', async () => {
     const healthy = await h.smtp();
     const dead = await refusedPort();
-    const c = tenantConfig(testCa().cert, { [T]: { port: dead } }, {
+    const c = await store.configure(tenantConfig(testCa().cert, { [T]: { port: dead } }, {
       delivery: { retry: { initialDelayMs: 100, maxDelayMs: 200, maxAgeMs: 600_000 }, messageTimeoutMs: 3000, shutdownTimeoutMs: 200 },
-    });
+    }));
     await h.start(c);
     const events = [voicemail(T), voicemail(T)];
     for (const e of events) await h.host.send(e);

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { tenantConfig, voicemail } from '../helpers/events';
 import { FaultServer, refusedPort } from '../helpers/fault-servers';
 import { Harness } from '../helpers/harness';
+import { describeStores } from '../helpers/stores';
 import { TestSmtp, testCa } from '../helpers/smtp';
 import { RetryTicker, TICK_TENANT } from '../helpers/ticker';
 
@@ -15,7 +16,7 @@ function config(port: number, retry: Record<string, number> = {}, smtp: Record<s
   return c;
 }
 
-describe('delivery outcomes: per recipient, auth failures, expiry', function () {
+describeStores('delivery outcomes: per recipient, auth failures, expiry', function (store) {
   this.timeout(20_000);
   const h = new Harness();
   afterEach(() => h.dispose());
@@ -26,7 +27,7 @@ describe('delivery outcomes: per recipient, auth failures, expiry', function () 
     const later = `later@${T}`;
     const server = await FaultServer.start({ cert: testCa().issue(), rcpt: { [gone]: 550, [later]: 451 } });
     h.defer(() => server.close());
-    await h.start(config(server.port));
+    await h.start(await store.configure(config(server.port)));
     const ev = voicemail(T, {}, { recipient: { extension: '201', name: 'Team', email: [good, gone, later] } });
     await h.host.send(ev);
 
@@ -65,7 +66,7 @@ describe('delivery outcomes: per recipient, auth failures, expiry', function () 
     const ticker = await RetryTicker.start();
     h.defer(() => ticker.close());
     const authFailureDelayMs = 600_000;
-    const c = config(server.port, { authFailureDelayMs }, { auth: { user: 'pbx', pass: 'wrong' } });
+    const c = await store.configure(config(server.port, { authFailureDelayMs }, { auth: { user: 'pbx', pass: 'wrong' } }));
     c.tenants[TICK_TENANT] = ticker.tenant();
     await h.start(c);
     const events = [voicemail(T), voicemail(T), voicemail(T)];
@@ -101,7 +102,7 @@ describe('delivery outcomes: per recipient, auth failures, expiry', function () 
 
   it('maxAgeMs: mail for a dead tenant becomes email.failed MESSAGE_EXPIRED and stays as a dead letter', async () => {
     const dead = await refusedPort();
-    await h.start(config(dead, { initialDelayMs: 150, maxDelayMs: 300, maxAgeMs: 1200 }));
+    await h.start(await store.configure(config(dead, { initialDelayMs: 150, maxDelayMs: 300, maxAgeMs: 1200 })));
     const ev = voicemail(T);
     await h.host.send(ev);
     await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === ev.id));
@@ -122,14 +123,14 @@ describe('delivery outcomes: per recipient, auth failures, expiry', function () 
   /** Queues one voicemail while its server refuses, stops, lets it outlive maxAgeMs, and starts again with `port` as the server. */
   async function agedWhileDown(port: number) {
     const dead = await refusedPort();
-    await h.start(config(dead, { initialDelayMs: 1500, maxDelayMs: 1500 }));
+    await h.start(await store.configure(config(dead, { initialDelayMs: 1500, maxDelayMs: 1500 })));
     const ev = voicemail(T);
     await h.host.send(ev);
     await h.host.until((em) => em.some((e) => e.type === 'email.deferred'));
     await h.deactivate();
     await new Promise((r) => setTimeout(r, 300)); // time passing is the scenario: 300 ms > maxAgeMs below
     // Back up with a reachable server but a maxAgeMs the message has outlived.
-    h.host.config = config(port, { initialDelayMs: 1500, maxDelayMs: 1500, maxAgeMs: 200 });
+    h.host.config = await store.configure(config(port, { initialDelayMs: 1500, maxDelayMs: 1500, maxAgeMs: 200 }));
     await h.activate();
     return ev;
   }

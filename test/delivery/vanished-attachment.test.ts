@@ -9,6 +9,7 @@ import { testCa } from '../helpers/smtp';
 
 const T = 'a.example.com';
 
+// SQLite only: deletes the spool's copies in <dataDir>/files; for PostgreSQL that directory is a cache and the copy is fetched again from the database (test/cluster/pg-plugin.test.ts: a node with an empty dataDir).
 describe('a spooled attachment that vanished before delivery', function () {
   this.timeout(30_000);
   const h = new Harness();

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { missed, tenantConfig, voicemail } from '../helpers/events';
 import { refusedPort } from '../helpers/fault-servers';
 import { Harness } from '../helpers/harness';
+import { describeStores } from '../helpers/stores';
 import { testCa } from '../helpers/smtp';
 import { waitFor } from '../helpers/wait';
 
@@ -18,7 +18,7 @@ async function refusal(p: Promise<unknown>): Promise<{ code?: string; field?: st
   );
 }
 
-describe('ops: the delivery log (refusals, test sends, bounds, retention)', function () {
+describeStores('ops: the delivery log (refusals, bounds, retention)', function (store) {
   this.timeout(30_000);
   const h = new Harness();
   afterEach(() => h.dispose());
@@ -26,7 +26,7 @@ describe('ops: the delivery log (refusals, test sends, bounds, retention)', func
   it('a refused event is logged with its code, field, tenant, id and type, never its content; newest first, by tenant', async () => {
     const server = await h.smtp();
     const root = h.tmpdir('pbx-roots-');
-    await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [root] }));
+    await h.start(await store.configure(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [root] })));
     const outside = voicemail(T, {}, { caller: { number: '+15550100', name: 'Secret Caller' }, recording: { path: '/etc/passwd', contentType: 'audio/wav' } });
     const e1 = await refusal(h.host.send(outside));
     expect(e1.code).to.equal('ATTACHMENT_FORBIDDEN');
@@ -53,9 +53,9 @@ describe('ops: the delivery log (refusals, test sends, bounds, retention)', func
 
   it('spool.log.maxRefusals keeps the newest refusals; spool.log.maxAttemptsPerMessage the latest attempts, the count exact', async () => {
     const dead = await refusedPort();
-    await h.start(
+    await h.start(await store.configure(
       tenantConfig(testCa().cert, { [DEAD]: { port: dead } }, { spool: { log: { maxRefusals: 3, maxAttemptsPerMessage: 2 } }, delivery: { retry: { initialDelayMs: 20, maxDelayMs: 40, maxAgeMs: 600_000 }, messageTimeoutMs: 8000, shutdownTimeoutMs: 300 } }),
-    );
+    ));
     const refused = Array.from({ length: 5 }, () => missed(DEAD, {}, { recipient: { extension: '1', email: [] } }));
     for (const e of refused) await refusal(h.host.send(e));
     expect((await h.plugin.refusals()).map((r) => r.eventId)).to.deep.equal(refused.slice(2).reverse().map((e) => e.id));
@@ -71,6 +71,37 @@ describe('ops: the delivery log (refusals, test sends, bounds, retention)', func
     expect(d.attemptsLog.map((a) => a.attempt)).to.deep.equal([d.attempts - 1, d.attempts]);
     expect(d.log.filter((l) => l.kind === 'attempt')).to.have.length(2);
   });
+
+  it('retention: a failed message goes with its delivery log after spool.retainFailedMs, and old refusals with it', async () => {
+    const server = await h.smtp({ rcptErrors: { [`bob@${T}`]: 550 } });
+    const config = (spool = {}) => tenantConfig(testCa().cert, { [T]: { port: server.port } }, { spool });
+    await h.start(await store.configure(config()));
+    const ev = missed(T);
+    await h.host.send(ev);
+    await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === ev.id));
+    await refusal(h.host.send(missed(T, {}, { recipient: { extension: '1', email: [] } })));
+    const seq = (await h.plugin.lookup(ev.id, T))!.seq;
+    await h.deactivate();
+    // The tables themselves: spool.db for sqlite, the database for postgres.
+    const rows = async () => ({
+      log: (await store.rows(h.host.dataDir, 'SELECT message_seq FROM delivery_log WHERE message_seq = ?', [seq])).length,
+      refusals: (await store.rows(h.host.dataDir, 'SELECT event_id FROM refusals')).length,
+    });
+    expect(await rows()).to.deep.equal({ log: 2, refusals: 1 });
+    // The same node restarted (for postgres: on the same database).
+    await h.replaceHost(await store.configure(config({ retainFailedMs: 0 })), { sameDataDir: true });
+    await waitFor(async () => (await h.plugin.message(ev.id, T)) === undefined && (await h.plugin.refusals()).length === 0, { what: 'the maintenance pass' });
+    await h.deactivate();
+    expect(await rows()).to.deep.equal({ log: 0, refusals: 0 });
+    if (store.name === 'sqlite') expect(fs.existsSync(path.join(h.host.dataDir, 'spool.db'))).to.equal(true);
+  });
+});
+
+// Store-independent, so run on the default store only: a test send spools, reports and counts nothing.
+describe('ops: test sends', function () {
+  this.timeout(30_000);
+  const h = new Harness();
+  afterEach(() => h.dispose());
 
   it('testSend: the sample through the tenant’s real server to one address, with the transcript; nothing spooled, reported or counted', async () => {
     const server = await h.smtp({ rcptErrors: { [`gone@${T}`]: 550 } });
@@ -107,31 +138,5 @@ describe('ops: the delivery log (refusals, test sends, bounds, retention)', func
     expect(r.transcript.replyCode).to.equal(undefined);
     expect(r.transcript.replyText).to.match(/^SMTP_CONNECT/);
     expect(await refusal(h.plugin.testSend({ tenant: 'unlisted.example.com', eventType: 'fax.received', to: 'x@y.example' }))).to.deep.include({ code: 'TENANT_NOT_CONFIGURED', field: 'tenant' });
-  });
-
-  it('retention: a failed message goes with its delivery log after spool.retainFailedMs, and old refusals with it', async () => {
-    const server = await h.smtp({ rcptErrors: { [`bob@${T}`]: 550 } });
-    const config = (spool = {}) => tenantConfig(testCa().cert, { [T]: { port: server.port } }, { spool });
-    await h.start(config());
-    const ev = missed(T);
-    await h.host.send(ev);
-    await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === ev.id));
-    await refusal(h.host.send(missed(T, {}, { recipient: { extension: '1', email: [] } })));
-    const seq = (await h.plugin.lookup(ev.id, T))!.seq;
-    await h.deactivate();
-    const rows = () => {
-      const db = new Database(path.join(h.host.dataDir, 'spool.db'), { readonly: true });
-      try {
-        return { log: db.prepare('SELECT COUNT(*) FROM delivery_log WHERE message_seq = ?').pluck().get(seq), refusals: db.prepare('SELECT COUNT(*) FROM refusals').pluck().get() };
-      } finally {
-        db.close();
-      }
-    };
-    expect(rows()).to.deep.equal({ log: 2, refusals: 1 });
-    await h.replaceHost(config({ retainFailedMs: 0 }), { sameDataDir: true });
-    await waitFor(async () => (await h.plugin.message(ev.id, T)) === undefined && (await h.plugin.refusals()).length === 0, { what: 'the maintenance pass' });
-    await h.deactivate();
-    expect(rows()).to.deep.equal({ log: 0, refusals: 0 });
-    expect(fs.existsSync(path.join(h.host.dataDir, 'spool.db'))).to.equal(true);
   });
 });

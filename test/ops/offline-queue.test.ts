@@ -11,6 +11,7 @@ const T = 'a.example.com';
 /** Every file of a dataDir but the lock (whose holder record a reader rewrites), with its content hash. */
 const digest = (dir: string) => fs.readdirSync(dir).filter((f) => f !== 'lock').sort().map((f) => [f, fs.statSync(path.join(dir, f)).isFile() ? crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, f))).digest('hex') : 'dir']);
 
+// SQLite only: OfflineQueue (`queue --data`) opens a stopped host's spool.db read-only; a PostgreSQL spool is read through a running node.
 describe('ops: OfflineQueue reads a stopped host’s spool, read-only', function () {
   this.timeout(30_000);
   const h = new Harness();

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { missed, tenantConfig, voicemail } from '../helpers/events';
 import { refusedPort } from '../helpers/fault-servers';
 import { Harness } from '../helpers/harness';
+import { describeStores } from '../helpers/stores';
 import { testCa } from '../helpers/smtp';
 import { waitFor } from '../helpers/wait';
 
@@ -17,7 +18,7 @@ async function refusal(p: Promise<unknown>): Promise<{ code?: string; field?: st
   );
 }
 
-describe('ops: the queue operations on the plugin instance (retry, discard, flush, retryFailed)', function () {
+describeStores('ops: the queue operations on the plugin instance (retry, discard, flush, retryFailed)', function (store) {
   this.timeout(30_000);
   const h = new Harness();
   afterEach(() => h.dispose());
@@ -25,7 +26,7 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
   it('a 550 for one of two recipients: partial, the log shows the reply and the recipient; after the fix, retry sends to that recipient alone, once', async () => {
     const rcptErrors: Record<string, number> = { [`gone@${T}`]: 550 };
     const server = await h.smtp({ rcptErrors });
-    await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }));
+    await h.start(await store.configure(tenantConfig(testCa().cert, { [T]: { port: server.port } })));
     const ev = voicemail(T, {}, { recipient: { extension: '201', email: [`alice@${T}`, `gone@${T}`] } });
     await h.host.send(ev);
     await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === ev.id) && em.some((e) => e.type === 'email.delivered' && e.payload.eventId === ev.id));
@@ -74,7 +75,7 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
     const auth = { user: 'pbx', pass: 'new-secret' };
     const server = await h.smtp({ auth });
     const config = tenantConfig(testCa().cert, { [T]: { port: server.port, auth: { user: 'pbx', pass: 'configured-secret' } } });
-    await h.start(config);
+    await h.start(await store.configure(config));
     const ev = missed(T);
     await h.host.send(ev);
     await h.host.until((em) => em.some((e) => e.type === 'email.deferred' && e.payload.eventId === ev.id));
@@ -87,7 +88,7 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
     expect(held.depth).to.deep.include({ deferred: 1 });
 
     // A restart forgets the breaker, but the message itself waits authFailureDelayMs.
-    await h.replaceHost(config, { sameDataDir: true });
+    await h.replaceHost(await store.configure(config), { sameDataDir: true });
     expect((await h.plugin.message(ev.id, T))!.state).to.equal('deferred');
     auth.pass = 'configured-secret'; // the mailbox password was reset to what the PBX has
     const flushed = await h.plugin.flush(T);
@@ -103,7 +104,7 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
   it('flush in the same run ends the hold at once; an unknown tenant is TENANT_UNKNOWN', async () => {
     const auth = { user: 'pbx', pass: 'new-secret' };
     const server = await h.smtp({ auth });
-    await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port, auth: { user: 'pbx', pass: 'configured-secret' } } }));
+    await h.start(await store.configure(tenantConfig(testCa().cert, { [T]: { port: server.port, auth: { user: 'pbx', pass: 'configured-secret' } } })));
     const ev = missed(T);
     await h.host.send(ev);
     await h.host.until((em) => em.some((e) => e.type === 'email.deferred' && e.payload.eventId === ev.id));
@@ -118,7 +119,7 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
 
   it('discard of deferred mail: email.failed with DISCARDED for its recipients, kept as a dead letter; not retryable, not discardable again', async () => {
     const dead = await refusedPort();
-    await h.start(tenantConfig(testCa().cert, { [DEAD]: { port: dead } }, { delivery: { retry: { initialDelayMs: 60_000, maxDelayMs: 60_000, maxAgeMs: 600_000 }, messageTimeoutMs: 8000, shutdownTimeoutMs: 300 } }));
+    await h.start(await store.configure(tenantConfig(testCa().cert, { [DEAD]: { port: dead } }, { delivery: { retry: { initialDelayMs: 60_000, maxDelayMs: 60_000, maxAgeMs: 600_000 }, messageTimeoutMs: 8000, shutdownTimeoutMs: 300 } })));
     const ev = missed(DEAD);
     await h.host.send(ev);
     await h.host.until((em) => em.some((e) => e.type === 'email.deferred' && e.payload.eventId === ev.id));
@@ -141,7 +142,7 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
   it('retryFailed revives the failed mail of a tenant settled since a time, not older; status lists idle tenants', async () => {
     const rcptErrors: Record<string, number> = { [`bob@${T}`]: 550 };
     const server = await h.smtp({ rcptErrors });
-    await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port }, [IDLE]: { port: server.port } }));
+    await h.start(await store.configure(tenantConfig(testCa().cert, { [T]: { port: server.port }, [IDLE]: { port: server.port } })));
     const old = missed(T);
     await h.host.send(old);
     await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === old.id));
@@ -168,7 +169,7 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
   it('messages(): filters by tenant and state, newest first, with a limit; a bad query is QUERY_INVALID naming the field', async () => {
     const dead = await refusedPort();
     const server = await h.smtp();
-    await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port }, [DEAD]: { port: dead } }, { delivery: { retry: { initialDelayMs: 60_000, maxDelayMs: 60_000, maxAgeMs: 600_000 }, messageTimeoutMs: 8000, shutdownTimeoutMs: 300 } }));
+    await h.start(await store.configure(tenantConfig(testCa().cert, { [T]: { port: server.port }, [DEAD]: { port: dead } }, { delivery: { retry: { initialDelayMs: 60_000, maxDelayMs: 60_000, maxAgeMs: 600_000 }, messageTimeoutMs: 8000, shutdownTimeoutMs: 300 } })));
     const ok = [missed(T), missed(T)];
     for (const e of ok) await h.deliver(server, e);
     const waiting = missed(DEAD);
@@ -194,7 +195,7 @@ describe('ops: the queue operations on the plugin instance (retry, discard, flus
   it('re-posting a known event id answers duplicate with its current state', async () => {
     const rcptErrors: Record<string, number> = { [`bob@${T}`]: 550 };
     const server = await h.smtp({ rcptErrors });
-    await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }));
+    await h.start(await store.configure(tenantConfig(testCa().cert, { [T]: { port: server.port } })));
     const good = voicemail(T);
     const bad = missed(T);
     expect(await h.plugin.handle(good)).to.deep.include({ status: 'queued' });

@@ -6,6 +6,7 @@ import { toneWav } from '../../src/host/demo/samples';
 import { fax, tenantConfig, voicemail } from '../helpers/events';
 import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
+import { describeStores } from '../helpers/stores';
 import { waitFor } from '../helpers/wait';
 
 const T = 'a.example.com';
@@ -16,7 +17,7 @@ function pdf(): Buffer {
   return Buffer.from('%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n' + crypto.randomBytes(2048).toString('base64'));
 }
 
-describe('attachments: copied into the spool, attached with their content type and a safe name', () => {
+describeStores('attachments: copied into the spool, attached with their content type and a safe name', (store) => {
   let server: TestSmtp;
   let root: string;
   const h = new Harness();
@@ -24,7 +25,7 @@ describe('attachments: copied into the spool, attached with their content type a
   beforeEach(async () => {
     server = await h.smtp();
     root = h.tmpdir('pbx-att-');
-    await h.start(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [root], defaults: ORIGINAL }));
+    await h.start(await store.configure(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [root], defaults: ORIGINAL })));
   });
 
   afterEach(() => h.dispose());
@@ -90,7 +91,7 @@ describe('attachments: copied into the spool, attached with their content type a
     const linked = `${root}-link`;
     fs.symlinkSync(real, linked);
     try {
-      await h.replaceHost(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [linked], defaults: ORIGINAL }));
+      await h.replaceHost(await store.configure(tenantConfig(testCa().cert, { [T]: { port: server.port } }, { attachmentRoots: [linked], defaults: ORIGINAL })));
       const bytes = toneWav(1);
       fs.writeFileSync(path.join(real, 'a.wav'), bytes);
       await h.host.send(voicemail(T, {}, { recording: { path: path.join(linked, 'a.wav'), contentType: 'audio/wav' } }));
@@ -105,10 +106,26 @@ describe('attachments: copied into the spool, attached with their content type a
     const file = path.join(root, 'msg.wav');
     fs.writeFileSync(file, toneWav(1));
     const e = voicemail(T, {}, { recording: { path: file, contentType: 'audio/wav' } });
+    // Hold the attempt until the stored copy is looked at: a quick delivery would remove it first.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    h.plugin.addHook('beforeSend', (st) => (st.event.id === e.id ? gate : undefined));
     await h.host.send(e);
-    expect(fs.readdirSync(path.join(h.host.dataDir, 'files'))).to.have.length(1);
+    let dir: string | undefined;
+    try {
+      const stored = await store.storedDirs(h.host.dataDir);
+      expect(stored).to.have.length(1);
+      dir = stored[0]!;
+      expect(await store.storedFile(h.host.dataDir, dir, 'recording')).to.deep.equal(fs.readFileSync(file));
+    } finally {
+      release();
+    }
     await h.host.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
+    // <dataDir>/files: the spool's copies for sqlite, this node's cache of the database's for postgres.
     const files = () => fs.readdirSync(path.join(h.host.dataDir, 'files'));
     await waitFor(() => files().length === 0, { what: 'the attachment copy removed after delivery', detail: files });
+    // postgres keeps the stored copy with its record until the purge (spool.ts: another node whose
+    // lease ran out may still be sending it); test/spool/retention.test.ts sees it go then.
+    expect(await store.storedDirs(h.host.dataDir)).to.deep.equal(store.name === 'postgres' ? [dir] : []);
   });
 });

@@ -56,6 +56,7 @@ function damage(file: string, pageSize: number, pages: number[]): void {
   }
 }
 
+// SQLite only: damages pages of spool.db itself; a PostgreSQL spool's storage is the database server's (its losses: test/spool/pg-spool.test.ts).
 describe('spool: a corrupt spool.db is refused up front with SPOOL_CORRUPT', () => {
   const h = new Harness();
   afterEach(() => h.dispose());

@@ -43,6 +43,7 @@ async function rejection(p: Promise<unknown>): Promise<{ code?: string; message:
   throw new Error('expected a rejection');
 }
 
+// Store-independent, so run on the default store only: the lock is <dataDir>/lock, taken before either spool is opened.
 describe('spool: one plugin instance per dataDir (dataDir/lock)', () => {
   const h = new Harness();
   afterEach(() => h.dispose());

@@ -12,6 +12,7 @@ import { testCa } from '../helpers/smtp';
 const T = 'a.example.com';
 const mode = (p: string) => (fs.existsSync(p) ? (fs.statSync(p).mode & 0o777).toString(8) : 'missing');
 
+// SQLite only: the file modes of spool.db and its copies under <dataDir>; a PostgreSQL spool keeps both in the database.
 describe('spool: private data stays private (dataDir 0700, spool files 0600), whatever the umask', () => {
   const h = new Harness();
   afterEach(() => h.dispose());

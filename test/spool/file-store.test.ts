@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { FileStore } from '../../src/spool';
 import { Harness } from '../helpers/harness';
 
+// SQLite only: the local file store (<dataDir>/files) of SqliteSpool; PgFiles is tested in test/spool/pg-spool.test.ts.
 describe('spool file store: a copy is whole or refused', () => {
   const h = new Harness();
   afterEach(() => h.dispose());

@@ -11,6 +11,7 @@ import { testCa } from '../helpers/smtp';
 const T = 'a.example.com';
 const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(4000, 0x42), Buffer.from('\n%%EOF\n')]);
 
+// SQLite only: the spool is the dataDir (spool.db, files/) that is moved; a PostgreSQL node's dataDir is scratch (a fresh one on the same database: test/cluster/pg-plugin.test.ts).
 describe('spool: a moved or restored dataDir delivers everything, attachments included', () => {
   const h = new Harness();
   afterEach(() => h.dispose());

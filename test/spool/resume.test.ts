@@ -7,12 +7,13 @@ import { activate } from '../../src';
 import { FakeHost } from '../helpers/fake-host';
 import { fax, missed, tenantConfig, voicemail } from '../helpers/events';
 import { refusedPort } from '../helpers/fault-servers';
+import { describeStores } from '../helpers/stores';
 import { TestSmtp, testCa } from '../helpers/smtp';
 
 const T = 'a.example.com';
 const deliveredIds = (s: TestSmtp) => s.mails.map((m) => m.parsed.headers.get('x-pbx-event-id'));
 
-describe('spool: mail left by an earlier run is resumed after activate()', () => {
+describeStores('spool: mail left by an earlier run is resumed after activate()', (store) => {
   const cleanup: (() => unknown)[] = [];
   afterEach(async () => {
     for (const c of cleanup.splice(0).reverse()) await c();
@@ -21,7 +22,8 @@ describe('spool: mail left by an earlier run is resumed after activate()', () =>
   it('deferred against a dead port, deactivated, re-activated with the server up: arrives once', async () => {
     const ca = testCa();
     const dead = await refusedPort();
-    const first = new FakeHost(tenantConfig(ca.cert, { [T]: { port: dead } }));
+    const spool = await store.spoolConfig();
+    const first = new FakeHost(tenantConfig(ca.cert, { [T]: { port: dead } }, { spool }));
     cleanup.push(() => first.cleanup());
     const p1 = await activate(first.context());
     const e = voicemail(T);
@@ -32,7 +34,8 @@ describe('spool: mail left by an earlier run is resumed after activate()', () =>
 
     const server = await TestSmtp.start({ ca });
     cleanup.push(() => server.close());
-    const second = new FakeHost(tenantConfig(ca.cert, { [T]: { port: server.port } }), first.dataDir);
+    // The same node restarted: the same dataDir, and for postgres the same database.
+    const second = new FakeHost(tenantConfig(ca.cert, { [T]: { port: server.port } }, { spool }), first.dataDir);
     const p2 = await activate(second.context());
     cleanup.push(() => p2.deactivate());
     await second.until((em) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id));
@@ -56,7 +59,8 @@ describe('spool: mail left by an earlier run is resumed after activate()', () =>
     const doc = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(5000, 7)]);
     fs.writeFileSync(path.join(root, 'f.pdf'), doc);
     const events = [voicemail(T), fax(T, {}, { document: { path: path.join(root, 'f.pdf'), contentType: 'application/pdf' } }), missed(T)];
-    const config = tenantConfig(ca.cert, { [T]: { port: dead } }, { attachmentRoots: [root] });
+    const spool = await store.spoolConfig();
+    const config = tenantConfig(ca.cert, { [T]: { port: dead } }, { attachmentRoots: [root], spool });
     const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(__dirname, 'queue-then-hang.child.ts'), JSON.stringify({ config, dataDir, events })], {
       cwd: path.join(__dirname, '../..'),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -79,7 +83,7 @@ describe('spool: mail left by an earlier run is resumed after activate()', () =>
 
     const server = await TestSmtp.start({ ca });
     cleanup.push(() => server.close());
-    const host = new FakeHost(tenantConfig(ca.cert, { [T]: { port: server.port } }, { attachmentRoots: [root] }), dataDir);
+    const host = new FakeHost(tenantConfig(ca.cert, { [T]: { port: server.port } }, { attachmentRoots: [root], spool }), dataDir);
     const plugin = await activate(host.context());
     cleanup.push(() => plugin.deactivate());
     await host.until((em) => events.every((e) => em.some((x) => x.type === 'email.delivered' && x.payload.eventId === e.id)));

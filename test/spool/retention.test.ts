@@ -5,6 +5,7 @@ import { fax, missed, tenantConfig, voicemail } from '../helpers/events';
 import { refusedPort } from '../helpers/fault-servers';
 import { Harness } from '../helpers/harness';
 import { testCa, type TestSmtp } from '../helpers/smtp';
+import { describeStores } from '../helpers/stores';
 import { waitFor } from '../helpers/wait';
 
 const A = 'a.example.com';
@@ -17,12 +18,13 @@ const PDF = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(256, 2)]);
  * files) are purged once older than their retention, by the maintenance pass that runs when delivery
  * starts and every minute after. Queued mail is never purged.
  */
-describe('spool: retention and purge of delivered and failed mail', function () {
+describeStores('spool: retention and purge of delivered and failed mail', function (store) {
   this.timeout(30_000);
   const h = new Harness();
   let server: TestSmtp;
   let root: string;
   let dead: number;
+  let base: Record<string, unknown>;
 
   beforeEach(async () => {
     server = await h.smtp({ rcptErrors: { [`gone@${A}`]: 550 } });
@@ -30,19 +32,21 @@ describe('spool: retention and purge of delivered and failed mail', function () 
     fs.writeFileSync(path.join(root, 'vm.wav'), WAV);
     fs.writeFileSync(path.join(root, 'fax.pdf'), PDF);
     dead = await refusedPort();
+    base = await store.spoolConfig();
   });
 
   afterEach(() => h.dispose());
 
   const config = (spool: Record<string, number> = {}) =>
-    tenantConfig(testCa().cert, { [A]: { port: server.port }, [DEAD]: { port: dead } }, { attachmentRoots: [root], spool, delivery: { retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAgeMs: 600_000 }, messageTimeoutMs: 8000, shutdownTimeoutMs: 300 } });
-  const filesDir = () => path.join(h.host.dataDir, 'files');
-  const files = () => fs.readdirSync(filesDir()).sort();
+    tenantConfig(testCa().cert, { [A]: { port: server.port }, [DEAD]: { port: dead } }, { attachmentRoots: [root], spool: { ...base, ...spool }, delivery: { retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAgeMs: 600_000 }, messageTimeoutMs: 8000, shutdownTimeoutMs: 300 } });
+  /** The stored copies: `<dataDir>/files` for sqlite, the database's attachment_files for postgres. */
+  const files = () => store.storedDirs(h.host.dataDir);
+  const local = () => fs.readdirSync(path.join(h.host.dataDir, 'files'));
   /** The spool directory holding an event's attachment copy (its name, however the spool writes the path). */
   const dirOf = async (eventId: string) => path.basename(path.dirname((await h.plugin.lookup(eventId))!.attachments[0]!.path));
 
   /**
-   * Restarts on the same dataDir with `spool` retention and waits until delivery has started: the
+   * Restarts on the same dataDir (for postgres: the same database) with `spool` retention and waits until delivery has started: the
    * maintenance pass runs as delivery starts, so once a marker accepted after the restart is
    * delivered, that pass has run.
    */
@@ -61,18 +65,22 @@ describe('spool: retention and purge of delivered and failed mail', function () 
     await h.host.until((em) => em.some((e) => e.type === 'email.delivered' && e.payload.eventId === delivered.id));
     await h.host.until((em) => em.some((e) => e.type === 'email.failed' && e.payload.eventId === failed.id));
     await h.host.until((em) => em.some((e) => e.type === 'email.deferred' && e.payload.eventId === queued.id));
+    const deliveredDir = await dirOf(delivered.id);
     const failedDir = await dirOf(failed.id);
     const queuedDir = await dirOf(queued.id);
-    // A delivered mail's copy goes at once; a dead letter keeps its file for inspection.
-    await waitFor(() => files().length === 2, { what: 'the delivered mail’s copy removed', detail: files });
-    expect(files()).to.deep.equal([failedDir, queuedDir].sort());
+    // A delivered mail's local copy goes at once; a dead letter keeps its file for inspection. The
+    // postgres store keeps the delivered mail's stored copy until its record is purged (spool.ts:
+    // another node whose lease ran out may still be sending it).
+    await waitFor(() => !local().includes(deliveredDir), { what: 'the delivered mail’s copy removed', detail: local });
+    const kept = (store.name === 'postgres' ? [deliveredDir, failedDir, queuedDir] : [failedDir, queuedDir]).sort();
+    expect(await files()).to.deep.equal(kept);
 
     // Default retention (7 and 30 days): a restart purges nothing.
     await restart({});
     expect((await h.plugin.lookup(delivered.id))).to.deep.include({ state: 'delivered' });
     expect((await h.plugin.lookup(failed.id))).to.deep.include({ state: 'failed', failed: [`gone@${A}`] });
     expect((await h.plugin.lookup(queued.id))).to.deep.include({ state: 'queued' });
-    expect(files()).to.deep.equal([failedDir, queuedDir].sort());
+    expect(await files()).to.deep.equal(kept);
 
     // retainDeliveredMs 0: the delivered records go (the marker of the previous run included); the dead letter stays.
     const before = (await h.plugin.status()).counts;
@@ -83,15 +91,16 @@ describe('spool: retention and purge of delivered and failed mail', function () 
     expect((await h.plugin.lookup(queued.id))).to.deep.include({ state: 'queued' });
     // The marker of this run was delivered after the pass: it is kept until the next one.
     expect((await h.plugin.status()).counts).to.deep.equal({ queued: 1, delivered: 1, failed: 1 });
-    expect(files()).to.deep.equal([failedDir, queuedDir].sort());
+    expect(await files()).to.deep.equal([failedDir, queuedDir].sort());
 
     // retainFailedMs 0: the dead letter and its file go; the queued mail and its file stay.
     await restart({ retainFailedMs: 0 });
     expect((await h.plugin.lookup(failed.id))).to.equal(undefined);
     expect((await h.plugin.lookup(queued.id))).to.deep.include({ state: 'queued' });
-    await waitFor(() => !files().includes(failedDir), { what: 'the purged dead letter’s file removed', detail: files });
-    expect(files()).to.deep.equal([queuedDir]);
-    expect(fs.readFileSync(path.join(filesDir(), queuedDir, 'recording'))).to.deep.equal(WAV);
+    await waitFor(async () => !(await files()).includes(failedDir), { what: 'the purged dead letter’s file removed' });
+    expect(await files()).to.deep.equal([queuedDir]);
+    expect(await store.storedFile(h.host.dataDir, queuedDir, 'recording')).to.deep.equal(WAV);
+    expect(local()).to.not.include(failedDir);
     expect((await h.plugin.status()).counts).to.deep.equal({ queued: 1, delivered: 2, failed: 0 });
     expect(h.host.logs.filter((l) => l.msg === 'spool purge failed')).to.deep.equal([]);
   });

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { PluginError } from '../../src/errors';
 import { isConnectionLoss, storageError, storageErrorCode } from '../../src/spool';
 
+// Store-independent unit test of storageError(): no spool is opened.
 describe('spool: storageError, every storage error as a coded PluginError', () => {
   const pgError = (code: string, message: string) => Object.assign(new Error(message), { code, severity: 'FATAL' });
 

@@ -2,11 +2,12 @@ import { expect } from 'chai';
 import { eid, missed, tenantConfig } from '../helpers/events';
 import { Harness } from '../helpers/harness';
 import { testCa, type TestSmtp } from '../helpers/smtp';
+import { describeStores } from '../helpers/stores';
 
 const A = 'a.example.com';
 const B = 'b.example.com';
 
-describe('spool: event ids are unique per tenant, not across tenants', () => {
+describeStores('spool: event ids are unique per tenant, not across tenants', (store) => {
   const h = new Harness();
   let a: TestSmtp;
   let b: TestSmtp;
@@ -15,7 +16,7 @@ describe('spool: event ids are unique per tenant, not across tenants', () => {
     const ca = testCa();
     a = await h.smtp({ ca });
     b = await h.smtp({ ca });
-    await h.start(tenantConfig(ca.cert, { [A]: { port: a.port }, [B]: { port: b.port } }));
+    await h.start(tenantConfig(ca.cert, { [A]: { port: a.port }, [B]: { port: b.port } }, { spool: await store.spoolConfig() }));
   });
   afterEach(() => h.dispose());
 

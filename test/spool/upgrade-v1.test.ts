@@ -11,6 +11,7 @@ const FIXTURE = path.join(__dirname, '../fixtures/spool-v1');
 const A = 'a.example.com';
 const B = 'b.example.com';
 
+// SQLite only: upgrades spool.db fixtures of SQLite layout 1; the PostgreSQL schema has its own versions (test/spool/pg-spool.test.ts).
 describe('spool: a spool written by layout 1 (test/fixtures/spool-v1) upgrades to the delivery log', () => {
   const h = new Harness();
   afterEach(() => h.dispose());

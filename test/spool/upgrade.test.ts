@@ -11,6 +11,7 @@ const FIXTURE = path.join(__dirname, '../fixtures/spool-v0');
 const A = 'a.example.com';
 const B = 'b.example.com';
 
+// SQLite only: upgrades the spool.db fixture of SQLite layout 0; the PostgreSQL schema has its own versions (test/spool/pg-spool.test.ts).
 describe('spool: a spool written by the first layout (test/fixtures/spool-v0) upgrades and delivers', () => {
   const h = new Harness();
   afterEach(() => h.dispose());

@@ -755,15 +755,19 @@ export class PgSpool implements Spool {
     return this.#files;
   }
 
-  /** Empties this node's local copies (a cache) and deletes stored copies no message names, older than an hour. */
+  /**
+   * Empties this node's local copies (a cache: they are fetched again when needed) and deletes
+   * stored copies no message names, older than an hour. Resolves with how many of those orphans
+   * went: the cache's directories are no orphans (a restart with queued mail leaves them), and
+   * counting them would have the plugin log them as copies a crash left unqueued.
+   */
   async sweepOrphans(): Promise<number> {
-    let local: number;
     try {
-      local = await this.#files.sweepLocal();
+      await this.#files.sweepLocal();
     } catch (e) {
       throw new PluginError('SPOOL_FAILURE', `spool: emptying ${this.#files.root}: ${(e as Error).message}`, { cause: e });
     }
-    return local + (await this.#files.sweepStored(Date.now() - ORPHAN_GRACE_MS));
+    return this.#files.sweepStored(Date.now() - ORPHAN_GRACE_MS);
   }
 
   /** Commits a pending accept batch, stops the heartbeat, gives this node's leases back (best effort), and ends every connection. */
