@@ -3,7 +3,7 @@ import { tenantConfig, voicemail } from '../helpers/events';
 import { FaultServer, refusedPort } from '../helpers/fault-servers';
 import { Harness } from '../helpers/harness';
 import { TestSmtp, testCa } from '../helpers/smtp';
-import { describeStores } from '../helpers/stores';
+import { describeStores, sqliteOnly } from '../helpers/stores';
 import { waitFor } from '../helpers/wait';
 
 const T = 'acme.example.com';
@@ -20,6 +20,11 @@ describeStores('delivery lifecycle: bounded deactivate, config changes', functio
   this.timeout(30_000);
   const h = new Harness();
   afterEach(() => h.dispose());
+
+  // On postgres the restart and the dead-port fix (retryNow and the shared breaker) run; the hook deadline,
+  // the tarpit and the removed tenant are the scheduler's and the config's, alike on both stores: sqlite
+  // only, for npm test's time budget.
+  const itSqlite = sqliteOnly(store);
 
   it('deactivate() with sessions hanging on a blackhole resolves, leaves the mail queued, and a restart delivers it', async () => {
     const blackhole = await FaultServer.blackhole();
@@ -53,7 +58,7 @@ describeStores('delivery lifecycle: bounded deactivate, config changes', functio
     expect(healthy.mails.map((m) => m.parsed.messageId).sort()).to.deep.equal(ids.sort());
   });
 
-  it('a beforeSend hook that never returns: the message deadline cuts it (deferred, retried) and deactivate() still resolves', async () => {
+  itSqlite('a beforeSend hook that never returns: the message deadline cuts it (deferred, retried) and deactivate() still resolves', async () => {
     const healthy = await h.smtp();
     await h.start(await store.configure(tenantConfig(testCa().cert, { [T]: { port: healthy.port } }, {
       delivery: { retry: { initialDelayMs: 100, maxDelayMs: 200, maxAgeMs: 600_000 }, messageTimeoutMs: 1000, shutdownTimeoutMs: 100 },
@@ -75,7 +80,7 @@ describeStores('delivery lifecycle: bounded deactivate, config changes', functio
     expect(h.host.of('email.deferred', stuck.id)).to.have.length(0);
   });
 
-  it('onConfigChange: sessions stuck on the old server (a tarpit) are abandoned and the mail goes out at once with the new settings', async () => {
+  itSqlite('onConfigChange: sessions stuck on the old server (a tarpit) are abandoned and the mail goes out at once with the new settings', async () => {
     const tarpit = await FaultServer.tarpit();
     const healthy = await TestSmtp.start({ ca: testCa() });
     h.defer(() => tarpit.close(), () => healthy.close());
@@ -97,7 +102,7 @@ describeStores('delivery lifecycle: bounded deactivate, config changes', functio
     await waitFor(() => tarpit.open === 0, { what: 'the abandoned tarpit sessions closed', detail: () => tarpit.open });
   });
 
-  it('onConfigChange: a tenant removed from the configuration keeps its queued mail (deferred TENANT_NOT_CONFIGURED) until it is back', async () => {
+  itSqlite('onConfigChange: a tenant removed from the configuration keeps its queued mail (deferred TENANT_NOT_CONFIGURED) until it is back', async () => {
     const dead = await refusedPort();
     const healthy = await h.smtp();
     const c = await store.configure(tenantConfig(testCa().cert, { [T]: { port: dead } }, {

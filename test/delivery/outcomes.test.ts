@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { tenantConfig, voicemail } from '../helpers/events';
 import { FaultServer, refusedPort } from '../helpers/fault-servers';
 import { Harness } from '../helpers/harness';
-import { describeStores } from '../helpers/stores';
+import { describeStores, sqliteOnly } from '../helpers/stores';
 import { TestSmtp, testCa } from '../helpers/smtp';
 import { RetryTicker, TICK_TENANT } from '../helpers/ticker';
 
@@ -20,6 +20,10 @@ describeStores('delivery outcomes: per recipient, auth failures, expiry', functi
   this.timeout(20_000);
   const h = new Harness();
   afterEach(() => h.dispose());
+
+  // Expiry in one run is settle()'s, alike on both stores (sqlite only, for npm test's time budget); the
+  // expiry across a restart, which reads the stored age, runs on both.
+  const itSqlite = sqliteOnly(store);
 
   it('per recipient: the good address is delivered once, the 550 one failed, the 451 one retried until delivered', async () => {
     const good = `good@${T}`;
@@ -100,7 +104,7 @@ describeStores('delivery outcomes: per recipient, auth failures, expiry', functi
     expect(ours('email.delivered').map((e) => e.payload.eventId).sort()).to.deep.equal(events.map((e) => e.id).sort());
   });
 
-  it('maxAgeMs: mail for a dead tenant becomes email.failed MESSAGE_EXPIRED and stays as a dead letter', async () => {
+  itSqlite('maxAgeMs: mail for a dead tenant becomes email.failed MESSAGE_EXPIRED and stays as a dead letter', async () => {
     const dead = await refusedPort();
     await h.start(await store.configure(config(dead, { initialDelayMs: 150, maxDelayMs: 300, maxAgeMs: 1200 })));
     const ev = voicemail(T);

@@ -151,3 +151,12 @@ export function describeStores(title: string, fn: (this: Mocha.Suite, store: Sto
     });
   }
 }
+
+/**
+ * `it` for the sqlite run only; the postgres run declares nothing. For a case whose postgres
+ * variant adds little over the others (store-independent, or covered by a sibling), left out to
+ * keep `npm test` within its time budget: say so where it is used.
+ */
+export function sqliteOnly(store: StoreCase): (title: string, fn: Mocha.AsyncFunc) => void {
+  return store.name === 'sqlite' ? (title, fn) => void it(title, fn) : () => undefined;
+}
