@@ -46,6 +46,8 @@ interface Lane {
   woken: boolean;
   /** A shared spool had nothing for this lane for a cluster-wide reason: no claim before this (monotonic clock), or a wake-up. */
   waitUntil: number;
+  /** A failure or a reset of this lane is on its way to a shared spool's breaker: no claim (it would not see it) until it is stored. */
+  reporting: boolean;
   /** The shared breaker's hold, while the cluster holds the tenant. */
   sharedHold: { code: string; message: string } | undefined;
   /** Half-open: one session at a time until one succeeds. Every lane starts so. */
@@ -62,8 +64,6 @@ const MAX_TIMER_MS = 60_000;
 /** Backoff of a lane after a spool error: from this, doubling, up to SPOOL_BACKOFF_MAX_MS. */
 const SPOOL_BACKOFF_MIN_MS = 250;
 const SPOOL_BACKOFF_MAX_MS = 30_000;
-/** The longest a lane waits for its failure to reach a shared spool's breaker before it claims again (ms). */
-const SHARED_REPORT_WAIT_MS = 10_000;
 /** A lane whose claim came back empty while mail looked due waits this long before it asks again (ms). */
 const EMPTY_CLAIM_WAIT_MS = 250;
 /** How long stop() waits for aborted sessions to unwind. */
@@ -124,9 +124,11 @@ export class Scheduler {
     const unsubscribeWake = spool.onWake((tenant) => {
       if (this.#stopped) return;
       const lane = this.#lane(tenant);
-      lane.waitUntil = 0;
       lane.nextDue = this.#clock.wall();
       lane.woken ||= lane.refilling;
+      lane.waitUntil = 0;
+      // Held by the cluster's breaker: ask at once whether that changed (an operator's flush); the lane shows held meanwhile.
+      if (lane.sharedHold && !lane.refilling && !lane.reporting) void this.#refill(lane, lane.nextDue);
       this.#schedulePump();
     });
     this.#unsubscribe = () => {
@@ -203,11 +205,9 @@ export class Scheduler {
       // New settings: the cluster's hold on the old server says nothing about the new one. The lane
       // claims nothing until the hold is reset (the claim would answer with it); then every node
       // wakes and the next session anywhere is the probe.
-      lane.waitUntil = Infinity;
-      const lifted = lane.generation;
+      lane.reporting = true;
       void this.#shareHealth(lane, { reset: true }).finally(() => {
-        if (lane.generation !== lifted || lane.waitUntil !== Infinity) return;
-        lane.waitUntil = 0;
+        lane.reporting = false;
         this.notify(tenant);
       });
     }
@@ -261,12 +261,12 @@ export class Scheduler {
     return {
       active: this.#active,
       tenants: [...this.#lanes.values()].map((l) => {
-        const shared = l.sharedHold && l.waitUntil > mono ? l.sharedHold : undefined;
+        const shared = l.sharedHold && (l.waitUntil > mono || l.refilling || l.reporting) ? l.sharedHold : undefined;
         const until = Math.max(l.holdUntil, l.stallUntil, shared ? l.waitUntil : 0);
         return {
           tenant: l.tenant,
           active: l.active.size,
-          held: until > mono || this.#journal.blocks(l.tenant),
+          held: until > mono || shared !== undefined || this.#journal.blocks(l.tenant),
           failures: l.failures,
           ...(until > mono && { nextProbeAt: wall + (until - mono) }),
           ...(l.holdUntil > mono && l.holdReason && { holdReason: l.holdReason }),
@@ -322,6 +322,7 @@ export class Scheduler {
         refilling: false,
         woken: false,
         waitUntil: 0,
+        reporting: false,
         sharedHold: undefined,
         probing: true,
         holdReason: undefined,
@@ -374,6 +375,7 @@ export class Scheduler {
       mono >= lane.holdUntil &&
       mono >= lane.stallUntil &&
       mono >= lane.waitUntil &&
+      !lane.reporting &&
       lane.active.size < this.#cap(lane) &&
       lane.nextDue !== undefined &&
       rebaseDue(lane.nextDue, now, this.#settings.retry) <= now &&
@@ -399,6 +401,7 @@ export class Scheduler {
     lane.woken = false;
     const generation = lane.generation;
     const skip = new Set([...lane.active, ...this.#journal.seqs()]);
+    let recheck = false;
     const ask = (): Promise<Claim> =>
       this.#spool.claim({ tenant: lane.tenant, now, limit: this.#spool.shared ? Math.max(this.#cap(lane) - lane.active.size, 0) : this.#settings.perTenant * 4, exclude: skip, perTenant: this.#settings.perTenant });
     try {
@@ -415,13 +418,16 @@ export class Scheduler {
       lane.spoolErrors = 0;
       lane.window = claim.seqs;
       lane.sharedHold = claim.hold;
-      if (lane.woken) {
+      if (claim.waitMs !== undefined) {
+        // A cluster-wide wait (the shared hold, the cap in use elsewhere); asked again at once below when a wake-up came meanwhile.
+        lane.waitUntil = this.#clock.mono() + claim.waitMs;
+        recheck = lane.woken;
+      } else if (lane.woken) {
         // The spool moved on while it was asked (new mail, an outcome of this lane written, and
-        // nextDue above still excluded it): its empty answer, due time or wait are stale, and they
+        // nextDue above still excluded it): its empty answer and due time are stale, and they
         // must not undo the wake-up. Look again at once. An asynchronous spool makes this race.
         if (claim.seqs.length === 0) lane.nextDue = this.#clock.wall();
-      } else if (claim.waitMs !== undefined) lane.waitUntil = this.#clock.mono() + claim.waitMs;
-      else if (claim.seqs.length === 0 && lane.nextDue !== undefined && lane.nextDue <= now) lane.waitUntil = this.#clock.mono() + EMPTY_CLAIM_WAIT_MS;
+      } else if (claim.seqs.length === 0 && lane.nextDue !== undefined && lane.nextDue <= now) lane.waitUntil = this.#clock.mono() + EMPTY_CLAIM_WAIT_MS;
     } catch (e) {
       if (this.#stopped) return;
       lane.window = [];
@@ -430,6 +436,7 @@ export class Scheduler {
     } finally {
       lane.refilling = false;
       lane.woken = false;
+      if (recheck && !this.#stopped) void this.#refill(lane, this.#clock.wall());
       this.#schedulePump();
     }
   }
@@ -526,19 +533,25 @@ export class Scheduler {
     const retry = this.#settings.retry;
     lane.holdReason = lane.sharedHold = { code: trouble.code, message: trouble.reason };
     lane.probing = true;
-    lane.waitUntil = now + SHARED_REPORT_WAIT_MS;
+    lane.reporting = true;
     this.#dropWindow(lane);
-    this.#log.warn('tenant server failing; the cluster holds its queue', { tenant: lane.tenant, failures: lane.failures, reason: trouble.reason });
     const holdFor = (failures: number) => (trouble.kind === 'auth' ? retry.authFailureDelayMs : backoffDelay(failures, retry));
-    void this.#shareHealth(lane, { ok: false, code: trouble.code, message: trouble.reason, holdFor }).then(() => {
-      lane.waitUntil = 0;
-      this.#schedulePump();
+    // Once it is stored, a claim fetches the hold (the lane stays held meanwhile): its answer sets how long the lane waits.
+    void this.#shareHealth(lane, { ok: false, code: trouble.code, message: trouble.reason, holdFor }).then((holdMs) => {
+      lane.reporting = false;
+      if (this.#stopped) return;
+      if (holdMs !== undefined) this.#log.warn('tenant server failing; holding its queue on every node of the cluster', { tenant: lane.tenant, failures: lane.failures, holdMs, reason: trouble.reason });
+      if (lane.refilling) lane.woken = true;
+      else void this.#refill(lane, this.#clock.wall());
     });
   }
 
   /** Tells a shared spool's breaker what an attempt (or an operator) said of the tenant's server, so every instance holds or reopens it together. */
-  #shareHealth(lane: Lane, report: HealthReport): Promise<void> {
-    return this.#spool.reportHealth(lane.tenant, report).catch((e) => this.#spoolFailure('share the tenant server health', lane, e, 0));
+  #shareHealth(lane: Lane, report: HealthReport): Promise<number | undefined> {
+    return this.#spool.reportHealth(lane.tenant, report).catch((e) => {
+      this.#spoolFailure('share the tenant server health', lane, e, 0);
+      return undefined;
+    });
   }
 
   /** Drops lanes with nothing queued, nothing in flight and a closed breaker; a lane that is failing keeps its state. */

@@ -258,8 +258,12 @@ export interface Spool {
   rebase(now: number, latest: number): Promise<{ tenant: string; count: number }[]>;
   /** Records the outcomes of delivery attempts, all or none (one transaction), and ends their claims. */
   recordAttempts(outcomes: readonly AttemptWrite[]): Promise<void>;
-  /** A shared store: feeds the tenant's shared breaker (a no-op where the scheduler's own breaker is the only one). */
-  reportHealth(tenant: string, report: HealthReport): Promise<void>;
+  /**
+   * A shared store: feeds the tenant's shared breaker (a no-op where the scheduler's own breaker is
+   * the only one). Resolves with the hold (ms) when this failure opened it; undefined otherwise (a
+   * sibling's failure already holds it, a success, a reset).
+   */
+  reportHealth(tenant: string, report: HealthReport): Promise<number | undefined>;
   /**
    * A shared store: calls `fn(tenant)` when another instance accepted mail for a tenant, gave
    * claims back or settled a message (its lane may go on). Returns the unsubscribe.

@@ -248,7 +248,9 @@ export class SqliteSpool implements Spool {
   async release(_seqs: readonly number[]): Promise<void> {}
 
   /** The scheduler's own breaker is the only one. */
-  async reportHealth(_tenant: string, _report: HealthReport): Promise<void> {}
+  async reportHealth(_tenant: string, _report: HealthReport): Promise<number | undefined> {
+    return undefined;
+  }
 
   /** No other instance shares this spool: nothing ever wakes. */
   onWake(_fn: (tenant: string) => void): () => void {

@@ -569,7 +569,7 @@ export class PgSpool implements Spool {
    * database clock and makes the next claim a single probe. A failure while a hold is already
    * running (a sibling session's, on this node or another) keeps that hold and is not counted again.
    */
-  async reportHealth(tenant: string, report: HealthReport): Promise<void> {
+  async reportHealth(tenant: string, report: HealthReport): Promise<number | undefined> {
     if ('reset' in report) {
       // Every instance holding the tenant looks again: the hold is over, the next claim is the probe.
       await this.#db.query(
@@ -579,7 +579,7 @@ export class PgSpool implements Spool {
          SELECT pg_notify($2, tenant) FROM b`,
         [tenant, this.#channel],
       );
-      return;
+      return undefined;
     }
     if (report.ok) {
       await this.#db.query(
@@ -589,20 +589,22 @@ export class PgSpool implements Spool {
          WHERE b.failures <> 0 OR b.probing OR b.hold_until IS NOT NULL`,
         [tenant],
       );
-      return;
+      return undefined;
     }
-    await this.#db.tx('opening a tenant breaker', async (q) => {
+    return this.#db.tx('opening a tenant breaker', async (q) => {
       await q(`INSERT INTO ${this.#s}.tenant_breakers (tenant) VALUES ($1) ON CONFLICT (tenant) DO NOTHING`, [tenant]);
       const b = (await q<{ failures: number; hold_until: number | null; now: number }>(`SELECT failures, hold_until, ${DB_NOW} AS now FROM ${this.#s}.tenant_breakers WHERE tenant = $1 FOR UPDATE`, [tenant])).rows[0]!;
-      if (b.hold_until !== null && b.hold_until > b.now) return;
+      if (b.hold_until !== null && b.hold_until > b.now) return undefined;
       const failures = b.failures + 1;
+      const hold = Math.max(0, Math.round(report.holdFor(failures)));
       await q(`UPDATE ${this.#s}.tenant_breakers SET failures = $2, probing = true, hold_until = $3, code = $4, message = $5 WHERE tenant = $1`, [
         tenant,
         failures,
-        b.now + Math.max(0, Math.round(report.holdFor(failures))),
+        b.now + hold,
         report.code,
         report.message,
       ]);
+      return hold;
     });
   }
 
