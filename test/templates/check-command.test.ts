@@ -58,7 +58,9 @@ describe('templates: the check command', () => {
     expect(r.out).to.match(/\b[5-9] errors\b/);
   });
 
-  it('names, for each missing tenant part, the part the renderer really uses: the same as preview renders', () => {
+  it('names, for each missing tenant part, the part the renderer really uses: the same as preview renders', function () {
+    // Several CLI processes one after another, each compiling on start: minutes on a loaded 2-core machine is a hang, seconds are not.
+    this.timeout(120_000);
     const T = 'lang.example.com';
     const config = writeConfig({
       [T]: {
