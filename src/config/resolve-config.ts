@@ -1,6 +1,7 @@
 import type { PluginConfig, PostgresSpoolConfig, SpoolConfig } from '../generated/schema-types';
 import { PluginError, type Problem } from '../errors';
 import { dkimKeyAlgorithm } from '../security/dkim-key';
+import { isPostgresUrl } from '../security/redact';
 import { deepFreeze } from '../util/deep-freeze';
 import type { SchemaRegistry } from './schema-registry';
 import { toProblems } from './schema-registry';
@@ -86,16 +87,6 @@ function postgresProblems(copy: unknown, named: readonly Problem[]): Problem[] {
   const pg = spool.postgres;
   const url = pg !== null && typeof pg === 'object' ? pg.connectionString : undefined;
   if (url === undefined) return spool.store === 'postgres' ? [{ path, message: 'is required with spool.store "postgres"' }] : [];
-  // As pg reads it: a URL, where `user@/db?host=/socket` (no host before the path) also counts.
-  let parsed: URL | undefined;
-  for (const candidate of [url, url.replace('@/', '@___DUMMY___/')]) {
-    try {
-      parsed = new URL(candidate);
-      break;
-    } catch {
-      // not a URL (in this form)
-    }
-  }
-  if (!parsed || !/^postgres(ql)?:$/.test(parsed.protocol)) return [{ path, message: 'must be a postgres:// or postgresql:// URL' }];
+  if (!isPostgresUrl(url)) return [{ path, message: 'must be a postgres:// or postgresql:// URL' }];
   return [];
 }

@@ -1,1 +1,1 @@
-export { Redactor, redactConnectionString, connectionStringSecrets } from './redact';
+export { Redactor, redactConnectionString, connectionStringSecrets, isPostgresUrl } from './redact';

@@ -105,3 +105,18 @@ function safeDecode(s: string): string {
     return s;
   }
 }
+
+/**
+ * True when `url` is a postgres:// or postgresql:// URL as pg reads it (`user@/db?host=/socket`,
+ * with no host before the path, counts too). Never echoes the value: it may hold a password.
+ */
+export function isPostgresUrl(url: string): boolean {
+  for (const candidate of [url, url.replace('@/', '@___DUMMY___/')]) {
+    try {
+      return /^postgres(ql)?:$/.test(new URL(candidate).protocol);
+    } catch {
+      // not a URL in this form
+    }
+  }
+  return false;
+}

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { TOKEN_ENV } from '../host/http-token';
+import { isPostgresUrl } from '../security';
 import { CommandError, HttpQueueSource, type QueueSource } from './queue-client';
 import { formatMessage, formatMessages, formatMigration, formatRefusals, formatStatus, formatSummary, formatTestSend } from './queue-format';
 
@@ -246,17 +247,7 @@ function pgUrl(flags: Map<string, string>, env: NodeJS.ProcessEnv): string {
   const url = flags.get('to') ?? (env[PG_URL_ENV]?.trim() || undefined);
   if (url === undefined) throw usage(`${MIGRATE} needs the database: --to URL, or $${PG_URL_ENV} (which stays out of shell history)`, '--to');
   const from = flags.has('to') ? '--to' : `$${PG_URL_ENV}`;
-  let parsed: URL | undefined;
-  // As pg reads it: `user@/db?host=/socket` (no host before the path) counts too.
-  for (const candidate of [url, url.replace('@/', '@___DUMMY___/')]) {
-    try {
-      parsed = new URL(candidate);
-      break;
-    } catch {
-      // not a URL in this form
-    }
-  }
-  if (!parsed || !/^postgres(ql)?:$/.test(parsed.protocol)) throw usage(`${from}: expected a postgres:// or postgresql:// URL (the value is not repeated here: it may hold a password)`, '--to');
+  if (!isPostgresUrl(url)) throw usage(`${from}: expected a postgres:// or postgresql:// URL (the value is not repeated here: it may hold a password)`, '--to');
   return url;
 }
 
