@@ -15,6 +15,7 @@ import { sharedPostgres, type TestPostgres } from '../helpers/postgres';
 import { queueCli } from '../helpers/queue-cli';
 import { TestSmtp, testCa } from '../helpers/smtp';
 import { waitFor } from '../helpers/wait';
+import { snapshot } from '../helpers/dir-snapshot';
 
 const A = 'a.example.com';
 const B = 'b.example.com';
@@ -297,16 +298,4 @@ async function storedLogLines(dataDir: string): Promise<number> {
   } finally {
     db.close();
   }
-}
-
-/** Every file under `dir` but the lock, with its size, mode and content hash. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const f of fs.readdirSync(dir, { recursive: true }) as string[]) {
-    const p = path.join(dir, f);
-    const st = fs.statSync(p);
-    if (f === 'lock' || !st.isFile()) continue;
-    out[f] = `${st.size} ${(st.mode & 0o777).toString(8)} ${crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex')}`;
-  }
-  return out;
 }

@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,6 +7,7 @@ import { missed, tenantConfig, voicemail } from '../helpers/events';
 import { queueCli } from '../helpers/queue-cli';
 import { TestSmtp, testCa } from '../helpers/smtp';
 import { waitFor } from '../helpers/wait';
+import { snapshot } from '../helpers/dir-snapshot';
 
 const root = path.join(__dirname, '../..');
 const TOKEN = 'queue-cli-token-0123456789ab';
@@ -194,15 +194,3 @@ describe('tools: the queue CLI against a running host, then its stopped spool', 
     expect(snapshot(dataDir)).to.deep.equal(before);
   });
 });
-
-/** Every file under `dir` but the lock, with its size, mode and content hash. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const f of fs.readdirSync(dir, { recursive: true }) as string[]) {
-    const p = path.join(dir, f);
-    const st = fs.statSync(p);
-    if (f === 'lock' || !st.isFile()) continue;
-    out[f] = `${st.size} ${(st.mode & 0o777).toString(8)} ${crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex')}`;
-  }
-  return out;
-}
